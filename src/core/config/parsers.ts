@@ -1,0 +1,70 @@
+/**
+ * Parsers for boot-configuration values. Each returns the value or throws a `ParseProblem`
+ * whose message states the expected form, so that the config loader can name the variable.
+ */
+
+/** A value that does not have the expected form; the message says what was expected. */
+export class ParseProblem extends Error {}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `500ms`, `10s`, `5m`, `2h`, `7d` into milliseconds. A bare number is refused (ambiguous). */
+export function parseDuration(raw: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(raw);
+  if (!match) throw new ParseProblem('expected a duration with a unit, like 500ms, 10s, 5m, 2h or 7d');
+  const value = Number(match[1]) * (DURATION_UNITS[match[2] as string] as number);
+  if (!Number.isFinite(value)) throw new ParseProblem('expected a finite duration');
+  return Math.round(value);
+}
+
+/** Parses a comma-separated list of durations, e.g. `10s,1m,5m`. */
+export function parseDurationList(raw: string): number[] {
+  const parts = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (parts.length === 0) throw new ParseProblem('expected a comma-separated list of durations, like 10s,1m,5m');
+  return parts.map((part, index) => {
+    try {
+      return parseDuration(part);
+    } catch {
+      throw new ParseProblem(
+        `item ${index + 1} ("${part}") is not a duration; expected a list like 10s,1m,5m (units ms, s, m, h, d)`,
+      );
+    }
+  });
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** Parses `512kb`, `10mb`, `1gb` or `2048b` into bytes. */
+export function parseSize(raw: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)\s*$/i.exec(raw);
+  if (!match) throw new ParseProblem('expected a size with a unit, like 512kb, 10mb or 1gb');
+  return Math.round(Number(match[1]) * (SIZE_UNITS[(match[2] as string).toLowerCase()] as number));
+}
+
+/** Parses a whole number within [min, max]. */
+export function parseInteger(raw: string, min: number, max: number): number {
+  if (!/^\s*-?\d+\s*$/.test(raw)) throw new ParseProblem(`expected a whole number from ${min} to ${max}`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ParseProblem(`expected a whole number from ${min} to ${max}`);
+  return value;
+}
+
+/** Parses a TCP port; 0 asks the system for a free one. */
+export function parsePort(raw: string): number {
+  try {
+    return parseInteger(raw, 0, 65535);
+  } catch {
+    throw new ParseProblem('expected a TCP port number from 0 to 65535 (0 picks a free port)');
+  }
+}
+
+/** Parses one of `choices`, case-insensitively. */
+export function parseChoice<T extends string>(raw: string, choices: readonly T[]): T {
+  const value = raw.trim().toLowerCase();
+  const found = choices.find((c) => c === value);
+  if (!found) throw new ParseProblem(`expected one of: ${choices.join(', ')}`);
+  return found;
+}

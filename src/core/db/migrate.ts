@@ -1,0 +1,40 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { AppError } from '../errors.js';
+import { foundation } from './migrations/0001_foundation.js';
+import type { Dialect, Store } from './store.js';
+
+/** Every migration, in order. Names are permanent: they are recorded in the database. */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_foundation': foundation(dialect),
+  };
+}
+
+function migratorFor(store: Store): Migrator {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(store.dialect) };
+  return new Migrator({
+    db: store.db as unknown as Kysely<unknown>,
+    provider,
+    migrationTableName: 'facteur_migrations',
+    migrationLockTableName: 'facteur_migrations_lock',
+  });
+}
+
+/** Applies every pending migration; returns the names applied. Safe to run from several processes at once. */
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const { error, results } = await migratorFor(store).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new AppError('MIGRATION_FAILED', `migration ${failed ?? '(unknown)'} failed: ${(error as Error).message}`, {
+      cause: error,
+      details: { migration: failed },
+    });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Names of migrations not yet applied. */
+export async function pendingMigrations(store: Store): Promise<string[]> {
+  const all = await migratorFor(store).getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}

@@ -1,0 +1,113 @@
+/**
+ * The database schema as Kysely sees it. Conventions, identical on SQLite and PostgreSQL:
+ * ids are UUIDv7 text; times are epoch milliseconds in bigint columns; JSON is stored as text;
+ * booleans are 0/1 integers. One code path, no dialect-specific column types beyond binary.
+ */
+
+/** The durable job queue (see core/jobs). */
+export interface JobsTable {
+  id: string;
+  queue: string;
+  concurrency_key: string | null;
+  idempotency_key: string | null;
+  payload: string;
+  status: string;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  result: string | null;
+  replays: number;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** API keys; only a SHA-256 of each key is stored. */
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** Outbound messages accepted through the API or the CLI. */
+export interface MessagesTable {
+  id: string;
+  status: string;
+  from_address: string;
+  to_addresses: string;
+  cc_addresses: string;
+  bcc_addresses: string;
+  reply_to: string | null;
+  subject: string;
+  text_body: string | null;
+  html_body: string | null;
+  headers: string;
+  message_id_header: string;
+  idempotency_key: string | null;
+  request_hash: string;
+  job_id: string;
+  api_key_id: string | null;
+  source: string;
+  attempt_count: number;
+  next_attempt_at: number | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  created_at: number;
+  updated_at: number;
+  sent_at: number | null;
+}
+
+/** Every attempt to hand a message to the SMTP server. */
+export interface MessageAttemptsTable {
+  id: string;
+  message_id: string;
+  number: number;
+  started_at: number;
+  finished_at: number | null;
+  outcome: string;
+  smtp_code: number | null;
+  smtp_response: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  accepted: string | null;
+  rejected: string | null;
+}
+
+/** Messages received by the built-in mail catcher. */
+export interface CatcherMessagesTable {
+  id: string;
+  message_id: string | null;
+  from_address: string | null;
+  to_addresses: string;
+  subject: string | null;
+  size: number;
+  raw: Buffer;
+  received_at: number;
+}
+
+/** Small key-value facts about the installation (schema owner, first start, ...). */
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: number;
+}
+
+/** All tables. */
+export interface Database {
+  jobs: JobsTable;
+  api_keys: ApiKeysTable;
+  messages: MessagesTable;
+  message_attempts: MessageAttemptsTable;
+  catcher_messages: CatcherMessagesTable;
+  settings: SettingsTable;
+}
