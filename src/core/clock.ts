@@ -67,7 +67,12 @@ export class ManualClock implements Clock {
   }
 
   setTimer(delayMs: number, fn: () => void): Timer {
-    const timer: PendingTimer = { at: this.current + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
+    const timer: PendingTimer = {
+      at: this.current + Math.max(0, delayMs),
+      seq: this.seq++,
+      fn,
+      cancelled: false,
+    };
     this.timers.push(timer);
     return {
       cancel: () => {

@@ -16,7 +16,8 @@ import { type ServiceProbe, serviceSkipReason } from './services.js';
 
 /** The dialect this test run uses. */
 export function testDialect(): 'sqlite' | 'postgres' {
-  if (process.env.FACTEUR_TEST_DB === 'postgres' || process.env.FACTEUR_TEST_DB === 'sqlite') return process.env.FACTEUR_TEST_DB;
+  if (process.env.FACTEUR_TEST_DB === 'postgres' || process.env.FACTEUR_TEST_DB === 'sqlite')
+    return process.env.FACTEUR_TEST_DB;
   return /^postgres(ql)?:/.test(process.env.FACTEUR_DATABASE_URL ?? '') ? 'postgres' : 'sqlite';
 }
 
@@ -73,12 +74,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     config: { kind: 'postgres', url },
     url,
-    drop: () => withAdmin((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
+    drop: () =>
+      withAdmin((client) => client.query(`drop database if exists ${name} with (force)`)).then(
+        () => undefined,
+      ),
   };
 }
 
 /** A migrated store on a fresh database, closed and dropped by `cleanup`. */
-export async function openTestStore(): Promise<{ store: Store; database: TestDatabase; cleanup(): Promise<void> }> {
+export async function openTestStore(): Promise<{
+  store: Store;
+  database: TestDatabase;
+  cleanup(): Promise<void>;
+}> {
   const database = await createTestDatabase();
   const store = openStore(database.config, { poolSize: 5 });
   return {
@@ -112,7 +120,11 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
  * a new one. Creation is serialised with an advisory lock: test files start in parallel.
  */
 async function ensureTemplate(): Promise<string> {
-  const probeStore = openStore({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'facteur-mig-')), 'x.db'), synchronous: 'normal' });
+  const probeStore = openStore({
+    kind: 'sqlite',
+    path: join(mkdtempSync(join(tmpdir(), 'facteur-mig-')), 'x.db'),
+    synchronous: 'normal',
+  });
   const names = await pendingMigrations(probeStore);
   await probeStore.close();
   const template = `facteur_tpl_${createHash('sha256').update(names.join(',')).digest('hex').slice(0, 12)}`;

@@ -4,16 +4,19 @@ import { parseEnv } from 'node:util';
 import { AppError } from '../errors.js';
 import { type BootConfig, type ConfigProblem, type ParseOptions, parseBootConfig } from './variables.js';
 
+export { parseDuration } from './parsers.js';
+export { parseSmtpUrl, redactUrl, type SmtpServerConfig } from './smtp-url.js';
 export type { BootConfig, ConfigProblem, DatabaseConfig, VariableSpec } from './variables.js';
 export { parseBootConfig, VARIABLES } from './variables.js';
-export { parseSmtpUrl, redactUrl, type SmtpServerConfig } from './smtp-url.js';
-export { parseDuration } from './parsers.js';
 
 /**
  * The process environment merged over `<cwd>/.env` when that file exists. Variables already
  * set in the environment win, so deployment settings are never overridden by a stray file.
  */
-export function readEnvironment(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
+export function readEnvironment(
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string | undefined> {
   const file = join(cwd, '.env');
   if (!existsSync(file)) return { ...env };
   let fromFile: Record<string, string>;

@@ -23,7 +23,8 @@ export function parseDurationList(raw: string): number[] {
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p !== '');
-  if (parts.length === 0) throw new ParseProblem('expected a comma-separated list of durations, like 10s,1m,5m');
+  if (parts.length === 0)
+    throw new ParseProblem('expected a comma-separated list of durations, like 10s,1m,5m');
   return parts.map((part, index) => {
     try {
       return parseDuration(part);

@@ -59,30 +59,151 @@ export interface VariableSpec {
 
 /** Every boot variable, in documentation order. */
 export const VARIABLES: readonly VariableSpec[] = [
-  { name: 'FACTEUR_HOST', default: '127.0.0.1', form: 'host name or IP', description: 'Address the HTTP API listens on.' },
-  { name: 'FACTEUR_PORT', default: '8080', form: 'port 0-65535', description: 'HTTP API port (0 picks a free one).' },
-  { name: 'FACTEUR_DATA_DIR', default: './data', form: 'directory path', description: 'Where the SQLite database and the generated secret key live.' },
-  { name: 'FACTEUR_DATABASE_URL', default: 'sqlite:<data dir>/facteur.db', form: 'sqlite:<path> or postgres://user:pass@host:port/db', description: 'The database.' },
-  { name: 'FACTEUR_SQLITE_SYNCHRONOUS', default: 'full', form: 'full or normal', description: 'SQLite durability: `full` survives power loss; `normal` survives a process crash only (faster).' },
-  { name: 'FACTEUR_SECRET_KEY', default: undefined, form: '32 bytes as base64 or 64 hex digits', description: 'Key that encrypts secrets at rest. Unset: generated into `<data dir>/secret.key` (mode 0600) on first start.' },
+  {
+    name: 'FACTEUR_HOST',
+    default: '127.0.0.1',
+    form: 'host name or IP',
+    description: 'Address the HTTP API listens on.',
+  },
+  {
+    name: 'FACTEUR_PORT',
+    default: '8080',
+    form: 'port 0-65535',
+    description: 'HTTP API port (0 picks a free one).',
+  },
+  {
+    name: 'FACTEUR_DATA_DIR',
+    default: './data',
+    form: 'directory path',
+    description: 'Where the SQLite database and the generated secret key live.',
+  },
+  {
+    name: 'FACTEUR_DATABASE_URL',
+    default: 'sqlite:<data dir>/facteur.db',
+    form: 'sqlite:<path> or postgres://user:pass@host:port/db',
+    description: 'The database.',
+  },
+  {
+    name: 'FACTEUR_SQLITE_SYNCHRONOUS',
+    default: 'full',
+    form: 'full or normal',
+    description:
+      'SQLite durability: `full` survives power loss; `normal` survives a process crash only (faster).',
+  },
+  {
+    name: 'FACTEUR_SECRET_KEY',
+    default: undefined,
+    form: '32 bytes as base64 or 64 hex digits',
+    description:
+      'Key that encrypts secrets at rest. Unset: generated into `<data dir>/secret.key` (mode 0600) on first start.',
+  },
   { name: 'FACTEUR_LOG_LEVEL', default: 'info', form: LOG_LEVELS.join(', '), description: 'Log verbosity.' },
-  { name: 'FACTEUR_LOG_FORMAT', default: 'pretty on a terminal, json otherwise', form: 'json or pretty', description: 'Log format.' },
-  { name: 'FACTEUR_HTTP_BODY_LIMIT', default: '5mb', form: 'size like 512kb, 5mb', description: 'Largest accepted request body; larger ones get 413.' },
-  { name: 'FACTEUR_SMTP_URL', default: undefined, form: 'smtp://[user:pass@]host[:port][?starttls=required|opportunistic|off][&tls_verify=false] or smtps://...', description: 'SMTP relay to send through. Unset: the built-in mail catcher.' },
-  { name: 'FACTEUR_SMTP_POOL_SIZE', default: '5', form: 'whole number 1-100', description: 'Pooled SMTP connections.' },
-  { name: 'FACTEUR_SMTP_CONNECT_TIMEOUT', default: '10s', form: 'duration', description: 'Time allowed to open the TCP (and TLS) connection.' },
-  { name: 'FACTEUR_SMTP_GREETING_TIMEOUT', default: '10s', form: 'duration', description: 'Time allowed for the server greeting after connecting.' },
-  { name: 'FACTEUR_SMTP_SOCKET_TIMEOUT', default: '30s', form: 'duration', description: 'Longest silence from the server during a conversation.' },
-  { name: 'FACTEUR_SMTP_SEND_TIMEOUT', default: '60s', form: 'duration', description: 'Longest time one send attempt may take in total.' },
-  { name: 'FACTEUR_CATCHER_PORT', default: '1025', form: 'port 0-65535', description: 'Port of the built-in mail catcher (used when FACTEUR_SMTP_URL is unset).' },
-  { name: 'FACTEUR_CATCHER_RETAIN', default: '1000', form: 'whole number 1-1000000', description: 'Messages the catcher keeps; older ones are deleted.' },
-  { name: 'FACTEUR_MAIL_FROM', default: 'Facteur <facteur@localhost>', form: 'email address, optionally "Name <addr>"', description: 'Sender used when a message has no `from`.' },
-  { name: 'FACTEUR_SEND_CONCURRENCY', default: '10', form: 'whole number 1-1000', description: 'Messages sent at the same time by one process.' },
-  { name: 'FACTEUR_SEND_RETRY_SCHEDULE', default: '10s,1m,5m,15m,30m,1h,2h,4h', form: 'comma-separated durations', description: 'Delay before each retry of a failed send (jittered by ±10%); the list length is the number of retries.' },
-  { name: 'FACTEUR_JOB_LEASE', default: '15s', form: 'duration, at least 1s', description: 'How long a claimed job stays reserved without renewal; a crashed process\'s jobs return to the queue after this.' },
-  { name: 'FACTEUR_JOB_POLL_INTERVAL', default: '1s', form: 'duration', description: 'Safety-net poll for due jobs (enqueues wake workers at once; this catches jobs written by other processes on SQLite).' },
-  { name: 'FACTEUR_JOB_RETENTION', default: '7d', form: 'duration', description: 'How long succeeded and cancelled jobs are kept; failed and dead jobs are kept until replayed or deleted.' },
-  { name: 'FACTEUR_SHUTDOWN_TIMEOUT', default: '20s', form: 'duration', description: 'On SIGTERM, how long running jobs may finish before they are put back in the queue.' },
+  {
+    name: 'FACTEUR_LOG_FORMAT',
+    default: 'pretty on a terminal, json otherwise',
+    form: 'json or pretty',
+    description: 'Log format.',
+  },
+  {
+    name: 'FACTEUR_HTTP_BODY_LIMIT',
+    default: '5mb',
+    form: 'size like 512kb, 5mb',
+    description: 'Largest accepted request body; larger ones get 413.',
+  },
+  {
+    name: 'FACTEUR_SMTP_URL',
+    default: undefined,
+    form: 'smtp://[user:pass@]host[:port][?starttls=required|opportunistic|off][&tls_verify=false] or smtps://...',
+    description: 'SMTP relay to send through. Unset: the built-in mail catcher.',
+  },
+  {
+    name: 'FACTEUR_SMTP_POOL_SIZE',
+    default: '5',
+    form: 'whole number 1-100',
+    description: 'Pooled SMTP connections.',
+  },
+  {
+    name: 'FACTEUR_SMTP_CONNECT_TIMEOUT',
+    default: '10s',
+    form: 'duration',
+    description: 'Time allowed to open the TCP (and TLS) connection.',
+  },
+  {
+    name: 'FACTEUR_SMTP_GREETING_TIMEOUT',
+    default: '10s',
+    form: 'duration',
+    description: 'Time allowed for the server greeting after connecting.',
+  },
+  {
+    name: 'FACTEUR_SMTP_SOCKET_TIMEOUT',
+    default: '30s',
+    form: 'duration',
+    description: 'Longest silence from the server during a conversation.',
+  },
+  {
+    name: 'FACTEUR_SMTP_SEND_TIMEOUT',
+    default: '60s',
+    form: 'duration',
+    description: 'Longest time one send attempt may take in total.',
+  },
+  {
+    name: 'FACTEUR_CATCHER_PORT',
+    default: '1025',
+    form: 'port 0-65535',
+    description: 'Port of the built-in mail catcher (used when FACTEUR_SMTP_URL is unset).',
+  },
+  {
+    name: 'FACTEUR_CATCHER_RETAIN',
+    default: '1000',
+    form: 'whole number 1-1000000',
+    description: 'Messages the catcher keeps; older ones are deleted.',
+  },
+  {
+    name: 'FACTEUR_MAIL_FROM',
+    default: 'Facteur <facteur@localhost>',
+    form: 'email address, optionally "Name <addr>"',
+    description: 'Sender used when a message has no `from`.',
+  },
+  {
+    name: 'FACTEUR_SEND_CONCURRENCY',
+    default: '10',
+    form: 'whole number 1-1000',
+    description: 'Messages sent at the same time by one process.',
+  },
+  {
+    name: 'FACTEUR_SEND_RETRY_SCHEDULE',
+    default: '10s,1m,5m,15m,30m,1h,2h,4h',
+    form: 'comma-separated durations',
+    description:
+      'Delay before each retry of a failed send (jittered by ±10%); the list length is the number of retries.',
+  },
+  {
+    name: 'FACTEUR_JOB_LEASE',
+    default: '15s',
+    form: 'duration, at least 1s',
+    description:
+      "How long a claimed job stays reserved without renewal; a crashed process's jobs return to the queue after this.",
+  },
+  {
+    name: 'FACTEUR_JOB_POLL_INTERVAL',
+    default: '1s',
+    form: 'duration',
+    description:
+      'Safety-net poll for due jobs (enqueues wake workers at once; this catches jobs written by other processes on SQLite).',
+  },
+  {
+    name: 'FACTEUR_JOB_RETENTION',
+    default: '7d',
+    form: 'duration',
+    description:
+      'How long succeeded and cancelled jobs are kept; failed and dead jobs are kept until replayed or deleted.',
+  },
+  {
+    name: 'FACTEUR_SHUTDOWN_TIMEOUT',
+    default: '20s',
+    form: 'duration',
+    description: 'On SIGTERM, how long running jobs may finish before they are put back in the queue.',
+  },
 ];
 
 const KNOWN_NAMES = new Set(VARIABLES.map((v) => v.name));
@@ -94,7 +215,9 @@ export interface ConfigProblem {
 }
 
 /** The result of parsing: a config, or every problem found. */
-export type ParseResult = { ok: true; config: BootConfig; warnings: ConfigProblem[] } | { ok: false; problems: ConfigProblem[]; warnings: ConfigProblem[] };
+export type ParseResult =
+  | { ok: true; config: BootConfig; warnings: ConfigProblem[] }
+  | { ok: false; problems: ConfigProblem[]; warnings: ConfigProblem[] };
 
 /** Options for `parseBootConfig`. */
 export interface ParseOptions {
@@ -105,7 +228,10 @@ export interface ParseOptions {
 }
 
 /** Parses every `FACTEUR_*` variable of `env`, collecting all problems instead of stopping at the first. */
-export function parseBootConfig(env: Record<string, string | undefined>, options: ParseOptions = {}): ParseResult {
+export function parseBootConfig(
+  env: Record<string, string | undefined>,
+  options: ParseOptions = {},
+): ParseResult {
   const cwd = options.cwd ?? process.cwd();
   const problems: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
@@ -117,7 +243,10 @@ export function parseBootConfig(env: Record<string, string | undefined>, options
       return parse(raw.trim());
     } catch (error) {
       const message = error instanceof ParseProblem ? error.message : String(error);
-      problems.push({ variable: name, message: `${message} (got ${JSON.stringify(redactForMessage(name, raw))})` });
+      problems.push({
+        variable: name,
+        message: `${message} (got ${JSON.stringify(redactForMessage(name, raw))})`,
+      });
       return fallback;
     }
   };
@@ -127,15 +256,22 @@ export function parseBootConfig(env: Record<string, string | undefined>, options
     return raw;
   });
   const port = read('FACTEUR_PORT', 8080, parsePort);
-  const dataDir = resolve(cwd, read('FACTEUR_DATA_DIR', './data', (raw) => raw));
-  const synchronous = read('FACTEUR_SQLITE_SYNCHRONOUS', 'full' as const, (raw) => parseChoice(raw, ['full', 'normal'] as const));
+  const dataDir = resolve(
+    cwd,
+    read('FACTEUR_DATA_DIR', './data', (raw) => raw),
+  );
+  const synchronous = read('FACTEUR_SQLITE_SYNCHRONOUS', 'full' as const, (raw) =>
+    parseChoice(raw, ['full', 'normal'] as const),
+  );
   const database = read<DatabaseConfig>(
     'FACTEUR_DATABASE_URL',
     { kind: 'sqlite', path: resolve(dataDir, 'facteur.db'), synchronous },
     (raw) => parseDatabaseUrl(raw, cwd, synchronous),
   );
   const secretKey = read<Buffer | undefined>('FACTEUR_SECRET_KEY', undefined, parseSecretKey);
-  const level = read('FACTEUR_LOG_LEVEL', 'info' as BootConfig['log']['level'], (raw) => parseChoice(raw, LOG_LEVELS));
+  const level = read('FACTEUR_LOG_LEVEL', 'info' as BootConfig['log']['level'], (raw) =>
+    parseChoice(raw, LOG_LEVELS),
+  );
   const format = read('FACTEUR_LOG_FORMAT', options.isTty ? ('pretty' as const) : ('json' as const), (raw) =>
     parseChoice(raw, ['json', 'pretty'] as const),
   );
@@ -159,12 +295,18 @@ export function parseBootConfig(env: Record<string, string | undefined>, options
   const catcherRetain = read('FACTEUR_CATCHER_RETAIN', 1000, (raw) => parseInteger(raw, 1, 1_000_000));
   const defaultFrom = read('FACTEUR_MAIL_FROM', 'Facteur <facteur@localhost>', (raw) => {
     if (!/^[^\r\n]*<?[^\s@<>]+@[^\s@<>]+>?$/.test(raw)) {
-      throw new ParseProblem('expected an email address, like reports@example.com or "Reports <reports@example.com>"');
+      throw new ParseProblem(
+        'expected an email address, like reports@example.com or "Reports <reports@example.com>"',
+      );
     }
     return raw;
   });
   const sendConcurrency = read('FACTEUR_SEND_CONCURRENCY', 10, (raw) => parseInteger(raw, 1, 1000));
-  const retryScheduleMs = read('FACTEUR_SEND_RETRY_SCHEDULE', [10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000], parseDurationList);
+  const retryScheduleMs = read(
+    'FACTEUR_SEND_RETRY_SCHEDULE',
+    [10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000],
+    parseDurationList,
+  );
   const leaseMs = read('FACTEUR_JOB_LEASE', 15_000, (raw) => {
     const ms = parseDuration(raw);
     if (ms < 1000) throw new ParseProblem('expected a duration of at least 1s');
@@ -228,8 +370,10 @@ function parseSecretKey(raw: string): Buffer {
   const fromHex = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : undefined;
   const fromBase64 = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : undefined;
   const key = fromHex ?? fromBase64;
-  if (!key || key.length !== 32) {
-    throw new ParseProblem('expected 32 random bytes as base64 (44 characters) or hex (64 digits); generate one with `openssl rand -base64 32`');
+  if (key?.length !== 32) {
+    throw new ParseProblem(
+      'expected 32 random bytes as base64 (44 characters) or hex (64 digits); generate one with `openssl rand -base64 32`',
+    );
   }
   return key;
 }
@@ -258,7 +402,11 @@ function editDistance(a: string, b: string): number {
     row[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const current = row[j] as number;
-      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min(
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        previous + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
       previous = current;
     }
   }

@@ -40,8 +40,11 @@ export function classifyDatabaseError(error: unknown): AppError | undefined {
   const code = (error as DriverError | undefined)?.code;
   const message = String((error as DriverError | undefined)?.message ?? error);
   const unavailable =
-    (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_IOERR'))) ||
-    /Connection terminated|timeout exceeded when trying to connect|driver has already been destroyed/i.test(message);
+    (typeof code === 'string' &&
+      (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_IOERR'))) ||
+    /Connection terminated|timeout exceeded when trying to connect|driver has already been destroyed/i.test(
+      message,
+    );
   if (!unavailable) return undefined;
   return new AppError('DATABASE_UNAVAILABLE', `database unavailable: ${message}`, { cause: error });
 }

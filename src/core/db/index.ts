@@ -1,4 +1,4 @@
-export type { Database } from './schema.js';
-export { openStore, type Dialect, type Store, type Tx, type OpenStoreOptions } from './store.js';
-export { migrateToLatest, pendingMigrations } from './migrate.js';
 export { classifyDatabaseError, isUniqueViolation } from './errors.js';
+export { migrateToLatest, pendingMigrations } from './migrate.js';
+export type { Database } from './schema.js';
+export { type Dialect, type OpenStoreOptions, openStore, type Store, type Tx } from './store.js';

@@ -25,10 +25,14 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
   const { error, results } = await migratorFor(store).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new AppError('MIGRATION_FAILED', `migration ${failed ?? '(unknown)'} failed: ${(error as Error).message}`, {
-      cause: error,
-      details: { migration: failed },
-    });
+    throw new AppError(
+      'MIGRATION_FAILED',
+      `migration ${failed ?? '(unknown)'} failed: ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { migration: failed },
+      },
+    );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

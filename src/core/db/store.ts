@@ -52,7 +52,9 @@ const NOTIFY_CHANNEL = 'facteur';
 
 /** Opens the database described by `config`. SQLite files (and their directory) are created. */
 export function openStore(config: DatabaseConfig, options: OpenStoreOptions = {}): Store {
-  return config.kind === 'sqlite' ? openSqlite(config.path, config.synchronous) : openPostgres(config.url, options);
+  return config.kind === 'sqlite'
+    ? openSqlite(config.path, config.synchronous)
+    : openPostgres(config.url, options);
 }
 
 function openSqlite(path: string, synchronous: 'full' | 'normal'): Store {
@@ -74,11 +76,18 @@ function openPostgres(url: string, options: OpenStoreOptions): Store {
     statement_timeout: 30_000,
     idle_in_transaction_session_timeout: 60_000,
     // bigint columns hold epoch milliseconds and counters, all well inside 2^53.
-    types: { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) },
+    types: {
+      getTypeParser: (oid: number, format?: string) =>
+        oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'),
+    },
   } as pg.PoolConfig);
-  pool.on('error', (error) => options.logger?.warn({ event: 'db.pool_error', err: error }, 'idle database connection failed'));
+  pool.on('error', (error) =>
+    options.logger?.warn({ event: 'db.pool_error', err: error }, 'idle database connection failed'),
+  );
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const store: KyselyStore = new KyselyStore('postgres', db, redactUrl(url), (logger) => store.startListener(url, logger));
+  const store: KyselyStore = new KyselyStore('postgres', db, redactUrl(url), (logger) =>
+    store.startListener(url, logger),
+  );
   return store;
 }
 
@@ -197,7 +206,10 @@ class PostgresListener {
     try {
       await this.connect();
     } catch (error) {
-      this.logger.warn({ event: 'db.listen_failed', err: error }, 'cannot open the LISTEN connection; retrying');
+      this.logger.warn(
+        { event: 'db.listen_failed', err: error },
+        'cannot open the LISTEN connection; retrying',
+      );
       this.scheduleReconnect();
     }
   }

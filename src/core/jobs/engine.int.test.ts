@@ -77,7 +77,9 @@ describe.skipIf(skip)('JobEngine', () => {
   it('enqueues inside the caller transaction: a rollback leaves no job and runs nothing', async () => {
     const clock = new ManualClock(Date.now());
     const ran: string[] = [];
-    const engine = makeEngine(clock, [{ name: 'q', concurrency: 1, retry: fastRetries, handle: async (j) => void ran.push(j.id) }]);
+    const engine = makeEngine(clock, [
+      { name: 'q', concurrency: 1, retry: fastRetries, handle: async (j) => void ran.push(j.id) },
+    ]);
     await engine.start();
     await expect(
       store.transaction(async (tx) => {
@@ -85,7 +87,10 @@ describe.skipIf(skip)('JobEngine', () => {
         throw new Error('domain write failed');
       }),
     ).rejects.toThrow('domain write failed');
-    const count = await store.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const count = await store.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(count.n)).toBe(0);
     // A committed job after it proves the engine was listening all along.
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1 });
@@ -95,8 +100,18 @@ describe.skipIf(skip)('JobEngine', () => {
   it('returns the existing job for a repeated idempotency key', async () => {
     const clock = new ManualClock(Date.now());
     const engine = makeEngine(clock, []);
-    const first = await engine.enqueue({ queue: 'q', payload: { a: 1 }, maxAttempts: 1, idempotencyKey: 'k1' });
-    const second = await engine.enqueue({ queue: 'q', payload: { a: 2 }, maxAttempts: 1, idempotencyKey: 'k1' });
+    const first = await engine.enqueue({
+      queue: 'q',
+      payload: { a: 1 },
+      maxAttempts: 1,
+      idempotencyKey: 'k1',
+    });
+    const second = await engine.enqueue({
+      queue: 'q',
+      payload: { a: 2 },
+      maxAttempts: 1,
+      idempotencyKey: 'k1',
+    });
     const other = await engine.enqueue({ queue: 'other', payload: {}, maxAttempts: 1, idempotencyKey: 'k1' });
     expect(first.created).toBe(true);
     expect(second).toMatchObject({ created: false, job: { id: first.job.id, payload: { a: 1 } } });
@@ -140,7 +155,12 @@ describe.skipIf(skip)('JobEngine', () => {
     failing = false;
     const replayed = await store.transaction((tx) => replayJob(tx, job.id, clock.now()));
     expect(replayed).toMatchObject({ status: 'queued', attempts: 0, replays: 1 });
-    await vi.waitFor(async () => expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', result: { delivered: true } }));
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, job.id)).toMatchObject({
+        status: 'succeeded',
+        result: { delivered: true },
+      }),
+    );
     expect(await store.transaction((tx) => replayJob(tx, job.id, clock.now()))).toBeUndefined(); // succeeded: not replayable
   });
 
@@ -160,7 +180,9 @@ describe.skipIf(skip)('JobEngine', () => {
     ]);
     await engine.start();
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 5 });
-    await vi.waitFor(async () => expect(await getJob(store.db, job.id)).toMatchObject({ status: 'failed', attempts: 1 }));
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, job.id)).toMatchObject({ status: 'failed', attempts: 1 }),
+    );
     expect(runs).toBe(1);
   });
 
@@ -181,16 +203,26 @@ describe.skipIf(skip)('JobEngine', () => {
     await engine.start();
     const t0 = clock.now();
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1 });
-    await vi.waitFor(async () => expect(await getJob(store.db, job.id)).toMatchObject({ status: 'queued', attempts: 0, runAt: t0 + 60_000 }));
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, job.id)).toMatchObject({
+        status: 'queued',
+        attempts: 0,
+        runAt: t0 + 60_000,
+      }),
+    );
     expect(runs).toBe(1);
     clock.advance(60_000);
-    await vi.waitFor(async () => expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', attempts: 1 }));
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', attempts: 1 }),
+    );
   });
 
   it('starts a scheduled job when its time comes, from a timer rather than the poll', async () => {
     const clock = new ManualClock(Date.now());
     const ran: number[] = [];
-    const engine = makeEngine(clock, [{ name: 'q', concurrency: 1, retry: fastRetries, handle: async () => void ran.push(clock.now()) }]);
+    const engine = makeEngine(clock, [
+      { name: 'q', concurrency: 1, retry: fastRetries, handle: async () => void ran.push(clock.now()) },
+    ]);
     await engine.start();
     const runAt = clock.now() + 30_000;
     await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1, runAt });
@@ -224,8 +256,20 @@ describe.skipIf(skip)('JobEngine', () => {
         },
       },
     ]);
-    for (const [name, key] of [['slow-1', 'slow'], ['slow-2', 'slow'], ['slow-3', 'slow'], ['fast-1', 'fast'], ['free-1', undefined], ['free-2', undefined]] as const) {
-      await engine.enqueue({ queue: 'q', payload: { name }, maxAttempts: 1, ...(key ? { concurrencyKey: key } : {}) });
+    for (const [name, key] of [
+      ['slow-1', 'slow'],
+      ['slow-2', 'slow'],
+      ['slow-3', 'slow'],
+      ['fast-1', 'fast'],
+      ['free-1', undefined],
+      ['free-2', undefined],
+    ] as const) {
+      await engine.enqueue({
+        queue: 'q',
+        payload: { name },
+        maxAttempts: 1,
+        ...(key ? { concurrencyKey: key } : {}),
+      });
     }
     await engine.start();
     await vi.waitFor(() => expect(started.length).toBe(3));
@@ -254,17 +298,26 @@ describe.skipIf(skip)('JobEngine', () => {
     const second = openStore(database.config, { poolSize: 8 });
     try {
       const a = makeEngine(clockA, [{ name: 'q', concurrency: 16, retry: fastRetries, handle: handler }]);
-      const b = makeEngine(clockB, [{ name: 'q', concurrency: 16, retry: fastRetries, handle: handler }], second);
+      const b = makeEngine(
+        clockB,
+        [{ name: 'q', concurrency: 16, retry: fastRetries, handle: handler }],
+        second,
+      );
       await Promise.all([a.start(), b.start()]);
       const total = 600;
       for (let i = 0; i < total; i += 50) {
         await store.transaction(async (tx) => {
-          for (let j = i; j < i + 50; j++) await enqueueJob(tx, { queue: 'q', payload: { j }, maxAttempts: 3 }, clockA.now());
+          for (let j = i; j < i + 50; j++)
+            await enqueueJob(tx, { queue: 'q', payload: { j }, maxAttempts: 3 }, clockA.now());
         });
       }
       await vi.waitFor(
         async () => {
-          const done = await store.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'succeeded').executeTakeFirstOrThrow();
+          const done = await store.db
+            .selectFrom('jobs')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('status', '=', 'succeeded')
+            .executeTakeFirstOrThrow();
           expect(Number(done.n)).toBe(total);
         },
         { timeout: 30_000, interval: 100 },
@@ -306,7 +359,13 @@ describe.skipIf(skip)('JobEngine', () => {
     // A's clock stands still (a stalled process): its lease runs out in B's time.
     clockB.advance(3 * LEASE_MS);
     await vi.waitFor(() => expect(runsBy).toEqual(['A', 'B']));
-    await vi.waitFor(async () => expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', attempts: 2, result: { by: 'B' } }));
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, job.id)).toMatchObject({
+        status: 'succeeded',
+        attempts: 2,
+        result: { by: 'B' },
+      }),
+    );
     stuck.open(); // A wakes up late: its outcome must not overwrite B's
     await vi.waitFor(() => expect(a.activeCounts().q).toBe(0));
     expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', result: { by: 'B' } });
@@ -324,7 +383,9 @@ describe.skipIf(skip)('JobEngine', () => {
         handle: async (job, ctx) => {
           if ((job.payload as { slow: boolean }).slow) {
             slowStarted.open();
-            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+            await new Promise((_, reject) =>
+              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+            );
           }
           await quick.promise;
         },
@@ -370,7 +431,9 @@ describe.skipIf(skip)('JobEngine', () => {
 
     const clock = new ManualClock(killedAt);
     const ran: string[] = [];
-    const engine = makeEngine(clock, [{ name: 'crash', concurrency: 1, retry: fastRetries, handle: async (job) => void ran.push(job.id) }]);
+    const engine = makeEngine(clock, [
+      { name: 'crash', concurrency: 1, retry: fastRetries, handle: async (job) => void ran.push(job.id) },
+    ]);
     await engine.start();
     await new Promise((r) => setTimeout(r, 50));
     expect(ran).toEqual([]); // the lease still holds
@@ -383,6 +446,8 @@ describe.skipIf(skip)('JobEngine', () => {
       { timeout: 5000, interval: 20 },
     );
     expect(clock.now()).toBeGreaterThan(orphan?.leaseExpiresAt ?? 0);
-    await vi.waitFor(async () => expect(await getJob(store.db, ids[0] as string)).toMatchObject({ status: 'succeeded', attempts: 2 }));
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, ids[0] as string)).toMatchObject({ status: 'succeeded', attempts: 2 }),
+    );
   });
 });

@@ -1,13 +1,21 @@
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { Clock, Timer } from '../clock.js';
-import { classifyDatabaseError } from '../db/index.js';
 import type { Store, Tx } from '../db/index.js';
+import { classifyDatabaseError } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import type { Logger } from '../observability/logger.js';
 import { createJobMetrics, type JobMetrics } from './metrics.js';
-import { decideSettlement, type Job, type JobOutcome, type JobSpec, outcomeOfThrown, type RetryPolicy, type Settlement } from './model.js';
+import {
+  decideSettlement,
+  type Job,
+  type JobOutcome,
+  type JobSpec,
+  outcomeOfThrown,
+  type RetryPolicy,
+  type Settlement,
+} from './model.js';
 import {
   claimJobs,
   enqueueJob,
@@ -131,7 +139,9 @@ export class JobEngine {
   constructor(private readonly options: JobEngineOptions) {
     this.batchSize = options.claimBatchSize ?? 32;
     this.random = options.random ?? Math.random;
-    this.metrics = options.metrics ? createJobMetrics(options.metrics, options.store, options.clock) : undefined;
+    this.metrics = options.metrics
+      ? createJobMetrics(options.metrics, options.store, options.clock)
+      : undefined;
   }
 
   /** Registers a queue's handler; must be called before `start`. */
@@ -163,7 +173,10 @@ export class JobEngine {
     const { store, logger } = this.options;
     this.unsubscribe = store.subscribe(JOBS_CHANNEL, (queue) => this.wake(queue));
     await store.listen(logger);
-    logger.info({ event: 'engine.started', workerId: this.workerId, queues: [...this.queues.keys()] }, 'job engine started');
+    logger.info(
+      { event: 'engine.started', workerId: this.workerId, queues: [...this.queues.keys()] },
+      'job engine started',
+    );
     await this.maintain();
     this.armPoll();
     this.armMaintenance();
@@ -193,7 +206,10 @@ export class JobEngine {
     this.maintenanceTimer?.cancel();
     for (const queue of this.queues.values()) queue.dueTimer?.cancel();
     this.unsubscribe?.();
-    logger.info({ event: 'engine.draining', running: this.running.size, deadlineMs }, 'draining running jobs');
+    logger.info(
+      { event: 'engine.draining', running: this.running.size, deadlineMs },
+      'draining running jobs',
+    );
     this.stopDeadlineAt = clock.now() + deadlineMs;
 
     const drained = await new Promise<boolean>((resolve) => {
@@ -216,10 +232,22 @@ export class JobEngine {
         entry.controller.abort(error);
       }
       try {
-        const released = await releaseJobs(store, interrupted.map((e) => e.job.id), this.workerId, clock.now(), error);
-        logger.warn({ event: 'engine.released', count: released }, 'released unfinished jobs back to the queue');
+        const released = await releaseJobs(
+          store,
+          interrupted.map((e) => e.job.id),
+          this.workerId,
+          clock.now(),
+          error,
+        );
+        logger.warn(
+          { event: 'engine.released', count: released },
+          'released unfinished jobs back to the queue',
+        );
       } catch (releaseError) {
-        logger.error({ event: 'engine.release_failed', err: releaseError }, 'could not release jobs; their leases will expire');
+        logger.error(
+          { event: 'engine.release_failed', err: releaseError },
+          'could not release jobs; their leases will expire',
+        );
       }
       for (const entry of interrupted) this.finish(entry);
     }
@@ -293,7 +321,12 @@ export class JobEngine {
         else excess.push(job);
       }
       if (excess.length > 0) {
-        await releaseJobs(store, excess.map((j) => j.id), this.workerId, clock.now()).catch((error) => this.recordError(error));
+        await releaseJobs(
+          store,
+          excess.map((j) => j.id),
+          this.workerId,
+          clock.now(),
+        ).catch((error) => this.recordError(error));
       }
       if (jobs.length < limit && !queue.again) {
         queue.maybeDue = false;
@@ -307,7 +340,12 @@ export class JobEngine {
     this.recordError(error);
     const delay = Math.min(30_000, 250 * 2 ** Math.min(queue.failures, 7));
     this.options.logger.warn(
-      { event: 'engine.claim_failed', queue: queue.def.name, err: classifyDatabaseError(error) ?? error, retryInMs: delay },
+      {
+        event: 'engine.claim_failed',
+        queue: queue.def.name,
+        err: classifyDatabaseError(error) ?? error,
+        retryInMs: delay,
+      },
       'claiming jobs failed; retrying',
     );
     queue.dueTimer?.cancel();
@@ -380,7 +418,14 @@ export class JobEngine {
   private startJob(queue: QueueState, job: Job): void {
     const now = this.options.clock.now();
     queue.active++;
-    const entry: RunningJob = { job, queue, controller: new AbortController(), claimedAt: now, finished: false, lost: false };
+    const entry: RunningJob = {
+      job,
+      queue,
+      controller: new AbortController(),
+      claimedAt: now,
+      finished: false,
+      lost: false,
+    };
     this.running.set(job.id, entry);
     this.metrics?.startDelay.observe({ queue: queue.def.name }, Math.max(0, now - job.runAt) / 1000);
     void this.execute(entry);
@@ -463,7 +508,10 @@ export class JobEngine {
       const unavailable = classifyDatabaseError(error);
       if (unavailable) {
         this.recordError(error);
-        logger.warn({ event: 'engine.settle_retry', err: unavailable }, 'cannot record job outcomes; retrying');
+        logger.warn(
+          { event: 'engine.settle_retry', err: unavailable },
+          'cannot record job outcomes; retrying',
+        );
         return false;
       }
       for (const item of batch) {
@@ -543,12 +591,15 @@ export class JobEngine {
   }
 
   private armMaintenance(): void {
-    this.maintenanceTimer = this.options.clock.setTimer(Math.max(250, Math.floor(this.options.leaseMs / 3)), () => {
-      if (this.state !== 'running') return;
-      void this.maintain().finally(() => {
-        if (this.state === 'running') this.armMaintenance();
-      });
-    });
+    this.maintenanceTimer = this.options.clock.setTimer(
+      Math.max(250, Math.floor(this.options.leaseMs / 3)),
+      () => {
+        if (this.state !== 'running') return;
+        void this.maintain().finally(() => {
+          if (this.state === 'running') this.armMaintenance();
+        });
+      },
+    );
   }
 
   /** Renews our leases, recovers jobs whose lease expired elsewhere, prunes old jobs. */
@@ -591,22 +642,35 @@ export class JobEngine {
   /** Jobs of dead processes: back to the queue now (the crash is counted as an attempt), or `dead` if none remain. */
   private async recoverExpiredLeases(now: number): Promise<void> {
     const { store, logger } = this.options;
-    const expired = (await findExpiredLeases(store.db, now, MAINTENANCE_BATCH)).filter((job) => job.leaseOwner !== this.workerId);
+    const expired = (await findExpiredLeases(store.db, now, MAINTENANCE_BATCH)).filter(
+      (job) => job.leaseOwner !== this.workerId,
+    );
     for (const job of expired) {
       const queue = this.queues.get(job.queue);
       if (!queue) continue;
-      const error = new AppError('JOB_LEASE_EXPIRED', `the lease held by ${job.leaseOwner} expired; the worker stopped renewing it`);
+      const error = new AppError(
+        'JOB_LEASE_EXPIRED',
+        `the lease held by ${job.leaseOwner} expired; the worker stopped renewing it`,
+      );
       let settlement = decideSettlement(job, { kind: 'errored', error }, queue.def.retry, now, this.random);
       if (settlement.status === 'queued') settlement = { ...settlement, runAt: now };
       const recovered = await store.transaction(async (tx) => {
-        const ok = await recordSettlement(tx, job, settlement, job.leaseOwner ?? '', now, { onlyIfExpired: true });
+        const ok = await recordSettlement(tx, job, settlement, job.leaseOwner ?? '', now, {
+          onlyIfExpired: true,
+        });
         if (ok && queue.def.onSettled) await queue.def.onSettled(tx, job, settlement);
         return ok;
       });
       if (recovered) {
         this.metrics?.leaseExpired.inc({ queue: job.queue });
         logger.warn(
-          { event: 'job.recovered', jobId: job.id, queue: job.queue, previousOwner: job.leaseOwner, status: settlement.status },
+          {
+            event: 'job.recovered',
+            jobId: job.id,
+            queue: job.queue,
+            previousOwner: job.leaseOwner,
+            status: settlement.status,
+          },
           'recovered a job whose worker stopped renewing its lease',
         );
       }
@@ -614,7 +678,10 @@ export class JobEngine {
   }
 
   private recordError(error: unknown): void {
-    this.lastError = { message: error instanceof Error ? error.message : String(error), at: this.options.clock.now() };
+    this.lastError = {
+      message: error instanceof Error ? error.message : String(error),
+      at: this.options.clock.now(),
+    };
   }
 }
 
@@ -629,14 +696,30 @@ function logSettlement(logger: Logger, settlement: Settlement): void {
       logger.debug({ event: 'job.succeeded' }, 'job succeeded');
       break;
     case 'queued':
-      if (settlement.deferred) logger.debug({ event: 'job.deferred', runAt: settlement.runAt }, 'job deferred');
-      else logger.info({ event: 'job.retry_scheduled', runAt: settlement.runAt, code: settlement.error?.code, reason: settlement.error?.message }, 'job failed; retry scheduled');
+      if (settlement.deferred)
+        logger.debug({ event: 'job.deferred', runAt: settlement.runAt }, 'job deferred');
+      else
+        logger.info(
+          {
+            event: 'job.retry_scheduled',
+            runAt: settlement.runAt,
+            code: settlement.error?.code,
+            reason: settlement.error?.message,
+          },
+          'job failed; retry scheduled',
+        );
       break;
     case 'failed':
-      logger.warn({ event: 'job.failed', code: settlement.error.code, reason: settlement.error.message }, 'job failed permanently');
+      logger.warn(
+        { event: 'job.failed', code: settlement.error.code, reason: settlement.error.message },
+        'job failed permanently',
+      );
       break;
     case 'dead':
-      logger.warn({ event: 'job.dead', code: settlement.error.code, reason: settlement.error.message }, 'job retries exhausted');
+      logger.warn(
+        { event: 'job.dead', code: settlement.error.code, reason: settlement.error.message },
+        'job retries exhausted',
+      );
       break;
   }
 }

@@ -1,15 +1,21 @@
-export { JobEngine, type EngineHealth, type JobContext, type JobEngineOptions, type QueueDefinition } from './engine.js';
+export {
+  type EngineHealth,
+  type JobContext,
+  JobEngine,
+  type JobEngineOptions,
+  type QueueDefinition,
+} from './engine.js';
 export {
   attemptsForSchedule,
   decideSettlement,
   FINAL_STATUSES,
-  JobDeferral,
-  retryDelay,
   type Job,
+  JobDeferral,
   type JobOutcome,
   type JobSpec,
   type JobStatus,
   type RetryPolicy,
+  retryDelay,
   type Settlement,
 } from './model.js';
 export { cancelJob, enqueueJob, enqueueJobs, getJob, JOBS_CHANNEL, replayJob } from './store.js';

@@ -31,7 +31,8 @@ export function createJobMetrics(registry: Registry, store: Store, clock: Clock)
       this.reset();
       for (const row of stats) {
         depth.set({ queue: row.queue, status: row.status }, row.count);
-        if (row.status === 'queued') this.set({ queue: row.queue }, row.oldestRunAt === null ? 0 : (now - row.oldestRunAt) / 1000);
+        if (row.status === 'queued')
+          this.set({ queue: row.queue }, row.oldestRunAt === null ? 0 : (now - row.oldestRunAt) / 1000);
       }
     },
   });

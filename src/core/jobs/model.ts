@@ -131,7 +131,8 @@ export function decideSettlement(
   random: () => number = Math.random,
 ): Settlement {
   if (outcome.kind === 'succeeded') return { status: 'succeeded', result: outcome.result };
-  if (outcome.kind === 'deferred') return { status: 'queued', runAt: outcome.runAt, error: null, deferred: true };
+  if (outcome.kind === 'deferred')
+    return { status: 'queued', runAt: outcome.runAt, error: null, deferred: true };
   const { error } = outcome;
   if (!error.retryable) return { status: 'failed', error };
   if (job.attempts >= job.maxAttempts) return { status: 'dead', error };

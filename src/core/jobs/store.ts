@@ -30,7 +30,9 @@ export function jobFromRow<P = unknown>(row: JobRow): Job<P> {
     runAt: Number(row.run_at),
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
-    lastError: row.last_error_code ? { code: row.last_error_code, message: row.last_error_message ?? '' } : null,
+    lastError: row.last_error_code
+      ? { code: row.last_error_code, message: row.last_error_message ?? '' }
+      : null,
     result: row.result === null ? null : JSON.parse(row.result),
     replays: Number(row.replays),
     createdAt: Number(row.created_at),
@@ -65,7 +67,11 @@ function newJobRow<P>(spec: JobSpec<P>, now: number): Insertable<JobsTable> & { 
  * Inserts a job in the caller's transaction (the outbox pattern) and signals workers at commit.
  * With an idempotency key already used in the queue, returns the existing job and `created: false`.
  */
-export async function enqueueJob<P>(tx: Tx, spec: JobSpec<P>, now: number): Promise<{ job: Job<P>; created: boolean }> {
+export async function enqueueJob<P>(
+  tx: Tx,
+  spec: JobSpec<P>,
+  now: number,
+): Promise<{ job: Job<P>; created: boolean }> {
   const row = newJobRow(spec, now);
   const inserted = await tx.db
     .insertInto('jobs')
@@ -134,11 +140,18 @@ export async function claimJobs(store: Store, request: ClaimRequest): Promise<Jo
     update jobs set ${set} from picked where jobs.id = picked.id returning jobs.*`.execute(store.db)
       : await sql<JobRow>`
     update jobs set ${set} where id in (select id from jobs where ${due}) returning *`.execute(store.db);
-  return result.rows.map((row) => jobFromRow(row)).sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : 1));
+  return result.rows
+    .map((row) => jobFromRow(row))
+    .sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : 1));
 }
 
 /** Renews the leases of every job `owner` runs; returns the ids it still holds. */
-export async function renewLeases(store: Store, owner: string, now: number, leaseMs: number): Promise<Set<string>> {
+export async function renewLeases(
+  store: Store,
+  owner: string,
+  now: number,
+  leaseMs: number,
+): Promise<Set<string>> {
   const rows = await store.db
     .updateTable('jobs')
     .set({ lease_expires_at: now + leaseMs })
@@ -178,7 +191,12 @@ export async function recordSettlement(
   let values: Partial<JobsTable>;
   switch (settlement.status) {
     case 'succeeded':
-      values = { ...base, status: 'succeeded', result: JSON.stringify(settlement.result ?? null), finished_at: now };
+      values = {
+        ...base,
+        status: 'succeeded',
+        result: JSON.stringify(settlement.result ?? null),
+        finished_at: now,
+      };
       break;
     case 'queued':
       values = {
@@ -186,7 +204,9 @@ export async function recordSettlement(
         status: 'queued',
         run_at: settlement.runAt,
         ...(settlement.deferred ? { attempts: Math.max(0, job.attempts - 1) } : {}),
-        ...(settlement.error ? { last_error_code: settlement.error.code, last_error_message: settlement.error.message } : {}),
+        ...(settlement.error
+          ? { last_error_code: settlement.error.code, last_error_message: settlement.error.message }
+          : {}),
       };
       break;
     case 'failed':
@@ -214,7 +234,13 @@ export async function recordSettlement(
 }
 
 /** Puts jobs `owner` holds back in the queue without counting the attempt (shutdown, over-claim). */
-export async function releaseJobs(store: Store, ids: readonly string[], owner: string, now: number, error?: { code: string; message: string }): Promise<number> {
+export async function releaseJobs(
+  store: Store,
+  ids: readonly string[],
+  owner: string,
+  now: number,
+  error?: { code: string; message: string },
+): Promise<number> {
   if (ids.length === 0) return 0;
   return store.transaction(async (tx) => {
     const result = await tx.db
@@ -233,7 +259,12 @@ export async function releaseJobs(store: Store, ids: readonly string[], owner: s
       .executeTakeFirst();
     const count = Number(result.numUpdatedRows);
     if (count > 0) {
-      const queues = await tx.db.selectFrom('jobs').select('queue').distinct().where('id', 'in', ids).execute();
+      const queues = await tx.db
+        .selectFrom('jobs')
+        .select('queue')
+        .distinct()
+        .where('id', 'in', ids)
+        .execute();
       for (const { queue } of queues) tx.notify(JOBS_CHANNEL, queue);
     }
     return count;
@@ -308,7 +339,12 @@ export async function queueStatistics(
 ): Promise<Array<{ queue: string; status: string; count: number; oldestRunAt: number | null }>> {
   const rows = await db
     .selectFrom('jobs')
-    .select((eb) => ['queue', 'status', eb.fn.countAll<number>().as('count'), eb.fn.min('run_at').as('oldest')])
+    .select((eb) => [
+      'queue',
+      'status',
+      eb.fn.countAll<number>().as('count'),
+      eb.fn.min('run_at').as('oldest'),
+    ])
     .where('status', 'in', ['queued', 'running'])
     .groupBy(['queue', 'status'])
     .execute();
@@ -316,6 +352,7 @@ export async function queueStatistics(
     queue: r.queue,
     status: r.status,
     count: Number(r.count),
-    oldestRunAt: r.status === 'queued' && r.oldest !== null && Number(r.oldest) <= now ? Number(r.oldest) : null,
+    oldestRunAt:
+      r.status === 'queued' && r.oldest !== null && Number(r.oldest) <= now ? Number(r.oldest) : null,
   }));
 }

@@ -33,9 +33,16 @@ export function foundation(dialect: Dialect) {
         .addColumn('finished_at', 'bigint')
         .execute();
       // NULL idempotency keys are distinct on both dialects, so the plain unique index allows many.
-      await db.schema.createIndex('jobs_queue_idempotency').unique().on('jobs').columns(['queue', 'idempotency_key']).execute();
+      await db.schema
+        .createIndex('jobs_queue_idempotency')
+        .unique()
+        .on('jobs')
+        .columns(['queue', 'idempotency_key'])
+        .execute();
       // The claim query walks this partial index in priority, run_at order.
-      await sql`create index jobs_claimable on jobs (queue, priority desc, run_at, id) where status = 'queued'`.execute(db);
+      await sql`create index jobs_claimable on jobs (queue, priority desc, run_at, id) where status = 'queued'`.execute(
+        db,
+      );
       await sql`create index jobs_leased on jobs (lease_expires_at) where status = 'running'`.execute(db);
       await sql`create index jobs_owner on jobs (lease_owner) where status = 'running'`.execute(db);
       await db.schema.createIndex('jobs_finished').on('jobs').columns(['status', 'finished_at']).execute();
@@ -78,7 +85,11 @@ export function foundation(dialect: Dialect) {
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addColumn('sent_at', 'bigint')
         .execute();
-      await db.schema.createIndex('messages_status_created').on('messages').columns(['status', 'id']).execute();
+      await db.schema
+        .createIndex('messages_status_created')
+        .on('messages')
+        .columns(['status', 'id'])
+        .execute();
 
       await db.schema
         .createTable('message_attempts')
@@ -95,7 +106,11 @@ export function foundation(dialect: Dialect) {
         .addColumn('accepted', 'text')
         .addColumn('rejected', 'text')
         .execute();
-      await db.schema.createIndex('message_attempts_message').on('message_attempts').columns(['message_id', 'number']).execute();
+      await db.schema
+        .createIndex('message_attempts_message')
+        .on('message_attempts')
+        .columns(['message_id', 'number'])
+        .execute();
 
       await db.schema
         .createTable('catcher_messages')
@@ -117,7 +132,14 @@ export function foundation(dialect: Dialect) {
         .execute();
     },
     async down(db: Kysely<unknown>): Promise<void> {
-      for (const table of ['settings', 'catcher_messages', 'message_attempts', 'messages', 'api_keys', 'jobs']) {
+      for (const table of [
+        'settings',
+        'catcher_messages',
+        'message_attempts',
+        'messages',
+        'api_keys',
+        'jobs',
+      ]) {
         await db.schema.dropTable(table).ifExists().execute();
       }
     },
