@@ -20,12 +20,14 @@ import {
   claimJobs,
   enqueueJob,
   findExpiredLeases,
+  getJob,
   JOBS_CHANNEL,
   nextRunAt,
   pruneFinishedJobs,
   recordSettlement,
   releaseJobs,
   renewLeases,
+  replayJob,
 } from './store.js';
 
 /** What a handler receives besides its job. */
@@ -48,6 +50,8 @@ export interface QueueDefinition<P = unknown> {
   handle(job: Job<P>, context: JobContext): Promise<unknown>;
   /** Updates domain rows in the same transaction that records the job's new state. */
   onSettled?(tx: Tx, job: Job<P>, settlement: Settlement): Promise<void>;
+  /** Updates domain rows when a failed or dead job is replayed, in the same transaction. */
+  onReplayed?(tx: Tx, job: Job<P>): Promise<void>;
 }
 
 /** Options for `JobEngine`. */
@@ -136,6 +140,11 @@ export class JobEngine {
   private readonly batchSize: number;
   private readonly random: () => number;
 
+  /** The database the engine works on. */
+  get store(): Store {
+    return this.options.store;
+  }
+
   constructor(private readonly options: JobEngineOptions) {
     this.batchSize = options.claimBatchSize ?? 32;
     this.random = options.random ?? Math.random;
@@ -164,6 +173,30 @@ export class JobEngine {
   /** Enqueues a job in its own transaction. Domain code enqueues inside its own transaction with `enqueueJob`. */
   async enqueue<P>(spec: JobSpec<P>): Promise<{ job: Job<P>; created: boolean }> {
     return this.options.store.transaction((tx) => enqueueJob(tx, spec, this.options.clock.now()));
+  }
+
+  /**
+   * Puts a `dead` or `failed` job back in the queue with fresh attempts (and lets its queue
+   * update domain rows). NOT_FOUND if there is no such job, JOB_NOT_REPLAYABLE in other states.
+   */
+  async replay(id: string): Promise<Job> {
+    return this.options.store.transaction(async (tx) => {
+      const job = await replayJob(tx, id, this.options.clock.now());
+      if (!job) {
+        const existing = await getJob(tx.db, id);
+        if (!existing) throw new AppError('NOT_FOUND', `no job has the id ${id}`);
+        throw new AppError(
+          'JOB_NOT_REPLAYABLE',
+          `job ${id} is ${existing.status}; only dead or failed jobs can be replayed`,
+          {
+            details: { status: existing.status },
+          },
+        );
+      }
+      await this.queues.get(job.queue)?.def.onReplayed?.(tx, job);
+      this.options.logger.info({ event: 'job.replayed', jobId: id, queue: job.queue }, 'job replayed');
+      return job;
+    });
   }
 
   /** Starts claiming: recovers expired leases first, then works until `stop`. */

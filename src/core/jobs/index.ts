@@ -18,4 +18,5 @@ export {
   retryDelay,
   type Settlement,
 } from './model.js';
+export { jobView, jobViewSchema, registerJobRoutes } from './routes.js';
 export { cancelJob, enqueueJob, enqueueJobs, getJob, JOBS_CHANNEL, replayJob } from './store.js';

@@ -1,0 +1,2 @@
+export type { ApiKeyInfo } from './model.js';
+export { type AccessDeps, createApiKey, createKeyVerifier, listKeys, revokeKey } from './service.js';

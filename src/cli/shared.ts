@@ -1,0 +1,77 @@
+import { pino } from 'pino';
+import { type BootConfig, loadBootConfig } from '../core/config/index.js';
+import { migrateToLatest, openStore, type Store } from '../core/db/index.js';
+import { AppError, isAppError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/observability/index.js';
+
+/** Helpers shared by the `facteur` commands. */
+
+/** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Reads the boot configuration or prints every problem and exits 2. */
+export function configOrExit(): BootConfig {
+  try {
+    const { config, warnings } = loadBootConfig(undefined, { isTty: Boolean(process.stdout.isTTY) });
+    for (const w of warnings) process.stderr.write(`warning: ${w.variable}: ${w.message}\n`);
+    return config;
+  } catch (error) {
+    failAndExit(error, EXIT.usage);
+  }
+}
+
+/** A logger for one-shot commands: warnings and errors on stderr, so stdout stays for results. */
+export function commandLogger(config: BootConfig): Logger {
+  const level = ['debug', 'trace'].includes(config.log.level) ? config.log.level : 'warn';
+  return createLogger({ level, destination: pino.destination({ dest: 2, sync: true }) });
+}
+
+/** Opens the database and applies pending migrations (idempotent). */
+export async function openMigratedStore(config: BootConfig, logger: Logger): Promise<Store> {
+  const store = openStore(config.database, { logger, poolSize: 2 });
+  try {
+    await migrateToLatest(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+/** Prints an error the way a person at a terminal can act on, then exits. */
+export function failAndExit(error: unknown, code: number = EXIT.failed): never {
+  if (isAppError(error)) {
+    process.stderr.write(`error [${error.code}]: ${error.message}\n`);
+    if (error.code === 'VALIDATION_FAILED' && Array.isArray(error.details)) {
+      for (const d of error.details as Array<{ field?: string; message?: string }>)
+        process.stderr.write(`  ${d.field ?? ''}: ${d.message ?? ''}\n`);
+    }
+  } else {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(code);
+}
+
+/** Runs a command body, printing failures and choosing the exit code. */
+export async function runCommand(body: () => Promise<number | undefined>): Promise<void> {
+  try {
+    const code = await body();
+    process.exitCode = code ?? EXIT.ok;
+  } catch (error) {
+    const usage =
+      isAppError(error) && (error.code === 'CONFIG_INVALID' || error.code === 'VALIDATION_FAILED');
+    failAndExit(error, usage ? EXIT.usage : EXIT.failed);
+  }
+}
+
+/** Writes a line to stdout. */
+export function print(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Throws VALIDATION_FAILED naming a command-line option. */
+export function badOption(option: string, message: string): never {
+  throw new AppError('VALIDATION_FAILED', `${option}: ${message}`, {
+    details: [{ in: 'argument', field: option, message }],
+  });
+}

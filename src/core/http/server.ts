@@ -1,0 +1,245 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { Histogram, type Registry } from 'prom-client';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { uuidv7 } from '../ids.js';
+import type { HealthRegistry, Logger } from '../observability/index.js';
+import { errorBody, httpErrorFrom, statusOf } from './errors.js';
+
+/** The Fastify instance type every feature registers its routes on. */
+export type HttpApp = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  ZodTypeProvider
+>;
+
+/** Who is calling an `/api/*` route. */
+export interface Principal {
+  kind: 'api_key';
+  id: string;
+  name: string;
+}
+
+/** Checks a bearer token: the principal, `revoked`, or undefined when unknown. */
+export type KeyVerifier = (key: string) => Promise<Principal | 'revoked' | undefined>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/** Dependencies of the HTTP server. */
+export interface HttpServerOptions {
+  logger: Logger;
+  metrics: Registry;
+  health: HealthRegistry;
+  bodyLimitBytes: number;
+  verifyKey: KeyVerifier;
+  /** Registers each feature's `/api/*` routes (already behind authentication). */
+  registerApiRoutes: (api: HttpApp) => void | Promise<void>;
+  /** Package version, shown in OpenAPI and /healthz. */
+  version: string;
+  /** True while draining: new work is refused with 503. */
+  isShuttingDown?: () => boolean;
+}
+
+/** Builds the HTTP server: health, metrics, OpenAPI, and the authenticated `/api` scope. */
+export async function createHttpServer(options: HttpServerOptions): Promise<HttpApp> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes,
+    genReqId: () => uuidv7(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: undefined,
+  }).withTypeProvider<ZodTypeProvider>() as unknown as HttpApp;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  installErrorHandling(app, options.logger);
+  installRequestMetrics(app, options.metrics);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Facteur API',
+        version: options.version,
+        description: 'Durable email automation: transactional sends, jobs and the built-in mail catcher.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key from `facteur apikey create`.',
+          },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  registerOperationalRoutes(app, options);
+
+  await app.register(
+    async (api) => {
+      const scoped = api as unknown as HttpApp;
+      scoped.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, security: [{ bearerAuth: [] }] } as typeof route.schema;
+      });
+      scoped.addHook('onRequest', async (request) => {
+        request.principal = await authenticate(request, options.verifyKey);
+        if (options.isShuttingDown?.() && request.method !== 'GET') {
+          throw new AppError('SHUTTING_DOWN', 'the server is shutting down and accepts no new work');
+        }
+      });
+      await options.registerApiRoutes(scoped);
+    },
+    { prefix: '/api' },
+  );
+  return app;
+}
+
+async function authenticate(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
+  const header = request.headers.authorization;
+  if (!header) throw new AppError('AUTH_REQUIRED', 'send an API key as `Authorization: Bearer <key>`');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new AppError('AUTH_REQUIRED', 'the Authorization header must be `Bearer <key>`');
+  const result = await verifyKey(match[1] as string);
+  if (result === 'revoked') throw new AppError('AUTH_INVALID', 'this API key was revoked');
+  if (!result) throw new AppError('AUTH_INVALID', 'unknown API key');
+  return result;
+}
+
+function installErrorHandling(app: HttpApp, logger: Logger): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const appError = httpErrorFrom(error);
+    const status = statusOf(appError);
+    const context = {
+      event: 'http.error',
+      reqId: request.id,
+      method: request.method,
+      route: request.routeOptions.url,
+      code: appError.code,
+    };
+    if (status >= 500) logger.error({ ...context, err: appError.cause ?? appError }, appError.message);
+    else logger.debug(context, appError.message);
+    if (appError.retryAfterMs !== undefined)
+      reply.header('retry-after', Math.ceil(appError.retryAfterMs / 1000));
+    return reply.status(status).send(errorBody(appError));
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    const error = new AppError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+    return reply.status(404).send(errorBody(error));
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+}
+
+function installRequestMetrics(app: HttpApp, registry: Registry): void {
+  const duration = new Histogram({
+    name: 'facteur_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route template and status.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    duration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+}
+
+const componentSchema = z.object({
+  status: z.enum(['ok', 'degraded', 'down']),
+  critical: z.boolean(),
+  message: z.string().optional(),
+  lastError: z.object({ message: z.string(), at: z.string() }).nullable().optional(),
+  lastSuccessAt: z.string().nullable().optional(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+});
+
+function registerOperationalRoutes(app: HttpApp, options: HttpServerOptions): void {
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: the process is up and serving HTTP.',
+        tags: ['operations'],
+        response: { 200: z.object({ status: z.literal('ok'), version: z.string() }) },
+      },
+    },
+    async () => ({ status: 'ok' as const, version: options.version }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: each dependency with its state and last error. 503 when a critical one is down.',
+        tags: ['operations'],
+        response: {
+          200: z.object({
+            status: z.enum(['ok', 'degraded', 'down']),
+            checks: z.record(z.string(), componentSchema),
+          }),
+          503: z.object({
+            status: z.enum(['ok', 'degraded', 'down']),
+            checks: z.record(z.string(), componentSchema),
+          }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const report = await options.health.report();
+      const checks = Object.fromEntries(
+        Object.entries(report.checks).map(([name, c]) => [
+          name,
+          {
+            ...c,
+            lastError: c.lastError
+              ? { message: c.lastError.message, at: new Date(c.lastError.at).toISOString() }
+              : c.lastError,
+            lastSuccessAt:
+              typeof c.lastSuccessAt === 'number' ? new Date(c.lastSuccessAt).toISOString() : c.lastSuccessAt,
+          },
+        ]),
+      );
+      return reply.status(report.status === 'down' ? 503 : 200).send({ status: report.status, checks });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics.', tags: ['operations'] } },
+    async (_request, reply) => {
+      const body = await options.metrics.metrics();
+      return reply.type(options.metrics.contentType).send(body);
+    },
+  );
+
+  app.get(
+    '/openapi.json',
+    { schema: { summary: 'This OpenAPI document.', tags: ['operations'] } },
+    async () => app.swagger(),
+  );
+}

@@ -1,0 +1,218 @@
+import type { AddressInfo } from 'node:net';
+import type { Kysely } from 'kysely';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import type { Clock } from '../core/clock.js';
+import type { Database, Store } from '../core/db/index.js';
+import { AppError } from '../core/errors.js';
+import { uuidv7 } from '../core/ids.js';
+import type { ComponentHealth, Logger } from '../core/observability/index.js';
+
+/**
+ * The built-in mail catcher: when no SMTP relay is configured, Facteur sends to this local SMTP
+ * server, which stores what it receives so that a newcomer can send and look at the result
+ * without any mail account. It keeps the newest `retain` messages.
+ */
+
+/** Largest message the catcher takes. */
+export const CATCHER_MAX_BYTES = 25 * 1024 * 1024;
+
+/** A caught message, listed. */
+export interface CaughtMessageSummary {
+  id: string;
+  messageId: string | null;
+  from: string | null;
+  to: string[];
+  subject: string | null;
+  size: number;
+  receivedAt: string;
+}
+
+/** The catcher's SMTP server. */
+export class MailCatcher {
+  private server: SMTPServer | undefined;
+  private boundPort = 0;
+  private received = 0;
+  private lastError: { message: string; at: number } | null = null;
+
+  constructor(private readonly deps: { store: Store; clock: Clock; logger: Logger; retain: number }) {}
+
+  /** The port it listens on (after `start`). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Listens on 127.0.0.1:`port` (0 picks a free port). CATCHER_PORT_IN_USE if taken. */
+  async start(port: number): Promise<void> {
+    const server = new SMTPServer({
+      name: 'facteur-catcher',
+      banner: 'Facteur mail catcher',
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      size: CATCHER_MAX_BYTES,
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
+            callback(
+              Object.assign(new Error('message larger than the catcher limit of 25 MB'), {
+                responseCode: 552,
+              }),
+            );
+            return;
+          }
+          const to = session.envelope.rcptTo.map((r) => r.address);
+          const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
+          this.store(Buffer.concat(chunks), from, to).then(
+            (id) => callback(null, `stored as ${id}`),
+            (error: unknown) => {
+              this.lastError = { message: (error as Error).message, at: this.deps.clock.now() };
+              this.deps.logger.error(
+                { event: 'catcher.store_failed', err: error },
+                'the catcher could not store a message',
+              );
+              // 451: the sender keeps the message and tries again; nothing is lost.
+              callback(
+                Object.assign(new Error('cannot store the message now; try again later'), {
+                  responseCode: 451,
+                }),
+              );
+            },
+          );
+        });
+      },
+    });
+    server.on('error', (error) =>
+      this.deps.logger.warn({ event: 'catcher.error', err: error }, 'catcher connection error'),
+    );
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new AppError(
+                'CATCHER_PORT_IN_USE',
+                `port ${port} is taken; set FACTEUR_CATCHER_PORT to a free port (or FACTEUR_SMTP_URL to a relay)`,
+                { cause: error },
+              )
+            : error,
+        );
+      };
+      server.server.once('error', onError);
+      server.listen(port, '127.0.0.1', () => {
+        server.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.boundPort = (server.server.address() as AddressInfo).port;
+    this.deps.logger.info(
+      { event: 'catcher.started', port: this.boundPort },
+      `mail catcher listening on 127.0.0.1:${this.boundPort}`,
+    );
+  }
+
+  /** State for /readyz. */
+  health(): ComponentHealth {
+    return {
+      status: this.server ? 'ok' : 'down',
+      lastError: this.lastError,
+      detail: { port: this.boundPort, received: this.received },
+    };
+  }
+
+  /** Stops listening. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async store(raw: Buffer, from: string | null, to: string[]): Promise<string> {
+    const headerEnd = raw.indexOf('\r\n\r\n');
+    const headers = await simpleParser(headerEnd >= 0 ? raw.subarray(0, headerEnd + 4) : raw, {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+    });
+    const id = uuidv7();
+    const { db } = this.deps.store;
+    await db
+      .insertInto('catcher_messages')
+      .values({
+        id,
+        message_id: headers.messageId ?? null,
+        from_address: headers.from?.text ?? from,
+        to_addresses: JSON.stringify(to),
+        subject: headers.subject ?? null,
+        size: raw.length,
+        raw,
+        received_at: this.deps.clock.now(),
+      })
+      .execute();
+    this.received++;
+    if (this.received % 50 === 1) await pruneCaught(db, this.deps.retain);
+    return id;
+  }
+}
+
+/** Deletes all but the newest `retain` caught messages. */
+export async function pruneCaught(db: Kysely<Database>, retain: number): Promise<void> {
+  const boundary = await db
+    .selectFrom('catcher_messages')
+    .select('id')
+    .orderBy('id', 'desc')
+    .offset(retain - 1)
+    .limit(1)
+    .executeTakeFirst();
+  if (boundary) await db.deleteFrom('catcher_messages').where('id', '<', boundary.id).execute();
+}
+
+/** Caught messages, newest first. */
+export async function listCaught(
+  db: Kysely<Database>,
+  filter: { limit: number; before?: string },
+): Promise<CaughtMessageSummary[]> {
+  let query = db
+    .selectFrom('catcher_messages')
+    .select(['id', 'message_id', 'from_address', 'to_addresses', 'subject', 'size', 'received_at'])
+    .orderBy('id', 'desc')
+    .limit(filter.limit);
+  if (filter.before) query = query.where('id', '<', filter.before);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    id: row.id,
+    messageId: row.message_id,
+    from: row.from_address,
+    to: JSON.parse(row.to_addresses) as string[],
+    subject: row.subject,
+    size: Number(row.size),
+    receivedAt: new Date(Number(row.received_at)).toISOString(),
+  }));
+}
+
+/** One caught message with its raw source; NOT_FOUND when absent. */
+export async function getCaught(
+  db: Kysely<Database>,
+  id: string,
+): Promise<CaughtMessageSummary & { raw: string }> {
+  const row = await db.selectFrom('catcher_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    from: row.from_address,
+    to: JSON.parse(row.to_addresses) as string[],
+    subject: row.subject,
+    size: Number(row.size),
+    receivedAt: new Date(Number(row.received_at)).toISOString(),
+    raw: Buffer.from(row.raw).toString('utf8'),
+  };
+}
+
+/** Deletes every caught message; returns how many. */
+export async function clearCaught(db: Kysely<Database>): Promise<number> {
+  const result = await db.deleteFrom('catcher_messages').executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

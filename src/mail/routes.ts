@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import type { Store } from '../core/db/index.js';
+import { AppError } from '../core/errors.js';
+import type { HttpApp } from '../core/http/server.js';
+import { clearCaught, getCaught, listCaught } from './catcher.js';
+import { messageInputSchema } from './model.js';
+import { acceptMessage, getMessage, listMessages, type MailDeps } from './service.js';
+
+const statusSchema = z.enum(['queued', 'sending', 'sent', 'failed']);
+const errorSchema = z.object({ code: z.string(), message: z.string() });
+
+const attemptSchema = z.object({
+  number: z.number().int(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  outcome: z.enum(['in_progress', 'sent', 'transient_failure', 'permanent_failure', 'interrupted']),
+  smtpCode: z.number().int().nullable().describe('The SMTP reply code, e.g. 250, 451, 550.'),
+  smtpResponse: z.string().nullable().describe('The SMTP reply text as the server sent it.'),
+  errorCode: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  accepted: z.array(z.string()).nullable(),
+  rejected: z.array(z.string()).nullable().describe('Recipients refused while others were accepted.'),
+});
+
+const messageSummarySchema = z.object({
+  id: z.string(),
+  status: statusSchema,
+  messageId: z.string().describe('The Message-ID header, stable across retries.'),
+  from: z.string(),
+  to: z.array(z.string()),
+  cc: z.array(z.string()),
+  bcc: z.array(z.string()),
+  replyTo: z.string().nullable(),
+  subject: z.string(),
+  headers: z.record(z.string(), z.string()),
+  idempotencyKey: z.string().nullable(),
+  jobId: z.string(),
+  source: z.string(),
+  attemptCount: z.number().int(),
+  nextAttemptAt: z.string().nullable(),
+  lastError: errorSchema.nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  sentAt: z.string().nullable(),
+});
+
+const caughtSummarySchema = z.object({
+  id: z.string(),
+  messageId: z.string().nullable(),
+  from: z.string().nullable(),
+  to: z.array(z.string()),
+  subject: z.string().nullable(),
+  size: z.number().int(),
+  receivedAt: z.string(),
+});
+
+const idParams = z.object({ id: z.string().min(1).max(64) });
+const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.string().max(64).optional().describe('Cursor: the `nextBefore` of the previous page.'),
+};
+
+/** `/api/messages`: accept a send, read its state. */
+export function registerMessageRoutes(app: HttpApp, deps: MailDeps): void {
+  app.post(
+    '/messages',
+    {
+      schema: {
+        summary: 'Accepts a message for sending. Answers 202 once it is durably recorded.',
+        description:
+          'The message is sent by a background job with retries. An `idempotencyKey` (or an `Idempotency-Key` header) makes the call safe to repeat: the same key returns the same message and sends nothing again.',
+        tags: ['messages'],
+        body: messageInputSchema,
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
+        response: {
+          202: z.object({ id: z.string(), status: statusSchema }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const headerKey = request.headers['idempotency-key'];
+      const body = request.body;
+      if (headerKey !== undefined && body.idempotencyKey !== undefined && headerKey !== body.idempotencyKey) {
+        throw new AppError(
+          'VALIDATION_FAILED',
+          'the Idempotency-Key header and the idempotencyKey field differ',
+          {
+            details: [
+              { in: 'body', field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' },
+            ],
+          },
+        );
+      }
+      const input = headerKey !== undefined ? { ...body, idempotencyKey: headerKey } : body;
+      const accepted = await acceptMessage(deps, input, {
+        source: 'api',
+        ...(request.principal ? { apiKeyId: request.principal.id } : {}),
+      });
+      reply.header('location', `/api/messages/${accepted.id}`);
+      if (!accepted.created) reply.header('idempotent-replayed', 'true');
+      return reply.status(202).send({ id: accepted.id, status: accepted.status });
+    },
+  );
+
+  app.get(
+    '/messages/:id',
+    {
+      schema: {
+        summary: 'One message: status, Message-ID, every attempt with the SMTP reply.',
+        tags: ['messages'],
+        params: idParams,
+        response: { 200: messageSummarySchema.extend({ attempts: z.array(attemptSchema) }) },
+      },
+    },
+    async (request) => getMessage(deps, request.params.id),
+  );
+
+  app.get(
+    '/messages',
+    {
+      schema: {
+        summary: 'Messages, newest first.',
+        tags: ['messages'],
+        querystring: z.object({ status: statusSchema.optional(), ...pageQuery }),
+        response: {
+          200: z.object({ messages: z.array(messageSummarySchema), nextBefore: z.string().nullable() }),
+        },
+      },
+    },
+    async (request) => {
+      const { status, limit, before } = request.query;
+      return listMessages(deps, { limit, ...(status ? { status } : {}), ...(before ? { before } : {}) });
+    },
+  );
+}
+
+/** `/api/catcher/messages`: what the built-in mail catcher received. */
+export function registerCatcherRoutes(app: HttpApp, deps: { store: Store }): void {
+  app.get(
+    '/catcher/messages',
+    {
+      schema: {
+        summary: 'Messages received by the built-in mail catcher, newest first.',
+        tags: ['catcher'],
+        querystring: z.object(pageQuery),
+        response: {
+          200: z.object({ messages: z.array(caughtSummarySchema), nextBefore: z.string().nullable() }),
+        },
+      },
+    },
+    async (request) => {
+      const { limit, before } = request.query;
+      const messages = await listCaught(deps.store.db, { limit, ...(before ? { before } : {}) });
+      return { messages, nextBefore: messages.length === limit ? (messages.at(-1)?.id ?? null) : null };
+    },
+  );
+
+  app.get(
+    '/catcher/messages/:id',
+    {
+      schema: {
+        summary: 'One caught message with its raw source.',
+        tags: ['catcher'],
+        params: idParams,
+        response: {
+          200: caughtSummarySchema.extend({ raw: z.string().describe('The message source (RFC 5322).') }),
+        },
+      },
+    },
+    async (request) => getCaught(deps.store.db, request.params.id),
+  );
+
+  app.delete(
+    '/catcher/messages',
+    {
+      schema: {
+        summary: 'Deletes every caught message.',
+        tags: ['catcher'],
+        response: { 200: z.object({ deleted: z.number().int() }) },
+      },
+    },
+    async () => ({ deleted: await clearCaught(deps.store.db) }),
+  );
+}

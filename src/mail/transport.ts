@@ -1,0 +1,217 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import type { Clock } from '../core/clock.js';
+import type { SmtpServerConfig } from '../core/config/index.js';
+import { AppError } from '../core/errors.js';
+import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import { CircuitBreaker } from '../core/resilience/breaker.js';
+import { classifySmtpFailure, isConnectivityFailure, replyCodeOf, type SmtpFailure } from './model.js';
+
+/**
+ * The SMTP adapter: a nodemailer connection pool with explicit connect, greeting, socket and
+ * whole-send timeouts, a circuit breaker for an unreachable server, and the translation of
+ * nodemailer's errors into AppErrors. Nothing outside this file sees a nodemailer error.
+ */
+
+/** A message ready to hand to the SMTP server. */
+export interface OutboundMessage {
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  replyTo?: string;
+  subject: string;
+  text?: string;
+  html?: string;
+  headers: Record<string, string>;
+  messageId: string;
+}
+
+/** What the server said when it took the message. */
+export interface SendResult {
+  smtpCode: number | null;
+  smtpResponse: string;
+  accepted: string[];
+  /** Recipients refused at RCPT while others were accepted: an expected outcome, not an error. */
+  rejected: string[];
+}
+
+/** Settings of an SMTP transport. */
+export interface SmtpTransportOptions {
+  /** Name shown in /readyz and logs (e.g. `smtp` or `catcher`). */
+  name: string;
+  server: SmtpServerConfig;
+  poolSize: number;
+  connectTimeoutMs: number;
+  greetingTimeoutMs: number;
+  socketTimeoutMs: number;
+  sendTimeoutMs: number;
+  /** Connectivity failures in a row that open the breaker (default 5). */
+  breakerThreshold?: number;
+  /** How long the breaker stays open (default 30 s). */
+  breakerOpenMs?: number;
+}
+
+/** One SMTP relay with its pool, breaker and health. */
+export class SmtpTransport {
+  readonly name: string;
+  private readonly transporter: Transporter<SMTPPool.SentMessageInfo>;
+  private readonly breaker: CircuitBreaker;
+  private lastSuccessAt: number | null = null;
+  private lastError: { message: string; at: number } | null = null;
+  /** This process holds the half-open probe; its outcome decides the breaker. */
+  private breakerProbeHeld = false;
+
+  constructor(
+    private readonly options: SmtpTransportOptions,
+    private readonly deps: { clock: Clock; logger: Logger },
+  ) {
+    this.name = options.name;
+    const { server } = options;
+    this.transporter = nodemailer.createTransport({
+      pool: true,
+      host: server.host,
+      port: server.port,
+      secure: server.secure,
+      requireTLS: server.requireTls,
+      ignoreTLS: server.ignoreTls,
+      tls: { rejectUnauthorized: server.tlsVerify, servername: server.host },
+      auth: server.user ? { user: server.user, pass: server.password ?? '' } : undefined,
+      maxConnections: options.poolSize,
+      maxMessages: 500,
+      connectionTimeout: options.connectTimeoutMs,
+      greetingTimeout: options.greetingTimeoutMs,
+      socketTimeout: options.socketTimeoutMs,
+      dnsTimeout: options.connectTimeoutMs,
+      logger: false,
+      debug: false,
+    } as SMTPPool.Options);
+    this.breaker = new CircuitBreaker({
+      clock: deps.clock,
+      failureThreshold: options.breakerThreshold ?? 5,
+      halfOpenAfterMs: options.breakerOpenMs ?? 30_000,
+      onStateChange: (state) =>
+        deps.logger.warn(
+          { event: 'smtp.breaker', transport: this.name, state },
+          `SMTP circuit ${state.replace('_', '-')}`,
+        ),
+    });
+  }
+
+  /**
+   * Asks the breaker whether a send may start. Refused while the circuit is open: the caller
+   * defers its work until `retryAt` instead of spending an attempt on a server known to be down.
+   */
+  reserveSend(): { ok: true } | { ok: false; retryAt: number } {
+    const permit = this.breaker.acquire();
+    if (!permit.allowed) return { ok: false, retryAt: permit.retryAt };
+    if (permit.probe) this.breakerProbeHeld = true;
+    return { ok: true };
+  }
+
+  /** Sends one message; throws a classified AppError (SMTP_*). */
+  async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+    const startedAt = this.deps.clock.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const info = await Promise.race([
+        this.transporter.sendMail({
+          from: message.from,
+          to: message.to,
+          cc: message.cc.length > 0 ? message.cc : undefined,
+          bcc: message.bcc.length > 0 ? message.bcc : undefined,
+          replyTo: message.replyTo,
+          subject: message.subject,
+          text: message.text,
+          html: message.html,
+          headers: message.headers,
+          messageId: message.messageId,
+          disableFileAccess: true,
+          disableUrlAccess: true,
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                Object.assign(
+                  new Error(`no result within ${this.options.sendTimeoutMs} ms (FACTEUR_SMTP_SEND_TIMEOUT)`),
+                  { code: 'ETIMEDOUT' },
+                ),
+              ),
+            this.options.sendTimeoutMs,
+          );
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+      ]);
+      this.onSuccess();
+      const response = String(info.response ?? '');
+      this.deps.logger.debug(
+        { event: 'smtp.sent', transport: this.name, ms: this.deps.clock.now() - startedAt, response },
+        'message handed to the SMTP server',
+      );
+      return {
+        smtpCode: replyCodeOf(response) ?? null,
+        smtpResponse: response,
+        accepted: (info.accepted ?? []).map(String),
+        rejected: (info.rejected ?? []).map(String),
+      };
+    } catch (thrown) {
+      const error = thrown instanceof AppError ? thrown : classifySmtpFailure(thrown as SmtpFailure);
+      this.onFailure(error);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Opens a connection, greets and authenticates, without sending (for `config check` and start-up). */
+  async verify(): Promise<void> {
+    try {
+      await this.transporter.verify();
+      this.onSuccess();
+    } catch (thrown) {
+      const error = classifySmtpFailure(thrown as SmtpFailure);
+      this.onFailure(error);
+      throw error;
+    }
+  }
+
+  /** State for /readyz: ok, degraded while failing, down while the breaker is open. */
+  health(): ComponentHealth {
+    const state = this.breaker.state;
+    const failing =
+      this.lastError !== null && (this.lastSuccessAt === null || this.lastError.at > this.lastSuccessAt);
+    return {
+      status: state === 'open' ? 'down' : failing || state === 'half_open' ? 'degraded' : 'ok',
+      ...(state !== 'closed'
+        ? { message: `circuit ${state.replace('_', '-')} after repeated connection failures` }
+        : {}),
+      lastError: this.lastError,
+      lastSuccessAt: this.lastSuccessAt,
+      detail: { breaker: state, host: this.options.server.host, port: this.options.server.port },
+    };
+  }
+
+  /** Closes the pool. */
+  close(): void {
+    this.transporter.close();
+  }
+
+  private onSuccess(): void {
+    this.lastSuccessAt = this.deps.clock.now();
+    this.breakerProbeHeld = false;
+    this.breaker.recordSuccess();
+  }
+
+  private onFailure(error: AppError): void {
+    this.lastError = { message: error.message, at: this.deps.clock.now() };
+    // A reply (4xx/5xx) proves the server is up; only unreachability counts toward the breaker.
+    if (isConnectivityFailure(error)) this.breaker.recordFailure();
+    else if (this.breakerProbeHeld) this.breaker.recordSuccess();
+    this.breakerProbeHeld = false;
+    this.deps.logger.info(
+      { event: 'smtp.failed', transport: this.name, code: error.code, reason: error.message },
+      'SMTP send failed',
+    );
+  }
+}
