@@ -42,10 +42,18 @@ export function apiKeyPrefix(key: string): string {
 /** Validates a key name: 1 to 100 printable characters. */
 export function validateKeyName(name: string): string {
   const trimmed = name.trim();
-  if (trimmed.length === 0 || trimmed.length > 100 || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+  if (trimmed.length === 0 || trimmed.length > 100 || hasControlCharacter(trimmed)) {
     throw new AppError('VALIDATION_FAILED', 'the key name must be 1 to 100 printable characters', {
       details: [{ in: 'argument', field: 'name', message: 'expected 1 to 100 printable characters' }],
     });
   }
   return trimmed;
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (const char of value) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }

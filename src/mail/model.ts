@@ -88,12 +88,14 @@ export const RESERVED_HEADERS = new Set([
 /** Most recipients (to + cc + bcc) one message may have. */
 export const MAX_RECIPIENTS = 100;
 
-const headerName = z
-  .string()
-  .regex(/^[!-9;-~]{1,76}$/, 'is not a valid header name (printable ASCII without spaces or colons)')
-  .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), {
-    message: 'is set by Facteur from the message fields and cannot be given as a header',
-  });
+/** Why a header name may not be used, or undefined when it may. */
+function headerNameProblem(name: string): string | undefined {
+  if (!/^[!-9;-~]{1,76}$/.test(name))
+    return 'is not a valid header name (printable ASCII without spaces or colons)';
+  if (RESERVED_HEADERS.has(name.toLowerCase()))
+    return 'is set by Facteur from the message fields and cannot be given as a header';
+  return undefined;
+}
 
 const headerValue = z
   .string()
@@ -120,8 +122,15 @@ export const messageInputSchema = z
     text: z.string().optional().describe('Plain-text body. At least one of text and html is required.'),
     html: z.string().optional().describe('HTML body.'),
     headers: z
-      .record(headerName, headerValue)
-      .refine((h) => Object.keys(h).length <= 50, 'has more than 50 headers')
+      .record(z.string(), headerValue)
+      .superRefine((headers, ctx) => {
+        const names = Object.keys(headers);
+        if (names.length > 50) ctx.addIssue({ code: 'custom', message: 'has more than 50 headers' });
+        for (const name of names) {
+          const problem = headerNameProblem(name);
+          if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+        }
+      })
       .optional()
       .describe('Extra headers, e.g. {"X-Campaign": "daily-report"}.'),
     idempotencyKey: z

@@ -1,0 +1,137 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, databaseSkipReason, type TestDatabase } from '../support/database.js';
+import { runFacteur, startServe } from '../support/process.js';
+
+const skip = await databaseSkipReason();
+
+/** The `facteur` command as a newcomer and an operator use it. */
+describe.skipIf(skip)('facteur CLI', () => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+  let cwd: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    cwd = mkdtempSync(join(tmpdir(), 'facteur-cli-'));
+    env = { FACTEUR_DATABASE_URL: database.url, FACTEUR_CATCHER_PORT: '0' };
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('reports every invalid variable at once, naming each and the expected form', async () => {
+    const bad = {
+      ...env,
+      FACTEUR_PORT: 'eighty',
+      FACTEUR_SMTP_POOL_SIZE: '0',
+      FACTEUR_LOG_LEVEL: 'loud',
+      FACTEUR_SMTP_URL: 'http://mail',
+      FACTEUR_PROT: '1',
+    };
+    const check = await runFacteur(['config', 'check'], bad, cwd);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/FAIL\s+FACTEUR_PORT: expected a TCP port number/);
+    expect(check.stdout).toMatch(/FAIL\s+FACTEUR_SMTP_POOL_SIZE: expected a whole number from 1 to 100/);
+    expect(check.stdout).toMatch(/FAIL\s+FACTEUR_LOG_LEVEL: expected one of: fatal, error/);
+    expect(check.stdout).toMatch(/FAIL\s+FACTEUR_SMTP_URL: expected smtp:\/\//);
+    expect(check.stdout).toMatch(
+      /FAIL\s+FACTEUR_PROT: unknown variable; it has no effect \(did you mean FACTEUR_PORT\?\)/,
+    );
+
+    const serve = await runFacteur(['serve'], bad, cwd);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('CONFIG_INVALID');
+    for (const name of ['FACTEUR_PORT', 'FACTEUR_SMTP_POOL_SIZE', 'FACTEUR_LOG_LEVEL', 'FACTEUR_SMTP_URL'])
+      expect(serve.stderr).toContain(name);
+  });
+
+  it('checks that the database and the SMTP server can be reached', async () => {
+    const unreachable = await runFacteur(
+      ['config', 'check', '--json'],
+      { ...env, FACTEUR_SMTP_URL: 'smtp://127.0.0.1:9?starttls=off', FACTEUR_SMTP_CONNECT_TIMEOUT: '1s' },
+      cwd,
+    );
+    expect(unreachable.code).toBe(1);
+    const report = JSON.parse(unreachable.stdout) as {
+      ok: boolean;
+      checks: Array<{ name: string; ok: boolean; message: string }>;
+    };
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.name === 'database')).toMatchObject({ ok: true });
+    expect(report.checks.find((c) => c.name === 'smtp')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('SMTP_CONNECT'),
+    });
+
+    const noDatabase = await runFacteur(
+      ['config', 'check'],
+      { ...env, FACTEUR_DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none' },
+      cwd,
+    );
+    expect(noDatabase.code).toBe(1);
+    expect(noDatabase.stdout).toMatch(/FAIL\s+database: postgres:\/\/postgres@127\.0\.0\.1:9\/none/);
+  });
+
+  it('creates a key shown once, lists keys without secrets, revokes them', async () => {
+    const created = await runFacteur(['apikey', 'create', '--name', 'reports', '--json'], env, cwd);
+    expect(created.code).toBe(0);
+    const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
+    expect(key).toMatch(/^fct_[A-Za-z0-9_-]{43}$/);
+    const listed = await runFacteur(['apikey', 'list', '--json'], env, cwd);
+    expect(listed.stdout).not.toContain(key);
+    expect(JSON.parse(listed.stdout)).toContainEqual(
+      expect.objectContaining({ id, name: 'reports', prefix: key.slice(0, 12), revokedAt: null }),
+    );
+    const revoked = await runFacteur(['apikey', 'revoke', id], env, cwd);
+    expect(revoked.code).toBe(0);
+    const after = JSON.parse((await runFacteur(['apikey', 'list', '--json'], env, cwd)).stdout) as Array<{
+      id: string;
+      revokedAt: string | null;
+    }>;
+    expect(after.find((k) => k.id === id)?.revokedAt).toEqual(expect.any(String));
+    const unknown = await runFacteur(['apikey', 'revoke', 'nope'], env, cwd);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('NOT_FOUND');
+  });
+
+  it('serves on its defaults, sends through the catcher with `facteur send`, and drains on SIGTERM', async () => {
+    const server = await startServe(env, cwd);
+    try {
+      const health = await fetch(`${server.url}/healthz`);
+      expect(health.status).toBe(200);
+      const sent = await runFacteur(
+        [
+          'send',
+          '--to',
+          'Ada <ada@example.com>',
+          '--subject',
+          'From the CLI',
+          '--text',
+          'Hello',
+          '--timeout',
+          '30s',
+        ],
+        env,
+        cwd,
+      );
+      expect(sent.stderr).toBe('');
+      expect(sent.code).toBe(0);
+      expect(sent.stdout).toMatch(/attempt 1: sent \(250 /);
+      expect(sent.stdout).toMatch(/Sent: <[^>]+@localhost>/);
+      const invalid = await runFacteur(
+        ['send', '--to', 'not-an-address', '--subject', 'x', '--text', 'y'],
+        env,
+        cwd,
+      );
+      expect(invalid.code).toBe(2);
+      expect(invalid.stderr).toMatch(/to\[0\]: "not-an-address" is not an email address/);
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+    expect(server.stdout).toContain('"event":"facteur.stopped"');
+  });
+});

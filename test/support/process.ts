@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Runs the `facteur` command in a child process, from the TypeScript sources (so tests need no
+ * build), and reads its output: for serve tests, kill -9 tests and CLI tests.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** tsx's loader by absolute URL: `--import tsx` would resolve from the child's working directory. */
+const TSX = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+
+/** A running `facteur` process. */
+export interface FacteurProcess {
+  child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves with the first stdout/stderr line matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or signal name) once the process ends. */
+  exited: Promise<number | string>;
+}
+
+/** Environment without the parent's FACTEUR_* variables, plus `env`. */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('FACTEUR_')),
+  );
+  return { ...base, FACTEUR_LOG_FORMAT: 'json', ...env };
+}
+
+/** Starts `facteur <args>` with `env` in `cwd` (default: the repository root). */
+export function spawnFacteur(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string = ROOT,
+): FacteurProcess {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  const scan = (text: string): void => {
+    for (const line of text.split('\n')) {
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    scan(chunk);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    scan(chunk);
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    waitForLine(pattern, timeoutMs = 20_000) {
+      const already = `${stdout}\n${stderr}`.split('\n').find((line) => pattern.test(line));
+      if (already !== undefined) return Promise.resolve(already);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no line matching ${pattern} within ${timeoutMs} ms; stderr:\n${stderr.slice(-2000)}\nstdout:\n${stdout.slice(-2000)}`,
+              ),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          pattern,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(
+            new Error(
+              `facteur exited (${code}) before printing ${pattern}; stderr:\n${stderr.slice(-2000)}\nstdout:\n${stdout.slice(-2000)}`,
+            ),
+          );
+        });
+      });
+    },
+    exited,
+  };
+}
+
+/** Runs `facteur <args>` to completion; returns its exit code and output. */
+export async function runFacteur(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const run = spawnFacteur(args, env, cwd);
+  const code = await run.exited;
+  return { code, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** Starts `facteur serve` and resolves once it listens; returns its base URL. */
+export async function startServe(
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<FacteurProcess & { url: string }> {
+  const run = spawnFacteur(['serve'], { FACTEUR_PORT: '0', FACTEUR_CATCHER_PORT: '0', ...env }, cwd);
+  const line = await run.waitForLine(/"event":"facteur\.started"/);
+  const url = (JSON.parse(line) as { url: string }).url;
+  return Object.assign(run, { url });
+}
