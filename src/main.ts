@@ -3,11 +3,11 @@ import type { Registry } from 'prom-client';
 import { createKeyVerifier } from './access/index.js';
 import { type Clock, systemClock, type Timer } from './core/clock.js';
 import type { BootConfig, SmtpServerConfig } from './core/config/index.js';
-import { loadOrCreateSecretKey } from './core/crypto/index.js';
+import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/index.js';
 import { migrateToLatest, openStore, type Store } from './core/db/index.js';
 import { AppError } from './core/errors.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
-import { JobEngine, registerJobRoutes } from './core/jobs/index.js';
+import { JobEngine, registerJobRoutes, runDeferredNow } from './core/jobs/index.js';
 import { queueStatistics } from './core/jobs/store.js';
 import {
   type ComponentHealth,
@@ -19,6 +19,7 @@ import {
   MailCatcher,
   registerCatcherRoutes,
   registerMessageRoutes,
+  SEND_QUEUE,
   SmtpTransport,
   sendQueue,
 } from './mail/index.js';
@@ -75,11 +76,13 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     const applied = await migrateToLatest(store);
     if (applied.length > 0) logger.info({ event: 'db.migrated', migrations: applied }, 'database migrated');
     const key = loadOrCreateSecretKey(config.dataDir, config.secretKey);
-    if (key.source === 'generated')
+    if (key.source === 'generated') {
       logger.warn(
         { event: 'secret.generated', path: `${config.dataDir}/secret.key` },
         'generated a secret key; back it up with the database',
       );
+    }
+    await ensureSecretKeyMatches(store, key.key, clock.now());
 
     let catcher: MailCatcher | undefined;
     let server: SmtpServerConfig | undefined = config.smtp.server;
@@ -100,7 +103,15 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     }
     const transport = new SmtpTransport(
       { ...config.smtp, name: catcher ? 'catcher' : 'smtp', server },
-      { clock, logger },
+      {
+        clock,
+        logger,
+        // Sends deferred while the circuit was open go as soon as a probe succeeds.
+        onCircuitClosed: () =>
+          void runDeferredNow(store, SEND_QUEUE, 'SMTP_UNAVAILABLE', clock.now()).catch((error) =>
+            logger.warn({ event: 'smtp.resume_failed', err: error }, 'cannot bring deferred sends forward'),
+          ),
+      },
     );
     cleanups.push(() => transport.close());
 
@@ -143,9 +154,10 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     });
     cleanups.push(() => http.close());
 
+    // Listen first: if the port is taken, fail before the engine has claimed (and sent) anything.
+    const url = await listen(http, config);
     await engine.start();
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
-    const url = await listen(http, config);
     const heartbeat = startHeartbeat(clock, logger, engine);
     logger.info(
       {

@@ -1,4 +1,6 @@
+import { accessSync, constants, existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { dirname } from 'node:path';
 import { systemClock } from '../core/clock.js';
 import { type BootConfig, parseBootConfig, readEnvironment, redactUrl } from '../core/config/index.js';
 import { openStore, pendingMigrations } from '../core/db/index.js';
@@ -45,6 +47,25 @@ export async function configCheckCommand(options: { json?: boolean }): Promise<n
 }
 
 async function checkDatabase(config: BootConfig): Promise<CheckLine> {
+  const { database } = config;
+  if (database.kind === 'sqlite' && !existsSync(database.path)) {
+    // A check must not create the database: say where it will be created and whether it can be.
+    const parent = nearestExistingDirectory(dirname(database.path));
+    try {
+      accessSync(parent, constants.W_OK);
+      return {
+        name: 'database',
+        ok: true,
+        message: `sqlite:${database.path} does not exist yet; \`facteur serve\` will create it (${parent} is writable)`,
+      };
+    } catch {
+      return {
+        name: 'database',
+        ok: false,
+        message: `sqlite:${database.path} cannot be created: ${parent} is not writable`,
+      };
+    }
+  }
   const store = openStore(config.database, { poolSize: 1 });
   try {
     await store.ping(5000);
@@ -60,6 +81,12 @@ async function checkDatabase(config: BootConfig): Promise<CheckLine> {
   } finally {
     await store.close().catch(() => undefined);
   }
+}
+
+function nearestExistingDirectory(path: string): string {
+  let current = path;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
 }
 
 async function checkSmtp(config: BootConfig): Promise<CheckLine> {

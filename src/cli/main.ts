@@ -6,7 +6,7 @@ import { apikeyCreateCommand, apikeyListCommand, apikeyRevokeCommand } from './a
 import { configCheckCommand } from './config-check.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
-import { commandLogger, configOrExit, print, runCommand } from './shared.js';
+import { commandLogger, configOrExit, EXIT, print, runCommand } from './shared.js';
 
 /** The `facteur` command. Configuration comes from FACTEUR_* variables (and ./.env). */
 
@@ -15,7 +15,10 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 const program = new Command('facteur')
   .description('Self-hosted email automation: durable outbox, mail catcher, job engine.')
   .version(packageVersion())
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage mistakes (unknown command, missing option) exit 2 like configuration errors; help and
+  // --version exit 0. Set before the subcommands are defined so that they inherit it.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT.usage));
 
 program
   .command('serve')

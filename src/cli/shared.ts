@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { type BootConfig, loadBootConfig } from '../core/config/index.js';
+import { type BootConfig, parseBootConfig, readEnvironment } from '../core/config/index.js';
 import { migrateToLatest, openStore, type Store } from '../core/db/index.js';
 import { AppError, isAppError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/observability/index.js';
@@ -11,13 +11,22 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** Reads the boot configuration or prints every problem and exits 2. */
 export function configOrExit(): BootConfig {
+  let result: ReturnType<typeof parseBootConfig>;
   try {
-    const { config, warnings } = loadBootConfig(undefined, { isTty: Boolean(process.stdout.isTTY) });
-    for (const w of warnings) process.stderr.write(`warning: ${w.variable}: ${w.message}\n`);
-    return config;
+    result = parseBootConfig(readEnvironment(), { isTty: Boolean(process.stdout.isTTY) });
   } catch (error) {
-    failAndExit(error, EXIT.usage);
+    failAndExit(error, EXIT.usage); // an unreadable .env
   }
+  // Warnings first, even when there are problems too: a misspelt name often explains a missing value.
+  for (const w of result.warnings) process.stderr.write(`warning: ${w.variable}: ${w.message}\n`);
+  if (!result.ok) {
+    const lines = result.problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n');
+    failAndExit(
+      new AppError('CONFIG_INVALID', `invalid configuration:\n${lines}`, { details: result.problems }),
+      EXIT.usage,
+    );
+  }
+  return result.config;
 }
 
 /** A logger for one-shot commands: warnings and errors on stderr, so stdout stays for results. */
@@ -40,12 +49,19 @@ export async function openMigratedStore(config: BootConfig, logger: Logger): Pro
 
 /** Prints an error the way a person at a terminal can act on, then exits. */
 export function failAndExit(error: unknown, code: number = EXIT.failed): never {
-  if (isAppError(error)) {
-    process.stderr.write(`error [${error.code}]: ${error.message}\n`);
-    if (error.code === 'VALIDATION_FAILED' && Array.isArray(error.details)) {
-      for (const d of error.details as Array<{ field?: string; message?: string }>)
-        process.stderr.write(`  ${d.field ?? ''}: ${d.message ?? ''}\n`);
+  if (
+    isAppError(error) &&
+    error.code === 'VALIDATION_FAILED' &&
+    Array.isArray(error.details) &&
+    error.details.length > 0
+  ) {
+    // One line per bad field rather than the one-line summary.
+    process.stderr.write(`error [${error.code}]:\n`);
+    for (const d of error.details as Array<{ field?: string; message?: string }>) {
+      process.stderr.write(`  ${d.field || '(input)'}: ${d.message ?? ''}\n`);
     }
+  } else if (isAppError(error)) {
+    process.stderr.write(`error [${error.code}]: ${error.message}\n`);
   } else {
     process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
   }

@@ -82,7 +82,7 @@ export const ERROR_CODES = {
   MIGRATION_FAILED: {
     status: 500,
     retryable: false,
-    doc: 'A schema migration failed; the database is left at the last migration that succeeded.',
+    doc: 'A schema migration failed. On PostgreSQL the whole run is rolled back; on SQLite the failing migration may be partly applied, so restore the backup taken before upgrading.',
   },
   CATCHER_PORT_IN_USE: {
     status: 500,
@@ -110,11 +110,6 @@ export const ERROR_CODES = {
     status: 503,
     retryable: true,
     doc: 'The job was still running when the shutdown deadline passed; it was put back in the queue.',
-  },
-  JOB_QUEUE_UNKNOWN: {
-    status: 500,
-    retryable: false,
-    doc: 'A job names a queue that no handler is registered for.',
   },
 
   // SMTP
@@ -151,7 +146,7 @@ export const ERROR_CODES = {
   SMTP_UNAVAILABLE: {
     status: 503,
     retryable: true,
-    doc: 'The SMTP circuit breaker is open after repeated failures; sends resume when a probe succeeds.',
+    doc: 'The SMTP circuit breaker is open after repeated connection failures; sends wait without spending attempts and resume as soon as a probe succeeds.',
   },
   SMTP_PROTOCOL: {
     status: 502,

@@ -27,6 +27,27 @@ export function humanMessage(message: string): string {
   return message.replace(/^Invalid input: /, '');
 }
 
+/** The parts of a zod issue that say which field is wrong. */
+export interface IssueLike {
+  path: ReadonlyArray<PropertyKey>;
+  code?: string;
+  message: string;
+  /** For unrecognized_keys: the unknown field names. */
+  keys?: readonly string[];
+}
+
+/** One field error per issue, and one per unknown key (named, so a typo like `tO` is obvious). */
+export function fieldErrorsFromIssue(issue: IssueLike, location: string): FieldError[] {
+  if (issue.code === 'unrecognized_keys' && issue.keys && issue.keys.length > 0) {
+    return issue.keys.map((key) => ({
+      in: location,
+      field: fieldPath([...issue.path, key]),
+      message: 'is not a known field',
+    }));
+  }
+  return [{ in: location, field: fieldPath(issue.path), message: humanMessage(issue.message) }];
+}
+
 /** Builds the VALIDATION_FAILED error for a list of field errors. */
 export function validationError(location: string, details: FieldError[]): AppError {
   const summary = details.map((d) => `${d.field || location}: ${d.message}`).join('; ');
@@ -39,10 +60,6 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, loc
   if (result.success) return result.data;
   throw validationError(
     location,
-    result.error.issues.map((issue) => ({
-      in: location,
-      field: fieldPath(issue.path),
-      message: humanMessage(issue.message),
-    })),
+    result.error.issues.flatMap((issue) => fieldErrorsFromIssue(issue as IssueLike, location)),
   );
 }

@@ -107,6 +107,16 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
       `/api/messages?limit=2&before=${page.body.nextBefore}`,
     );
     expect(next.body.messages[0]?.id).toBe(ids[0]);
+    // The last page says so: an exactly full page still gets nextBefore null when nothing follows.
+    const all = await app.request<{ messages: Array<{ id: string }>; nextBefore: string | null }>(
+      'GET',
+      '/api/messages?limit=500',
+    );
+    const exact = await app.request<{ nextBefore: string | null }>(
+      'GET',
+      `/api/messages?limit=${all.body.messages.length}`,
+    );
+    expect(exact.body.nextBefore).toBeNull();
   });
 
   describe('bad input', () => {
@@ -144,8 +154,17 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
       });
       const fields = answer.body.error.details?.map((d) => d.field) ?? [];
       expect(answer.status).toBe(400);
-      expect(fields).toEqual(expect.arrayContaining(['to', 'subject', 'headers.Message-ID']));
-      expect(answer.body.error.message).toMatch(/tO/);
+      expect(fields).toEqual(expect.arrayContaining(['to', 'subject', 'headers.Message-ID', 'tO']));
+      expect(answer.body.error.details).toContainEqual({
+        in: 'body',
+        field: 'tO',
+        message: 'is not a known field',
+      });
+      expect(answer.body.error.details).toContainEqual({
+        in: 'body',
+        field: 'headers.Message-ID',
+        message: 'is set by Facteur from the message fields and cannot be given as a header',
+      });
     });
 
     it('neither text nor html: 400 on text', async () => {
@@ -164,9 +183,11 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
     });
 
     it('a body that is not JSON: 415', async () => {
-      const answer = await post('to=a@example.com', { 'content-type': 'application/x-www-form-urlencoded' });
-      expect(answer.status).toBe(415);
-      expect(answer.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+        const answer = await post('to=a@example.com', { 'content-type': type });
+        expect(answer.status, type).toBe(415);
+        expect(answer.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      }
     });
 
     it('accepts nothing from bad input', async () => {
@@ -192,6 +213,23 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
       });
       expect(answer.status).toBe(401);
       expect(answer.body.error.code).toBe('AUTH_INVALID');
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer realm="facteur", error="invalid_token"');
+    });
+
+    it('keeps idempotency keys apart per API key', async () => {
+      const other = await createApiKey(
+        { store: app.facteur.store, clock: systemClock, logger: silentLogger() },
+        'another client',
+      );
+      const body = { ...message, idempotencyKey: 'shared-key' };
+      const mine = await app.request<Accepted>('POST', '/api/messages', { body });
+      const theirs = await app.request<Accepted>('POST', '/api/messages', {
+        body: { ...body, subject: 'their own message' },
+        auth: false,
+        headers: { authorization: `Bearer ${other.key}` },
+      });
+      expect(theirs.status).toBe(202);
+      expect(theirs.body.id).not.toBe(mine.body.id);
     });
 
     it('a revoked key stops working at once', async () => {
@@ -261,6 +299,12 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
       { auth: false },
     );
     expect(openapi.body.paths['/api/messages']?.post?.security).toEqual([{ bearerAuth: [] }]);
+    const responses =
+      (openapi.body.paths['/api/messages']?.post as { responses?: Record<string, unknown> } | undefined)
+        ?.responses ?? {};
+    expect(Object.keys(responses)).toEqual(
+      expect.arrayContaining(['202', '400', '401', '409', '413', '415']),
+    );
     expect(Object.keys(openapi.body.paths)).toEqual(
       expect.arrayContaining(['/api/messages/{id}', '/api/jobs/{id}', '/api/catcher/messages', '/readyz']),
     );

@@ -5,6 +5,7 @@ import type { HttpApp } from '../core/http/server.js';
 import { clearCaught, getCaught, listCaught } from './catcher.js';
 import { messageInputSchema } from './model.js';
 import { acceptMessage, getMessage, listMessages, type MailDeps } from './service.js';
+import { ATTEMPT_OUTCOMES } from './store.js';
 
 const statusSchema = z.enum(['queued', 'sending', 'sent', 'failed']);
 const errorSchema = z.object({ code: z.string(), message: z.string() });
@@ -14,13 +15,24 @@ const attemptSchema = z.object({
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
   durationMs: z.number().nullable(),
-  outcome: z.enum(['in_progress', 'sent', 'transient_failure', 'permanent_failure', 'interrupted']),
+  outcome: z.enum(ATTEMPT_OUTCOMES),
   smtpCode: z.number().int().nullable().describe('The SMTP reply code, e.g. 250, 451, 550.'),
   smtpResponse: z.string().nullable().describe('The SMTP reply text as the server sent it.'),
   errorCode: z.string().nullable(),
   errorMessage: z.string().nullable(),
   accepted: z.array(z.string()).nullable(),
-  rejected: z.array(z.string()).nullable().describe('Recipients refused while others were accepted.'),
+  rejected: z
+    .array(
+      z.object({
+        address: z.string(),
+        smtpCode: z.number().int().nullable(),
+        smtpResponse: z.string().nullable(),
+      }),
+    )
+    .nullable()
+    .describe(
+      'Recipients the server refused, each with its reply. 4xx ones get the next attempt (outcome partial).',
+    ),
 });
 
 const messageSummarySchema = z.object({
@@ -151,8 +163,9 @@ export function registerCatcherRoutes(app: HttpApp, deps: { store: Store }): voi
     },
     async (request) => {
       const { limit, before } = request.query;
-      const messages = await listCaught(deps.store.db, { limit, ...(before ? { before } : {}) });
-      return { messages, nextBefore: messages.length === limit ? (messages.at(-1)?.id ?? null) : null };
+      const rows = await listCaught(deps.store.db, { limit: limit + 1, ...(before ? { before } : {}) });
+      const messages = rows.slice(0, limit);
+      return { messages, nextBefore: rows.length > limit ? (messages.at(-1)?.id ?? null) : null };
     },
   );
 

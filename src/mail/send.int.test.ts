@@ -12,7 +12,7 @@ interface Attempt {
   smtpCode: number | null;
   smtpResponse: string | null;
   errorCode: string | null;
-  rejected: string[] | null;
+  rejected: Array<{ address: string; smtpCode: number | null; smtpResponse: string | null }> | null;
 }
 interface MessageAnswer {
   id: string;
@@ -132,7 +132,7 @@ describe.skipIf(skip)('sending through an SMTP server', () => {
     await until(id, (m) => expect(m.status).toBe('sent'));
   });
 
-  it('a recipient refused among others: sent, with the refused one recorded', async () => {
+  it('a recipient refused with a 5xx among others: sent, with the refusal recorded', async () => {
     sink.onRcpt((ctx) =>
       ctx.address === 'gone@example.com'
         ? { kind: 'reply', code: 550, message: '5.1.1 no such user' }
@@ -140,8 +140,52 @@ describe.skipIf(skip)('sending through an SMTP server', () => {
     );
     const id = await send(['bob@example.com', 'gone@example.com']);
     const sent = await until(id, (m) => expect(m.status).toBe('sent'));
-    expect(sent.attempts[0]).toMatchObject({ outcome: 'sent', rejected: ['gone@example.com'] });
+    expect(sent.attempts).toHaveLength(1);
+    expect(sent.attempts[0]).toMatchObject({
+      outcome: 'sent',
+      rejected: [
+        { address: 'gone@example.com', smtpCode: 550, smtpResponse: expect.stringContaining('no such user') },
+      ],
+    });
     expect(sink.messages[0]?.to).toEqual(['bob@example.com']);
+  });
+
+  it('a recipient deferred with a 4xx among others: the next attempt goes to that recipient alone', async () => {
+    let refusals = 0;
+    sink.onRcpt((ctx) =>
+      ctx.address === 'busy@example.com' && refusals++ === 0
+        ? { kind: 'reply', code: 452, message: '4.2.2 mailbox full, try later' }
+        : 'accept',
+    );
+    const id = await send(['bob@example.com', 'busy@example.com']);
+    const partial = await until(id, (m) =>
+      expect(m).toMatchObject({ status: 'queued', attempts: [{ outcome: 'partial' }] }),
+    );
+    expect(partial.attempts[0]?.rejected).toEqual([
+      { address: 'busy@example.com', smtpCode: 452, smtpResponse: expect.stringContaining('mailbox full') },
+    ]);
+    expect(partial.lastError?.code).toBe('SMTP_TRANSIENT');
+    clock.advance(FIRST_RETRY_MS);
+    const sent = await until(id, (m) => expect(m.status).toBe('sent'));
+    expect(sent.attempts.map((a) => a.outcome)).toEqual(['partial', 'sent']);
+    expect(sink.messages.map((m) => m.to)).toEqual([['bob@example.com'], ['busy@example.com']]);
+    expect(new Set(sink.messages.map((m) => m.messageId)).size).toBe(1); // the same message, not a new one
+  });
+
+  it('every recipient refused, some for now and some for good: only the deferred ones are retried', async () => {
+    let busy = 0;
+    sink.onRcpt((ctx) => {
+      if (ctx.address === 'gone@example.com')
+        return { kind: 'reply', code: 550, message: '5.1.1 no such user' };
+      return busy++ === 0 ? { kind: 'reply', code: 451, message: '4.3.0 try later' } : 'accept';
+    });
+    const id = await send(['gone@example.com', 'busy@example.com']);
+    await until(id, (m) =>
+      expect(m).toMatchObject({ status: 'queued', attempts: [{ outcome: 'transient_failure' }] }),
+    );
+    clock.advance(FIRST_RETRY_MS);
+    await until(id, (m) => expect(m.status).toBe('sent'));
+    expect(sink.messages.map((m) => m.to)).toEqual([['busy@example.com']]);
   });
 });
 

@@ -24,10 +24,11 @@ import {
   listMessageRows,
   type MessageRow,
   markMessageSent,
+  setPendingRecipients,
   startAttempt,
   updateMessageStatus,
 } from './store.js';
-import type { SmtpTransport } from './transport.js';
+import type { OutboundMessage, RefusedRecipient, SendResult, SmtpTransport } from './transport.js';
 
 /** The queue that sends messages. */
 export const SEND_QUEUE = 'mail.send';
@@ -76,8 +77,9 @@ export async function acceptMessage(
 ): Promise<AcceptedMessage> {
   const hash = requestHash(input);
   const key = input.idempotencyKey;
+  const scope = idempotencyScope(origin);
   if (key !== undefined) {
-    const existing = await findMessageByIdempotencyKey(deps.store.db, key);
+    const existing = await findMessageByIdempotencyKey(deps.store.db, scope, key);
     if (existing) return replayedAnswer(existing, hash);
   }
   const id = uuidv7();
@@ -100,12 +102,17 @@ export async function acceptMessage(
     });
   } catch (error) {
     if (!(error instanceof IdempotencyRace) || key === undefined) throw error;
-    const winner = await findMessageByIdempotencyKey(deps.store.db, key);
+    const winner = await findMessageByIdempotencyKey(deps.store.db, scope, key);
     if (!winner) throw error;
     return replayedAnswer(winner, hash);
   }
   deps.logger.debug({ event: 'message.accepted', messageId: id, source: origin.source }, 'message accepted');
   return { id, status: 'queued', created: true };
+}
+
+/** Idempotency keys belong to the API key that used them (or to the CLI). */
+function idempotencyScope(origin: MessageOrigin): string {
+  return origin.apiKeyId ?? origin.source;
 }
 
 function replayedAnswer(existing: MessageRow, hash: string): AcceptedMessage {
@@ -143,11 +150,13 @@ function newMessageRow(
     html_body: input.html ?? null,
     headers: JSON.stringify(input.headers ?? {}),
     message_id_header: newMessageIdHeader(id, from),
+    idempotency_scope: idempotencyScope(origin),
     idempotency_key: input.idempotencyKey ?? null,
     request_hash: hash,
     job_id: jobId,
     api_key_id: origin.apiKeyId ?? null,
     source: origin.source,
+    pending_recipients: null,
     attempt_count: 0,
     next_attempt_at: null,
     last_error_code: null,
@@ -161,7 +170,8 @@ function newMessageRow(
 /**
  * The send job: one attempt to hand the message to the SMTP server, recorded before and after.
  * A message already sent is not sent again (a worker may die after the server took it but before
- * the job was settled).
+ * the job was settled). Recipients refused with a 4xx while others were taken get the next
+ * attempt, alone; recipients refused with a 5xx are recorded and dropped.
  */
 export async function deliverMessage(
   deps: MailDeps & { transport: SmtpTransport },
@@ -176,59 +186,125 @@ export async function deliverMessage(
     });
   if (message.status === 'sent') return { alreadySent: true };
   const permit = transport.reserveSend();
-  if (!permit.ok) throw new JobDeferral(permit.retryAt, 'the SMTP circuit breaker is open');
+  if (!permit.ok) {
+    const error = new AppError(
+      'SMTP_UNAVAILABLE',
+      'the SMTP circuit breaker is open after repeated connection failures',
+    );
+    throw new JobDeferral(permit.retryAt, error.message, error);
+  }
 
   const attemptId = uuidv7();
   const number = Number(message.attempt_count) + 1;
+  const envelopeTo =
+    message.pending_recipients === null ? undefined : (JSON.parse(message.pending_recipients) as string[]);
   await store.transaction((tx) => startAttempt(tx, message.id, attemptId, number, clock.now()));
+  let result: SendResult;
   try {
-    const result = await transport.send(
-      {
-        from: message.from_address,
-        to: JSON.parse(message.to_addresses) as string[],
-        cc: JSON.parse(message.cc_addresses) as string[],
-        bcc: JSON.parse(message.bcc_addresses) as string[],
-        ...(message.reply_to ? { replyTo: message.reply_to } : {}),
-        subject: message.subject,
-        ...(message.text_body !== null ? { text: message.text_body } : {}),
-        ...(message.html_body !== null ? { html: message.html_body } : {}),
-        headers: JSON.parse(message.headers) as Record<string, string>,
-        messageId: message.message_id_header,
-      },
-      context.signal,
-    );
-    await store.transaction(async (tx) => {
-      await finishAttempt(tx, attemptId, { outcome: 'sent', now: clock.now(), ...result });
-      await markMessageSent(tx, message.id, clock.now());
+    result = await transport.send(outboundMessage(message), {
+      signal: context.signal,
+      ...(envelopeTo ? { envelopeTo } : {}),
     });
-    context.logger.info(
-      {
-        event: 'message.sent',
-        messageId: message.id,
-        smtpCode: result.smtpCode,
-        rejected: result.rejected.length,
-      },
-      'message sent',
-    );
-    return { smtpCode: result.smtpCode, smtpResponse: result.smtpResponse };
   } catch (thrown) {
-    const error =
-      thrown instanceof AppError
-        ? thrown
-        : new AppError('SMTP_PROTOCOL', String((thrown as Error)?.message ?? thrown), { cause: thrown });
-    const smtp = (error.details ?? {}) as { smtpCode?: number | null; smtpResponse?: string | null };
-    await store.transaction((tx) =>
-      finishAttempt(tx, attemptId, {
-        outcome: error.retryable ? 'transient_failure' : 'permanent_failure',
-        now: clock.now(),
-        smtpCode: smtp.smtpCode ?? null,
-        smtpResponse: smtp.smtpResponse ?? null,
-        errorCode: error.code,
-        errorMessage: error.message,
-      }),
-    );
-    throw error;
+    // Aborted (shutdown deadline, lost lease): the engine settles the job and closes the attempt.
+    if (context.signal.aborted) throw thrown;
+    return recordFailedAttempt(deps, message.id, attemptId, toSendError(thrown));
   }
+  const deferred = result.rejected.filter((r) => r.smtpCode !== null && r.smtpCode < 500);
+  await store.transaction(async (tx) => {
+    await finishAttempt(tx, attemptId, {
+      outcome: deferred.length > 0 ? 'partial' : 'sent',
+      now: clock.now(),
+      ...result,
+    });
+    if (deferred.length > 0)
+      await setPendingRecipients(
+        tx,
+        message.id,
+        deferred.map((r) => r.address),
+        clock.now(),
+      );
+    else await markMessageSent(tx, message.id, clock.now());
+  });
+  if (deferred.length > 0) {
+    const first = deferred[0] as RefusedRecipient;
+    throw new AppError(
+      'SMTP_TRANSIENT',
+      `${deferred.length} recipient(s) deferred by the server, retrying them: ${first.smtpResponse ?? ''}`,
+      {
+        details: { smtpCode: first.smtpCode, smtpResponse: first.smtpResponse, refusedRecipients: deferred },
+      },
+    );
+  }
+  context.logger.info(
+    {
+      event: 'message.sent',
+      messageId: message.id,
+      smtpCode: result.smtpCode,
+      refused: result.rejected.length,
+    },
+    'message sent',
+  );
+  return { smtpCode: result.smtpCode, smtpResponse: result.smtpResponse };
+}
+
+function outboundMessage(message: MessageRow): OutboundMessage {
+  return {
+    from: message.from_address,
+    to: JSON.parse(message.to_addresses) as string[],
+    cc: JSON.parse(message.cc_addresses) as string[],
+    bcc: JSON.parse(message.bcc_addresses) as string[],
+    ...(message.reply_to ? { replyTo: message.reply_to } : {}),
+    subject: message.subject,
+    ...(message.text_body !== null ? { text: message.text_body } : {}),
+    ...(message.html_body !== null ? { html: message.html_body } : {}),
+    headers: JSON.parse(message.headers) as Record<string, string>,
+    messageId: message.message_id_header,
+  };
+}
+
+function toSendError(thrown: unknown): AppError {
+  if (thrown instanceof AppError) return thrown;
+  return new AppError('SMTP_PROTOCOL', String((thrown as Error)?.message ?? thrown), { cause: thrown });
+}
+
+/**
+ * Records a failed attempt and rethrows. When every recipient was refused, those refused with a
+ * 4xx are kept for the next attempt and those refused with a 5xx are dropped.
+ */
+async function recordFailedAttempt(
+  deps: MailDeps,
+  messageId: string,
+  attemptId: string,
+  error: AppError,
+): Promise<never> {
+  const details = (error.details ?? {}) as {
+    smtpCode?: number | null;
+    smtpResponse?: string | null;
+    refusedRecipients?: RefusedRecipient[];
+  };
+  const refused = details.refusedRecipients ?? [];
+  const deferred = refused.filter((r) => r.smtpCode !== null && r.smtpCode < 500);
+  await deps.store.transaction(async (tx) => {
+    await finishAttempt(tx, attemptId, {
+      outcome: error.retryable ? 'transient_failure' : 'permanent_failure',
+      now: deps.clock.now(),
+      smtpCode: details.smtpCode ?? null,
+      smtpResponse: details.smtpResponse ?? null,
+      errorCode: error.code,
+      errorMessage: error.message,
+      ...(refused.length > 0 ? { rejected: refused } : {}),
+    });
+    if (deferred.length > 0 && deferred.length < refused.length) {
+      await setPendingRecipients(
+        tx,
+        messageId,
+        deferred.map((r) => r.address),
+        deps.clock.now(),
+      );
+    }
+  });
+  throw error;
 }
 
 /** Mirrors a settled send job onto its message, in the same transaction. */
@@ -240,33 +316,27 @@ export async function onSendSettled(
 ): Promise<void> {
   const now = deps.clock.now();
   const { messageId } = job.payload;
-  switch (settlement.status) {
-    case 'succeeded':
-      return;
-    case 'queued': {
-      const error = settlement.error
-        ? { code: settlement.error.code, message: settlement.error.message }
-        : undefined;
-      if (error?.code === 'JOB_LEASE_EXPIRED') await interruptOpenAttempts(tx, messageId, now);
-      await updateMessageStatus(tx, messageId, {
-        status: 'queued',
-        now,
-        nextAttemptAt: settlement.runAt,
-        ...(error ? { error } : {}),
-      });
-      return;
-    }
-    case 'failed':
-    case 'dead':
-      if (settlement.error.code === 'JOB_LEASE_EXPIRED') await interruptOpenAttempts(tx, messageId, now);
-      await updateMessageStatus(tx, messageId, {
-        status: 'failed',
-        now,
-        nextAttemptAt: null,
-        error: { code: settlement.error.code, message: settlement.error.message },
-      });
-      return;
+  if (settlement.status === 'succeeded') return;
+  const error = settlement.error
+    ? { code: settlement.error.code, message: settlement.error.message }
+    : undefined;
+  // An attempt still open here was cut short (shutdown deadline, lost lease): say so.
+  if (error) await interruptOpenAttempts(tx, messageId, now, error);
+  if (settlement.status === 'queued') {
+    await updateMessageStatus(tx, messageId, {
+      status: 'queued',
+      now,
+      nextAttemptAt: settlement.runAt,
+      ...(error ? { error } : {}),
+    });
+    return;
   }
+  await updateMessageStatus(tx, messageId, {
+    status: 'failed',
+    now,
+    nextAttemptAt: null,
+    error: error ?? null,
+  });
 }
 
 /** A replayed send job puts its message back in the queue. */
@@ -291,7 +361,8 @@ export interface AttemptView {
   errorCode: string | null;
   errorMessage: string | null;
   accepted: string[] | null;
-  rejected: string[] | null;
+  /** Recipients the server refused, each with its reply. */
+  rejected: RefusedRecipient[] | null;
 }
 
 /** A message as the API shows it. */
@@ -332,7 +403,7 @@ function attemptView(row: AttemptRow): AttemptView {
     errorCode: row.error_code,
     errorMessage: row.error_message,
     accepted: row.accepted === null ? null : (JSON.parse(row.accepted) as string[]),
-    rejected: row.rejected === null ? null : (JSON.parse(row.rejected) as string[]),
+    rejected: row.rejected === null ? null : (JSON.parse(row.rejected) as RefusedRecipient[]),
   };
 }
 
@@ -375,10 +446,12 @@ export async function listMessages(
   deps: Pick<MailDeps, 'store'>,
   filter: { status?: MessageStatus; before?: string; limit: number },
 ): Promise<{ messages: Omit<MessageView, 'attempts'>[]; nextBefore: string | null }> {
-  const rows = await listMessageRows(deps.store.db, filter);
-  const messages = rows.map((row) => {
+  // One row more than asked tells whether another page exists.
+  const rows = await listMessageRows(deps.store.db, { ...filter, limit: filter.limit + 1 });
+  const page = rows.slice(0, filter.limit);
+  const messages = page.map((row) => {
     const { attempts: _omitted, ...view } = messageView(row, []);
     return view;
   });
-  return { messages, nextBefore: rows.length === filter.limit ? (rows.at(-1)?.id ?? null) : null };
+  return { messages, nextBefore: rows.length > filter.limit ? (page.at(-1)?.id ?? null) : null };
 }

@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, Tx } from '../core/db/index.js';
 import type { MessageAttemptsTable, MessagesTable } from '../core/db/schema.js';
 import type { MessageStatus } from './model.js';
+import type { RefusedRecipient } from './transport.js';
 
 /** SQL for outbound messages and their attempts. */
 
@@ -11,34 +12,46 @@ export type MessageRow = Selectable<MessagesTable>;
 export type AttemptRow = Selectable<MessageAttemptsTable>;
 
 /**
- * Attempt outcomes: `in_progress` until the server answers; `sent`; `transient_failure` (4xx,
+ * Attempt outcomes: `in_progress` until the server answers; `sent`; `partial` (taken for some
+ * recipients, refused with a 4xx for others, who get the next attempt); `transient_failure` (4xx,
  * network, timeout: retried while attempts remain); `permanent_failure` (5xx); `interrupted` when
  * the worker stopped before the server answered.
  */
-export type AttemptOutcome =
-  | 'in_progress'
-  | 'sent'
-  | 'transient_failure'
-  | 'permanent_failure'
-  | 'interrupted';
+export const ATTEMPT_OUTCOMES = [
+  'in_progress',
+  'sent',
+  'partial',
+  'transient_failure',
+  'permanent_failure',
+  'interrupted',
+] as const;
 
-/** Inserts a message; returns false if its idempotency key is already taken. */
+/** One of ATTEMPT_OUTCOMES. */
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** Inserts a message; returns false if its idempotency key is already taken in its scope. */
 export async function insertMessage(tx: Tx, row: MessageRow): Promise<boolean> {
   const inserted = await tx.db
     .insertInto('messages')
     .values(row)
-    .onConflict((oc) => oc.column('idempotency_key').doNothing())
+    .onConflict((oc) => oc.columns(['idempotency_scope', 'idempotency_key']).doNothing())
     .returning('id')
     .executeTakeFirst();
   return inserted !== undefined;
 }
 
-/** The message holding this idempotency key. */
+/** The message holding this idempotency key within a scope (an API key, or the CLI). */
 export async function findMessageByIdempotencyKey(
   db: Kysely<Database>,
+  scope: string,
   key: string,
 ): Promise<MessageRow | undefined> {
-  return db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('idempotency_scope', '=', scope)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
 }
 
 /** One message. */
@@ -78,7 +91,10 @@ export async function startAttempt(
   number: number,
   now: number,
 ): Promise<void> {
-  await interruptOpenAttempts(tx, messageId, now);
+  await interruptOpenAttempts(tx, messageId, now, {
+    code: 'JOB_LEASE_EXPIRED',
+    message: 'the worker stopped before the server answered',
+  });
   await tx.db
     .insertInto('message_attempts')
     .values({
@@ -103,16 +119,20 @@ export async function startAttempt(
     .execute();
 }
 
-/** Closes attempts a stopped worker left `in_progress` as `interrupted`. */
-export async function interruptOpenAttempts(tx: Tx, messageId: string, now: number): Promise<void> {
+/** Closes attempts a stopped worker left `in_progress` as `interrupted`, with the reason. */
+export async function interruptOpenAttempts(
+  tx: Tx,
+  messageId: string,
+  now: number,
+  reason: { code: string; message: string },
+): Promise<void> {
   await tx.db
     .updateTable('message_attempts')
     .set({
       outcome: 'interrupted',
       finished_at: now,
-      error_code: 'JOB_LEASE_EXPIRED',
-      error_message:
-        'the worker stopped before the SMTP server answered; the message may or may not have been taken',
+      error_code: reason.code,
+      error_message: `${reason.message}; the SMTP server may or may not have taken the message`,
     })
     .where('message_id', '=', messageId)
     .where('outcome', '=', 'in_progress')
@@ -131,7 +151,7 @@ export async function finishAttempt(
     errorCode?: string | null;
     errorMessage?: string | null;
     accepted?: string[];
-    rejected?: string[];
+    rejected?: RefusedRecipient[];
   },
 ): Promise<void> {
   await tx.db
@@ -147,10 +167,11 @@ export async function finishAttempt(
       rejected: result.rejected ? JSON.stringify(result.rejected) : null,
     })
     .where('id', '=', attemptId)
+    .where('outcome', '=', 'in_progress')
     .execute();
 }
 
-/** Marks a message sent. */
+/** Marks a message sent: every recipient was taken, or refused for good. */
 export async function markMessageSent(tx: Tx, messageId: string, now: number): Promise<void> {
   await tx.db
     .updateTable('messages')
@@ -159,9 +180,24 @@ export async function markMessageSent(tx: Tx, messageId: string, now: number): P
       sent_at: now,
       updated_at: now,
       next_attempt_at: null,
+      pending_recipients: null,
       last_error_code: null,
       last_error_message: null,
     })
+    .where('id', '=', messageId)
+    .execute();
+}
+
+/** Records the recipients the next attempt must go to (refused with a 4xx so far). */
+export async function setPendingRecipients(
+  tx: Tx,
+  messageId: string,
+  recipients: string[],
+  now: number,
+): Promise<void> {
+  await tx.db
+    .updateTable('messages')
+    .set({ pending_recipients: JSON.stringify(recipients), updated_at: now })
     .where('id', '=', messageId)
     .execute();
 }

@@ -2,6 +2,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Clock } from '../core/clock.js';
 import type { SmtpServerConfig } from '../core/config/index.js';
+import { parseMailbox } from '../core/email-address.js';
 import { AppError } from '../core/errors.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { CircuitBreaker } from '../core/resilience/breaker.js';
@@ -27,13 +28,20 @@ export interface OutboundMessage {
   messageId: string;
 }
 
+/** A recipient the server refused at RCPT TO, with its reply. */
+export interface RefusedRecipient {
+  address: string;
+  smtpCode: number | null;
+  smtpResponse: string | null;
+}
+
 /** What the server said when it took the message. */
 export interface SendResult {
   smtpCode: number | null;
   smtpResponse: string;
   accepted: string[];
   /** Recipients refused at RCPT while others were accepted: an expected outcome, not an error. */
-  rejected: string[];
+  rejected: RefusedRecipient[];
 }
 
 /** Settings of an SMTP transport. */
@@ -64,7 +72,12 @@ export class SmtpTransport {
 
   constructor(
     private readonly options: SmtpTransportOptions,
-    private readonly deps: { clock: Clock; logger: Logger },
+    private readonly deps: {
+      clock: Clock;
+      logger: Logger;
+      /** Called when the breaker closes again, so work deferred while it was open can go now. */
+      onCircuitClosed?: () => void;
+    },
   ) {
     this.name = options.name;
     const { server } = options;
@@ -79,6 +92,9 @@ export class SmtpTransport {
       auth: server.user ? { user: server.user, pass: server.password ?? '' } : undefined,
       maxConnections: options.poolSize,
       maxMessages: 500,
+      // The pool would silently re-queue a message up to 5 times when a connection closes; the job
+      // engine does retries, so each attempt is one try that is recorded with its outcome.
+      maxRequeues: 0,
       connectionTimeout: options.connectTimeoutMs,
       greetingTimeout: options.greetingTimeoutMs,
       socketTimeout: options.socketTimeoutMs,
@@ -90,11 +106,13 @@ export class SmtpTransport {
       clock: deps.clock,
       failureThreshold: options.breakerThreshold ?? 5,
       halfOpenAfterMs: options.breakerOpenMs ?? 30_000,
-      onStateChange: (state) =>
+      onStateChange: (state) => {
         deps.logger.warn(
           { event: 'smtp.breaker', transport: this.name, state },
           `SMTP circuit ${state.replace('_', '-')}`,
-        ),
+        );
+        if (state === 'closed') deps.onCircuitClosed?.();
+      },
     });
   }
 
@@ -109,8 +127,16 @@ export class SmtpTransport {
     return { ok: true };
   }
 
-  /** Sends one message; throws a classified AppError (SMTP_*). */
-  async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+  /**
+   * Sends one message; throws a classified AppError (SMTP_*). With `envelopeTo`, only those
+   * recipients get it (a retry for recipients refused earlier with a 4xx); headers are unchanged.
+   * When every recipient is refused, the error's details list each with its reply.
+   */
+  async send(
+    message: OutboundMessage,
+    options: { envelopeTo?: string[]; signal?: AbortSignal } = {},
+  ): Promise<SendResult> {
+    const { signal, envelopeTo } = options;
     const startedAt = this.deps.clock.now();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -126,6 +152,7 @@ export class SmtpTransport {
           html: message.html,
           headers: message.headers,
           messageId: message.messageId,
+          ...(envelopeTo ? { envelope: { from: envelopeSender(message.from), to: envelopeTo } } : {}),
           disableFileAccess: true,
           disableUrlAccess: true,
         }),
@@ -153,10 +180,17 @@ export class SmtpTransport {
         smtpCode: replyCodeOf(response) ?? null,
         smtpResponse: response,
         accepted: (info.accepted ?? []).map(String),
-        rejected: (info.rejected ?? []).map(String),
+        rejected: refusedRecipients(info as { rejectedErrors?: unknown }),
       };
     } catch (thrown) {
-      const error = thrown instanceof AppError ? thrown : classifySmtpFailure(thrown as SmtpFailure);
+      let error = thrown instanceof AppError ? thrown : classifySmtpFailure(thrown as SmtpFailure);
+      const refused = refusedRecipients(thrown as { rejectedErrors?: unknown });
+      if (refused.length > 0) {
+        error = new AppError(error.code, error.message, {
+          details: { ...(error.details as object), refusedRecipients: refused },
+          cause: thrown,
+        });
+      }
       this.onFailure(error);
       throw error;
     } finally {
@@ -214,4 +248,21 @@ export class SmtpTransport {
       'SMTP send failed',
     );
   }
+}
+
+function envelopeSender(from: string): string {
+  const parsed = parseMailbox(from);
+  return 'address' in parsed ? parsed.address : from;
+}
+
+/** nodemailer's per-recipient RCPT errors, as plain facts. */
+function refusedRecipients(source: { rejectedErrors?: unknown } | undefined): RefusedRecipient[] {
+  const errors = Array.isArray(source?.rejectedErrors)
+    ? (source.rejectedErrors as Array<{ recipient?: string; responseCode?: number; response?: string }>)
+    : [];
+  return errors.map((e) => ({
+    address: String(e.recipient ?? ''),
+    smtpCode: e.responseCode ?? replyCodeOf(e.response) ?? null,
+    smtpResponse: e.response ?? null,
+  }));
 }

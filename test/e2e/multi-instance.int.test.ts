@@ -46,6 +46,8 @@ describe.skipIf(skip)('two instances on one PostgreSQL', () => {
       FACTEUR_DATA_DIR: mkdtempSync(join(tmpdir(), `facteur-${name}-`)),
       FACTEUR_SMTP_URL: sink.url,
       FACTEUR_SEND_CONCURRENCY: '20',
+      // Instances sharing a database share the secret key (Facteur refuses to start otherwise).
+      FACTEUR_SECRET_KEY: Buffer.alloc(32, 9).toString('base64'),
       FACTEUR_LOG_LEVEL: 'info',
     });
     instances.push(await startServe(env('a')), await startServe(env('b')));

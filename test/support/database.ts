@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../../src/core/config/index.js';
-import { migrateToLatest, openStore, pendingMigrations, type Store } from '../../src/core/db/index.js';
+import { migrateToLatest, migrationsFingerprint, openStore, type Store } from '../../src/core/db/index.js';
 import { type ServiceProbe, serviceSkipReason } from './services.js';
 
 /**
@@ -116,18 +116,11 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /**
- * The migrated template, named after a hash of the migration list so that a schema change makes
- * a new one. Creation is serialised with an advisory lock: test files start in parallel.
+ * The migrated template, named after a fingerprint of the migrations (names and code) so that a
+ * schema change makes a new one. Creation is serialised with an advisory lock: test files start in parallel.
  */
 async function ensureTemplate(): Promise<string> {
-  const probeStore = openStore({
-    kind: 'sqlite',
-    path: join(mkdtempSync(join(tmpdir(), 'facteur-mig-')), 'x.db'),
-    synchronous: 'normal',
-  });
-  const names = await pendingMigrations(probeStore);
-  await probeStore.close();
-  const template = `facteur_tpl_${createHash('sha256').update(names.join(',')).digest('hex').slice(0, 12)}`;
+  const template = `facteur_tpl_${migrationsFingerprint()}`;
   return withAdmin(async (client) => {
     await client.query('select pg_advisory_lock(7318200)');
     try {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createApiKey } from '../../src/access/index.js';
 import { type Clock, systemClock } from '../../src/core/clock.js';
 import { parseBootConfig } from '../../src/core/config/index.js';
-import { silentLogger } from '../../src/core/observability/index.js';
+import { createLogger, silentLogger } from '../../src/core/observability/index.js';
 import { type Facteur, startFacteur } from '../../src/main.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -26,6 +26,8 @@ export interface TestFacteur {
     path: string,
     options?: RequestOptions,
   ): Promise<ApiResponse<T>>;
+  /** Stops the instance (drains), keeping its database for inspection. */
+  stop(): Promise<void>;
   /** Stops the instance and drops its database. */
   close(): Promise<void>;
 }
@@ -46,10 +48,13 @@ export interface ApiResponse<T> {
   body: T;
 }
 
-/** Starts an instance. `env` adds or overrides FACTEUR_* variables (e.g. FACTEUR_SMTP_URL). */
+/**
+ * Starts an instance. `env` adds or overrides FACTEUR_* variables (e.g. FACTEUR_SMTP_URL);
+ * `logLines` collects every log line (debug and up) as JSON text.
+ */
 export async function startTestFacteur(
   env: Record<string, string> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; logLines?: string[] } = {},
 ): Promise<TestFacteur> {
   const database = await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'facteur-data-'));
@@ -65,11 +70,9 @@ export async function startTestFacteur(
   });
   if (!parsed.ok) throw new Error(`test config invalid: ${JSON.stringify(parsed.problems)}`);
   const clock = options.clock ?? systemClock;
-  const logger = process.env.FACTEUR_TEST_LOG
-    ? (await import('../../src/core/observability/index.js')).createLogger({
-        level: process.env.FACTEUR_TEST_LOG,
-        format: 'json',
-      })
+  const lines = options.logLines;
+  const logger = lines
+    ? createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } })
     : silentLogger();
   const facteur = await startFacteur(parsed.config, { logger, clock });
   const { key } = await createApiKey({ store: facteur.store, clock, logger }, 'test');
@@ -108,6 +111,7 @@ export async function startTestFacteur(
     key,
     database,
     request,
+    stop: () => facteur.stop(),
     close: async () => {
       await facteur.stop();
       await database.drop();

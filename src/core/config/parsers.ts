@@ -10,9 +10,9 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 
 /** Parses `500ms`, `10s`, `5m`, `2h`, `7d` into milliseconds. A bare number is refused (ambiguous). */
 export function parseDuration(raw: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(raw);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(raw);
   if (!match) throw new ParseProblem('expected a duration with a unit, like 500ms, 10s, 5m, 2h or 7d');
-  const value = Number(match[1]) * (DURATION_UNITS[match[2] as string] as number);
+  const value = Number(match[1]) * (DURATION_UNITS[(match[2] as string).toLowerCase()] as number);
   if (!Number.isFinite(value)) throw new ParseProblem('expected a finite duration');
   return Math.round(value);
 }

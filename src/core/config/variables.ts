@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { parseMailbox } from '../email-address.js';
 import {
   ParseProblem,
   parseChoice,
@@ -196,7 +197,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     default: '7d',
     form: 'duration',
     description:
-      'How long succeeded and cancelled jobs are kept; failed and dead jobs are kept until replayed or deleted.',
+      'How long succeeded and cancelled jobs are kept; failed and dead jobs are kept until replayed.',
   },
   {
     name: 'FACTEUR_SHUTDOWN_TIMEOUT',
@@ -294,9 +295,10 @@ export function parseBootConfig(
   const catcherPort = read('FACTEUR_CATCHER_PORT', 1025, parsePort);
   const catcherRetain = read('FACTEUR_CATCHER_RETAIN', 1000, (raw) => parseInteger(raw, 1, 1_000_000));
   const defaultFrom = read('FACTEUR_MAIL_FROM', 'Facteur <facteur@localhost>', (raw) => {
-    if (!/^[^\r\n]*<?[^\s@<>]+@[^\s@<>]+>?$/.test(raw)) {
+    const parsed = parseMailbox(raw);
+    if ('problem' in parsed) {
       throw new ParseProblem(
-        'expected an email address, like reports@example.com or "Reports <reports@example.com>"',
+        `expected an email address, like reports@example.com or "Reports <reports@example.com>"; this one ${parsed.problem}`,
       );
     }
     return raw;
@@ -344,7 +346,7 @@ export function parseBootConfig(
 }
 
 /** Variables read by the CLI or the tests rather than by the server. */
-const IGNORED_NAMES = new Set(['FACTEUR_API_KEY', 'FACTEUR_TEST_DB', 'FACTEUR_TEST_POSTGRES_URL']);
+const IGNORED_NAMES = new Set(['FACTEUR_TEST_DB', 'FACTEUR_TEST_POSTGRES_URL']);
 
 function parseDatabaseUrl(raw: string, cwd: string, synchronous: 'full' | 'normal'): DatabaseConfig {
   if (/^postgres(ql)?:\/\//.test(raw)) {

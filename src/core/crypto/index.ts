@@ -1,6 +1,14 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Store } from '../db/index.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -27,7 +35,13 @@ export function loadOrCreateSecretKey(
   }
   mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32);
-  writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process sharing the data dir created it first: use that one.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateSecretKey(dataDir, undefined);
+    throw error;
+  }
   return { key, source: 'generated' };
 }
 
@@ -79,4 +93,41 @@ export function safeEqual(a: string, b: string): boolean {
 /** Shows the first characters of a secret and hides the rest, e.g. `fct_ab12…`. */
 export function maskSecret(secret: string, visible = 8): string {
   return secret.length <= visible ? '…' : `${secret.slice(0, visible)}…`;
+}
+
+const KEY_CHECK_SETTING = 'secret_key_check';
+
+/** A value that identifies a key without revealing it. */
+export function secretKeyCheck(key: Buffer): string {
+  return createHmac('sha256', key).update('facteur secret key check v1').digest('hex').slice(0, 32);
+}
+
+/**
+ * Records the key's check value on first start and refuses to start with another key later:
+ * secrets sealed under one key cannot be read under another, and every instance sharing a
+ * database must use the same key.
+ */
+export async function ensureSecretKeyMatches(store: Store, key: Buffer, now: number): Promise<void> {
+  const check = secretKeyCheck(key);
+  await store.db
+    .insertInto('settings')
+    .values({ key: KEY_CHECK_SETTING, value: check, updated_at: now })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  const stored = await store.db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', KEY_CHECK_SETTING)
+    .executeTakeFirstOrThrow();
+  if (stored.value !== check) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      "this is not the secret key the database was set up with; every instance sharing a database needs the same key: set FACTEUR_SECRET_KEY to the value in the first instance's <data dir>/secret.key",
+      {
+        details: [
+          { variable: 'FACTEUR_SECRET_KEY', message: 'does not match the key recorded in the database' },
+        ],
+      },
+    );
+  }
 }

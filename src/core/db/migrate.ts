@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import { AppError } from '../errors.js';
 import { foundation } from './migrations/0001_foundation.js';
@@ -35,6 +36,19 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
     );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** A fingerprint of the migrations' names and code, so a cached copy of the schema can tell it is stale. */
+export function migrationsFingerprint(): string {
+  const all = migrations('postgres');
+  return createHash('sha256')
+    .update(
+      Object.entries(all)
+        .map(([name, m]) => `${name}:${m.up.toString()}`)
+        .join('\n'),
+    )
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /** Names of migrations not yet applied. */

@@ -53,11 +53,15 @@ export interface MessagesTable {
   html_body: string | null;
   headers: string;
   message_id_header: string;
+  /** Whose idempotency keys these are: the API key id, or `cli`. */
+  idempotency_scope: string;
   idempotency_key: string | null;
   request_hash: string;
   job_id: string;
   api_key_id: string | null;
   source: string;
+  /** Recipients refused with a 4xx while others were accepted: the next attempt goes to them only (JSON). */
+  pending_recipients: string | null;
   attempt_count: number;
   next_attempt_at: number | null;
   last_error_code: string | null;

@@ -2,7 +2,7 @@ import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { classifyDatabaseError } from '../db/index.js';
 import { AppError, ERROR_CODES } from '../errors.js';
-import { fieldPath, humanMessage, validationError } from '../validation.js';
+import { fieldErrorsFromIssue, validationError } from '../validation.js';
 
 /**
  * Maps anything thrown while handling a request to the one error shape of the API:
@@ -21,15 +21,19 @@ export function httpErrorFrom(error: unknown): AppError {
     const location = (error as { validationContext?: string }).validationContext ?? 'body';
     return validationError(
       location,
-      error.validation.map((issue) => ({
-        in: location,
-        field: fieldPath(
-          String(issue.instancePath)
-            .split('/')
-            .filter((part: string) => part !== ''),
+      error.validation.flatMap((issue) =>
+        fieldErrorsFromIssue(
+          {
+            path: String(issue.instancePath)
+              .split('/')
+              .filter((part: string) => part !== ''),
+            code: String(issue.keyword),
+            message: issue.message ?? 'is invalid',
+            keys: (issue.params as { keys?: string[] } | undefined)?.keys,
+          },
+          location,
         ),
-        message: humanMessage(issue.message ?? 'is invalid'),
-      })),
+      ),
     );
   }
   const fastifyError = error as Partial<FastifyError>;

@@ -61,17 +61,20 @@ export interface HttpServerOptions {
 /** Builds the HTTP server: health, metrics, OpenAPI, and the authenticated `/api` scope. */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpApp> {
   const app = Fastify({
-    loggerInstance: options.logger,
+    loggerInstance: options.logger.child({ event: 'http.server' }),
     // One log line per request would dominate the logs at thousands of requests per second;
     // errors are logged by the error handler and latency is in the metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     genReqId: () => uuidv7(),
-    return503OnClosing: true,
+    // While draining, our own hook answers SHUTTING_DOWN in the API's error shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<ZodTypeProvider>() as unknown as HttpApp;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // JSON only: a text/plain body must be refused with 415, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
 
   installErrorHandling(app, options.logger);
   installRequestMetrics(app, options.metrics);
@@ -103,7 +106,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     async (api) => {
       const scoped = api as unknown as HttpApp;
       scoped.addHook('onRoute', (route) => {
-        route.schema = { ...route.schema, security: [{ bearerAuth: [] }] } as typeof route.schema;
+        const response = { ...API_ERROR_RESPONSES, ...(route.schema?.response as object | undefined) };
+        route.schema = { ...route.schema, response, security: [{ bearerAuth: [] }] } as typeof route.schema;
       });
       scoped.addHook('onRequest', async (request) => {
         request.principal = await authenticate(request, options.verifyKey);
@@ -129,6 +133,29 @@ async function authenticate(request: FastifyRequest, verifyKey: KeyVerifier): Pr
   return result;
 }
 
+/** The error body every failure answers with. */
+const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('A code from docs/errors.md.'),
+      message: z.string(),
+      details: z.unknown().describe('For VALIDATION_FAILED: [{in, field, message}] for each bad field.'),
+    }),
+  })
+  .describe('Error');
+
+/** Errors any `/api` route may answer, declared in the OpenAPI document. */
+const API_ERROR_RESPONSES = {
+  400: errorBodySchema.describe('VALIDATION_FAILED or INVALID_JSON'),
+  401: errorBodySchema.describe('AUTH_REQUIRED or AUTH_INVALID'),
+  404: errorBodySchema.describe('NOT_FOUND'),
+  409: errorBodySchema.describe('IDEMPOTENCY_CONFLICT or JOB_NOT_REPLAYABLE'),
+  413: errorBodySchema.describe('PAYLOAD_TOO_LARGE'),
+  415: errorBodySchema.describe('UNSUPPORTED_MEDIA_TYPE'),
+  500: errorBodySchema.describe('INTERNAL'),
+  503: errorBodySchema.describe('DATABASE_UNAVAILABLE or SHUTTING_DOWN'),
+};
+
 function installErrorHandling(app: HttpApp, logger: Logger): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const appError = httpErrorFrom(error);
@@ -142,6 +169,15 @@ function installErrorHandling(app: HttpApp, logger: Logger): void {
     };
     if (status >= 500) logger.error({ ...context, err: appError.cause ?? appError }, appError.message);
     else logger.debug(context, appError.message);
+    if (status === 401) {
+      // RFC 6750: say which scheme to use, and whether the token itself was the problem.
+      reply.header(
+        'www-authenticate',
+        appError.code === 'AUTH_INVALID'
+          ? 'Bearer realm="facteur", error="invalid_token"'
+          : 'Bearer realm="facteur"',
+      );
+    }
     if (appError.retryAfterMs !== undefined)
       reply.header('retry-after', Math.ceil(appError.retryAfterMs / 1000));
     return reply.status(status).send(errorBody(appError));

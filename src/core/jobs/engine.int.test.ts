@@ -3,7 +3,12 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestDatabase, databaseSkipReason, type TestDatabase } from '../../../test/support/database.js';
+import {
+  createTestDatabase,
+  databaseSkipReason,
+  type TestDatabase,
+  testDialect,
+} from '../../../test/support/database.js';
 import { ManualClock } from '../clock.js';
 import { openStore, type Store } from '../db/index.js';
 import { AppError } from '../errors.js';
@@ -330,6 +335,31 @@ describe.skipIf(skip)('JobEngine', () => {
       await second.close();
     }
   });
+
+  it.skipIf(testDialect() !== 'postgres')(
+    'wakes an engine on another connection through LISTEN/NOTIFY, without polling',
+    async () => {
+      const other = openStore(database.config, { poolSize: 2 });
+      try {
+        const ran: string[] = [];
+        // The engine's poll never fires (manual clock): only a notification can wake it.
+        const clock = new ManualClock(Date.now());
+        const engine = makeEngine(
+          clock,
+          [{ name: 'q', concurrency: 1, retry: fastRetries, handle: async (j) => void ran.push(j.id) }],
+          other,
+        );
+        await engine.start();
+        const { job } = await store.transaction((tx) =>
+          enqueueJob(tx, { queue: 'q', payload: {}, maxAttempts: 1 }, clock.now()),
+        );
+        await vi.waitFor(() => expect(ran).toEqual([job.id]), { timeout: 5000 });
+        await engine.stop(1000);
+      } finally {
+        await other.close();
+      }
+    },
+  );
 
   it('recovers a job whose worker stopped renewing its lease, and ignores the stale worker outcome', async () => {
     const clockA = new ManualClock(Date.now());

@@ -265,21 +265,12 @@ export class JobEngine {
         entry.controller.abort(error);
       }
       try {
-        const released = await releaseJobs(
-          store,
-          interrupted.map((e) => e.job.id),
-          this.workerId,
-          clock.now(),
-          error,
-        );
-        logger.warn(
-          { event: 'engine.released', count: released },
-          'released unfinished jobs back to the queue',
-        );
+        const released = await this.putBack(interrupted, error);
+        logger.warn({ event: 'engine.released', count: released }, 'put unfinished jobs back in the queue');
       } catch (releaseError) {
         logger.error(
           { event: 'engine.release_failed', err: releaseError },
-          'could not release jobs; their leases will expire',
+          'could not put jobs back; their leases will expire',
         );
       }
       for (const entry of interrupted) this.finish(entry);
@@ -287,6 +278,25 @@ export class JobEngine {
     while (this.pending.length > 0 || this.flushPromise) await this.flush();
     this.state = 'stopped';
     logger.info({ event: 'engine.stopped', drained }, 'job engine stopped');
+  }
+
+  /**
+   * Puts interrupted jobs back in the queue without spending their attempt, through the normal
+   * settlement path so that each queue updates its domain rows in the same transaction.
+   */
+  private async putBack(entries: RunningJob[], error: AppError): Promise<number> {
+    const { store, clock } = this.options;
+    return store.transaction(async (tx) => {
+      let count = 0;
+      for (const entry of entries) {
+        const settlement: Settlement = { status: 'queued', runAt: clock.now(), error, deferred: true };
+        if (await recordSettlement(tx, entry.job, settlement, this.workerId, clock.now())) {
+          count++;
+          await entry.queue.def.onSettled?.(tx, entry.job, settlement);
+        }
+      }
+      return count;
+    });
   }
 
   /** Health for /readyz. */

@@ -19,4 +19,4 @@ export {
   type Settlement,
 } from './model.js';
 export { jobView, jobViewSchema, registerJobRoutes } from './routes.js';
-export { cancelJob, enqueueJob, enqueueJobs, getJob, JOBS_CHANNEL, replayJob } from './store.js';
+export { enqueueJob, enqueueJobs, getJob, JOBS_CHANNEL, replayJob, runDeferredNow } from './store.js';

@@ -94,6 +94,17 @@ describe('decideSettlement', () => {
     });
   });
 
+  it('keeps the reason of a deferral as the error, without spending an attempt', () => {
+    const why = new AppError('SMTP_UNAVAILABLE', 'breaker open');
+    const outcome = outcomeOfThrown(new JobDeferral(now + 30_000, 'breaker open', why));
+    expect(decideSettlement({ attempts: 1, maxAttempts: 1 }, outcome, schedule, now)).toEqual({
+      status: 'queued',
+      runAt: now + 30_000,
+      error: why,
+      deferred: true,
+    });
+  });
+
   it('re-queues a deferral at its time without an error', () => {
     expect(
       decideSettlement(

@@ -97,11 +97,15 @@ export function retryDelay(policy: RetryPolicy, attempt: number, random: () => n
   return Math.max(0, Math.round(base + spread));
 }
 
-/** Thrown by a handler to run the job again later without counting an attempt (window closed, breaker open). */
+/**
+ * Thrown by a handler to run the job again later without counting an attempt (window closed,
+ * breaker open). `error`, when given, is recorded as the job's last error so the wait is explained.
+ */
 export class JobDeferral extends Error {
   constructor(
     readonly runAt: number,
     readonly reason: string,
+    readonly error?: AppError,
   ) {
     super(`deferred until ${new Date(runAt).toISOString()}: ${reason}`);
     this.name = 'JobDeferral';
@@ -112,7 +116,7 @@ export class JobDeferral extends Error {
 export type JobOutcome =
   | { kind: 'succeeded'; result: unknown }
   | { kind: 'errored'; error: AppError }
-  | { kind: 'deferred'; runAt: number; reason: string };
+  | { kind: 'deferred'; runAt: number; reason: string; error?: AppError };
 
 /** What the engine records for a job after a run. */
 export type Settlement =
@@ -131,8 +135,9 @@ export function decideSettlement(
   random: () => number = Math.random,
 ): Settlement {
   if (outcome.kind === 'succeeded') return { status: 'succeeded', result: outcome.result };
-  if (outcome.kind === 'deferred')
-    return { status: 'queued', runAt: outcome.runAt, error: null, deferred: true };
+  if (outcome.kind === 'deferred') {
+    return { status: 'queued', runAt: outcome.runAt, error: outcome.error ?? null, deferred: true };
+  }
   const { error } = outcome;
   if (!error.retryable) return { status: 'failed', error };
   if (job.attempts >= job.maxAttempts) return { status: 'dead', error };
@@ -142,7 +147,14 @@ export function decideSettlement(
 
 /** Turns whatever a handler threw into an outcome. Unknown errors are retryable `JOB_ERROR`s. */
 export function outcomeOfThrown(thrown: unknown): JobOutcome {
-  if (thrown instanceof JobDeferral) return { kind: 'deferred', runAt: thrown.runAt, reason: thrown.reason };
+  if (thrown instanceof JobDeferral) {
+    return {
+      kind: 'deferred',
+      runAt: thrown.runAt,
+      reason: thrown.reason,
+      ...(thrown.error ? { error: thrown.error } : {}),
+    };
+  }
   if (thrown instanceof AppError) return { kind: 'errored', error: thrown };
   const message = thrown instanceof Error ? thrown.message : String(thrown);
   return { kind: 'errored', error: new AppError('JOB_ERROR', message, { cause: thrown }) };

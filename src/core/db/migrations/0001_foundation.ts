@@ -72,11 +72,13 @@ export function foundation(dialect: Dialect) {
         .addColumn('html_body', 'text')
         .addColumn('headers', 'text', (c) => c.notNull())
         .addColumn('message_id_header', 'text', (c) => c.notNull())
-        .addColumn('idempotency_key', 'text', (c) => c.unique())
+        .addColumn('idempotency_scope', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text')
         .addColumn('request_hash', 'text', (c) => c.notNull())
         .addColumn('job_id', 'text', (c) => c.notNull())
         .addColumn('api_key_id', 'text')
         .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('pending_recipients', 'text')
         .addColumn('attempt_count', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('next_attempt_at', 'bigint')
         .addColumn('last_error_code', 'text')
@@ -89,6 +91,13 @@ export function foundation(dialect: Dialect) {
         .createIndex('messages_status_created')
         .on('messages')
         .columns(['status', 'id'])
+        .execute();
+      // Idempotency keys are per API key (the scope), so one client cannot see another's messages.
+      await db.schema
+        .createIndex('messages_idempotency')
+        .unique()
+        .on('messages')
+        .columns(['idempotency_scope', 'idempotency_key'])
         .execute();
 
       await db.schema

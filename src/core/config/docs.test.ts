@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { VARIABLES } from './variables.js';
+
+/**
+ * Keeps `docs/configuration.md` in step with the `VARIABLES` table: the variable tables list
+ * exactly these variables, each with the default of the spec. A variable without a default is
+ * documented as `(none)`. Backticks in the Default column are formatting and are ignored.
+ */
+
+const DOC_PATH = new URL('../../../docs/configuration.md', import.meta.url);
+const HEADER = ['Variable', 'Default', 'Form', 'Meaning'];
+const NO_DEFAULT = '(none)';
+
+interface DocumentedVariable {
+  name: string;
+  default: string;
+  line: number;
+}
+
+/** Splits a Markdown table row on unescaped pipes and unescapes `\|` in the cells. */
+function cells(line: string): string[] {
+  const inner = line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '');
+  return inner.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, '|'));
+}
+
+/** The rows of every table whose header is `| Variable | Default | Form | Meaning |`. */
+function documentedVariables(markdown: string): DocumentedVariable[] {
+  const lines = markdown.split('\n');
+  const rows: DocumentedVariable[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]?.trim().startsWith('|') || cells(lines[i] as string).join('|') !== HEADER.join('|'))
+      continue;
+    for (let j = i + 2; j < lines.length && lines[j]?.trim().startsWith('|'); j++) {
+      const [name = '', defaultValue = ''] = cells(lines[j] as string);
+      rows.push({ name: name.replace(/`/g, ''), default: defaultValue.replace(/`/g, ''), line: j + 1 });
+    }
+  }
+  return rows;
+}
+
+describe('docs/configuration.md', () => {
+  const rows = documentedVariables(readFileSync(DOC_PATH, 'utf8'));
+
+  it('has variable tables', () => {
+    expect(
+      rows.length,
+      `no table with the header | ${HEADER.join(' | ')} | in docs/configuration.md`,
+    ).toBeGreaterThan(0);
+  });
+
+  it('documents exactly the variables of VARIABLES, once each', () => {
+    const documented = rows.map((r) => r.name);
+    const known = VARIABLES.map((v) => v.name);
+    const missing = known.filter((name) => !documented.includes(name));
+    const extra = documented.filter((name) => !known.includes(name));
+    const twice = documented.filter((name, index) => documented.indexOf(name) !== index);
+    const problems = [
+      ...missing.map((name) => `missing from docs/configuration.md: ${name}`),
+      ...extra.map((name) => `in docs/configuration.md but not in VARIABLES: ${name}`),
+      ...twice.map((name) => `documented more than once in docs/configuration.md: ${name}`),
+    ];
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+
+  it('gives each variable the default of the spec', () => {
+    const problems: string[] = [];
+    for (const row of rows) {
+      const spec = VARIABLES.find((v) => v.name === row.name);
+      if (!spec) continue;
+      const expected = spec.default ?? NO_DEFAULT;
+      if (row.default !== expected)
+        problems.push(
+          `${row.name} (docs/configuration.md line ${row.line}): default is "${row.default}", the spec says "${expected}"`,
+        );
+    }
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+});
