@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { tableRows } from '../../test/support/markdown.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
 /**
@@ -18,28 +19,17 @@ interface DocumentedCode {
   line: number;
 }
 
-/** Splits a Markdown table row on unescaped pipes and unescapes `\|` in the cells. */
-function cells(line: string): string[] {
-  const inner = line
-    .trim()
-    .replace(/^\|/, '')
-    .replace(/(?<!\\)\|$/, '');
-  return inner.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, '|'));
-}
-
 /** The rows of every table whose header is `| Code | HTTP status | Retryable | Meaning |`. */
 function documentedCodes(markdown: string): DocumentedCode[] {
-  const lines = markdown.split('\n');
-  const rows: DocumentedCode[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (!lines[i]?.trim().startsWith('|') || cells(lines[i] as string).join('|') !== HEADER.join('|'))
-      continue;
-    for (let j = i + 2; j < lines.length && lines[j]?.trim().startsWith('|'); j++) {
-      const [code = '', status = '', retryable = '', meaning = ''] = cells(lines[j] as string);
-      rows.push({ code: code.replace(/^`|`$/g, ''), status, retryable, meaning, line: j + 1 });
-    }
-  }
-  return rows;
+  return tableRows(markdown, HEADER).map(
+    ({ cells: [code = '', status = '', retryable = '', meaning = ''], line }) => ({
+      code: code.replace(/^`|`$/g, ''),
+      status,
+      retryable,
+      meaning,
+      line,
+    }),
+  );
 }
 
 describe('docs/errors.md', () => {

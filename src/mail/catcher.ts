@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import type { Clock } from '../core/clock.js';
 import type { Database, Store } from '../core/db/index.js';
+import type { CatcherMessagesTable } from '../core/db/schema.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
@@ -181,7 +182,11 @@ export async function listCaught(
     .limit(filter.limit);
   if (filter.before) query = query.where('id', '<', filter.before);
   const rows = await query.execute();
-  return rows.map((row) => ({
+  return rows.map(caughtSummary);
+}
+
+function caughtSummary(row: Omit<Selectable<CatcherMessagesTable>, 'raw'>): CaughtMessageSummary {
+  return {
     id: row.id,
     messageId: row.message_id,
     from: row.from_address,
@@ -189,7 +194,7 @@ export async function listCaught(
     subject: row.subject,
     size: Number(row.size),
     receivedAt: new Date(Number(row.received_at)).toISOString(),
-  }));
+  };
 }
 
 /** One caught message with its raw source; NOT_FOUND when absent. */
@@ -199,16 +204,7 @@ export async function getCaught(
 ): Promise<CaughtMessageSummary & { raw: string }> {
   const row = await db.selectFrom('catcher_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
-  return {
-    id: row.id,
-    messageId: row.message_id,
-    from: row.from_address,
-    to: JSON.parse(row.to_addresses) as string[],
-    subject: row.subject,
-    size: Number(row.size),
-    receivedAt: new Date(Number(row.received_at)).toISOString(),
-    raw: Buffer.from(row.raw).toString('utf8'),
-  };
+  return { ...caughtSummary(row), raw: Buffer.from(row.raw).toString('utf8') };
 }
 
 /** Deletes every caught message; returns how many. */

@@ -81,10 +81,15 @@ describe.skipIf(skip)('two instances on one PostgreSQL', () => {
       Promise.all(
         instances.map(async (instance) => {
           const metrics = await (await fetch(`${instance.url}/metrics`)).text();
-          return Number(/facteur_jobs_settled_total\{queue="mail\.send",outcome="succeeded"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+          return Number(
+            /facteur_jobs_settled_total\{queue="mail\.send",outcome="succeeded"\} (\d+)/.exec(metrics)?.[1] ??
+              0,
+          );
         }),
       );
-    await vi.waitFor(async () => expect((await settledBy()).reduce((a, b) => a + b, 0)).toBe(TOTAL), { timeout: 10_000 });
+    await vi.waitFor(async () => expect((await settledBy()).reduce((a, b) => a + b, 0)).toBe(TOTAL), {
+      timeout: 10_000,
+    });
     expect((await settledBy()).every((n) => n > 0)).toBe(true);
 
     for (const instance of instances.splice(0)) {

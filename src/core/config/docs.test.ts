@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { tableRows } from '../../../test/support/markdown.js';
 import { VARIABLES } from './variables.js';
 
 /**
@@ -18,28 +19,13 @@ interface DocumentedVariable {
   line: number;
 }
 
-/** Splits a Markdown table row on unescaped pipes and unescapes `\|` in the cells. */
-function cells(line: string): string[] {
-  const inner = line
-    .trim()
-    .replace(/^\|/, '')
-    .replace(/(?<!\\)\|$/, '');
-  return inner.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, '|'));
-}
-
 /** The rows of every table whose header is `| Variable | Default | Form | Meaning |`. */
 function documentedVariables(markdown: string): DocumentedVariable[] {
-  const lines = markdown.split('\n');
-  const rows: DocumentedVariable[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (!lines[i]?.trim().startsWith('|') || cells(lines[i] as string).join('|') !== HEADER.join('|'))
-      continue;
-    for (let j = i + 2; j < lines.length && lines[j]?.trim().startsWith('|'); j++) {
-      const [name = '', defaultValue = ''] = cells(lines[j] as string);
-      rows.push({ name: name.replace(/`/g, ''), default: defaultValue.replace(/`/g, ''), line: j + 1 });
-    }
-  }
-  return rows;
+  return tableRows(markdown, HEADER).map(({ cells: [name = '', defaultValue = ''], line }) => ({
+    name: name.replace(/`/g, ''),
+    default: defaultValue.replace(/`/g, ''),
+    line,
+  }));
 }
 
 describe('docs/configuration.md', () => {
