@@ -2,7 +2,13 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { systemClock } from '../core/clock.js';
-import { type BootConfig, parseBootConfig, readEnvironment, redactUrl } from '../core/config/index.js';
+import {
+  type BootConfig,
+  parseBootConfig,
+  readEnvironment,
+  redactUrl,
+  VARIABLES,
+} from '../core/config/index.js';
 import { openStore, pendingMigrations } from '../core/db/index.js';
 import { isAppError } from '../core/errors.js';
 import { silentLogger } from '../core/observability/index.js';
@@ -31,7 +37,8 @@ export async function configCheckCommand(options: { json?: boolean }): Promise<n
     for (const problem of parsed.problems)
       lines.push({ name: problem.variable, ok: false, message: problem.message });
   } else {
-    const count = Object.keys(env).filter((k) => k.startsWith('FACTEUR_')).length;
+    const known = new Set(VARIABLES.map((v) => v.name));
+    const count = Object.keys(env).filter((name) => known.has(name) && env[name]?.trim()).length;
     lines.push({ name: 'variables', ok: true, message: `${count} FACTEUR_* variable(s) set; all valid` });
     lines.push(await checkDatabase(parsed.config));
     lines.push(await checkSmtp(parsed.config));

@@ -305,6 +305,11 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
     expect(Object.keys(responses)).toEqual(
       expect.arrayContaining(['202', '400', '401', '409', '413', '415']),
     );
+    const getResponses =
+      (openapi.body.paths['/api/messages/{id}']?.get as { responses?: Record<string, unknown> } | undefined)
+        ?.responses ?? {};
+    expect(Object.keys(getResponses)).toEqual(expect.arrayContaining(['200', '401', '404']));
+    expect(Object.keys(getResponses)).not.toContain('413');
     expect(Object.keys(openapi.body.paths)).toEqual(
       expect.arrayContaining(['/api/messages/{id}', '/api/jobs/{id}', '/api/catcher/messages', '/readyz']),
     );

@@ -19,6 +19,7 @@ interface MessageAnswer {
   status: string;
   messageId: string;
   nextAttemptAt: string | null;
+  sentAt: string | null;
   lastError: { code: string; message: string } | null;
   attempts: Attempt[];
 }
@@ -164,6 +165,7 @@ describe.skipIf(skip)('sending through an SMTP server', () => {
     expect(partial.attempts[0]?.rejected).toEqual([
       { address: 'busy@example.com', smtpCode: 452, smtpResponse: expect.stringContaining('mailbox full') },
     ]);
+    expect(partial.sentAt).not.toBeNull(); // some recipients have it
     expect(partial.lastError?.code).toBe('SMTP_TRANSIENT');
     clock.advance(FIRST_RETRY_MS);
     const sent = await until(id, (m) => expect(m.status).toBe('sent'));

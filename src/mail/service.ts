@@ -210,21 +210,25 @@ export async function deliverMessage(
     if (context.signal.aborted) throw thrown;
     return recordFailedAttempt(deps, message.id, attemptId, toSendError(thrown));
   }
-  const deferred = result.rejected.filter((r) => r.smtpCode !== null && r.smtpCode < 500);
+  const deferred = result.rejected.filter(isDeferredRefusal);
   await store.transaction(async (tx) => {
     await finishAttempt(tx, attemptId, {
       outcome: deferred.length > 0 ? 'partial' : 'sent',
       now: clock.now(),
       ...result,
     });
-    if (deferred.length > 0)
+    if (deferred.length > 0) {
+      // Some recipients have it: sentAt says when it first went out; the rest wait for the retry.
       await setPendingRecipients(
         tx,
         message.id,
         deferred.map((r) => r.address),
         clock.now(),
+        { firstSent: true },
       );
-    else await markMessageSent(tx, message.id, clock.now());
+    } else {
+      await markMessageSent(tx, message.id, clock.now());
+    }
   });
   if (deferred.length > 0) {
     const first = deferred[0] as RefusedRecipient;
@@ -263,6 +267,11 @@ function outboundMessage(message: MessageRow): OutboundMessage {
   };
 }
 
+/** A refusal worth retrying: a 4xx, or no readable code at all (when unsure, nothing is dropped). */
+function isDeferredRefusal(refused: RefusedRecipient): boolean {
+  return refused.smtpCode === null || refused.smtpCode < 500;
+}
+
 function toSendError(thrown: unknown): AppError {
   if (thrown instanceof AppError) return thrown;
   return new AppError('SMTP_PROTOCOL', String((thrown as Error)?.message ?? thrown), { cause: thrown });
@@ -284,7 +293,7 @@ async function recordFailedAttempt(
     refusedRecipients?: RefusedRecipient[];
   };
   const refused = details.refusedRecipients ?? [];
-  const deferred = refused.filter((r) => r.smtpCode !== null && r.smtpCode < 500);
+  const deferred = refused.filter(isDeferredRefusal);
   await deps.store.transaction(async (tx) => {
     await finishAttempt(tx, attemptId, {
       outcome: error.retryable ? 'transient_failure' : 'permanent_failure',

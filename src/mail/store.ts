@@ -175,15 +175,15 @@ export async function finishAttempt(
 export async function markMessageSent(tx: Tx, messageId: string, now: number): Promise<void> {
   await tx.db
     .updateTable('messages')
-    .set({
+    .set((eb) => ({
       status: 'sent',
-      sent_at: now,
+      sent_at: eb.fn.coalesce('sent_at', eb.val(now)),
       updated_at: now,
       next_attempt_at: null,
       pending_recipients: null,
       last_error_code: null,
       last_error_message: null,
-    })
+    }))
     .where('id', '=', messageId)
     .execute();
 }
@@ -194,10 +194,16 @@ export async function setPendingRecipients(
   messageId: string,
   recipients: string[],
   now: number,
+  options: { firstSent?: boolean } = {},
 ): Promise<void> {
   await tx.db
     .updateTable('messages')
-    .set({ pending_recipients: JSON.stringify(recipients), updated_at: now })
+    .set((eb) => ({
+      pending_recipients: JSON.stringify(recipients),
+      updated_at: now,
+      // Once some recipients have it, sentAt records when it first went out.
+      ...(options.firstSent ? { sent_at: eb.fn.coalesce('sent_at', eb.val(now)) } : {}),
+    }))
     .where('id', '=', messageId)
     .execute();
 }

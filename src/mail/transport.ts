@@ -183,6 +183,9 @@ export class SmtpTransport {
         rejected: refusedRecipients(info as { rejectedErrors?: unknown }),
       };
     } catch (thrown) {
+      // Aborted by the job engine (shutdown, lost lease): not the server's doing, so neither a
+      // failure to record nor a probe result; the probe (if this was it) is replaced in time.
+      if (signal?.aborted) throw signal.reason ?? thrown;
       let error = thrown instanceof AppError ? thrown : classifySmtpFailure(thrown as SmtpFailure);
       const refused = refusedRecipients(thrown as { rejectedErrors?: unknown });
       if (refused.length > 0) {

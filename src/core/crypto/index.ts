@@ -6,7 +6,16 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from '../db/index.js';
 import { AppError } from '../errors.js';
@@ -35,12 +44,17 @@ export function loadOrCreateSecretKey(
   }
   mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32);
+  // Written whole under a temporary name, then linked into place: the link is atomic and fails
+  // if another process sharing the data dir got there first, whose key is then the one used.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temporary, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    linkSync(temporary, path);
   } catch (error) {
-    // Another process sharing the data dir created it first: use that one.
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateSecretKey(dataDir, undefined);
     throw error;
+  } finally {
+    rmSync(temporary, { force: true });
   }
   return { key, source: 'generated' };
 }

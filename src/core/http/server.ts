@@ -106,7 +106,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     async (api) => {
       const scoped = api as unknown as HttpApp;
       scoped.addHook('onRoute', (route) => {
-        const response = { ...API_ERROR_RESPONSES, ...(route.schema?.response as object | undefined) };
+        // Routes without a body cannot answer 413 or 415.
+        const { 413: _tooLarge, 415: _mediaType, ...bodiless } = API_ERROR_RESPONSES;
+        const errors = ['GET', 'DELETE', 'HEAD'].includes(String(route.method))
+          ? bodiless
+          : API_ERROR_RESPONSES;
+        const response = { ...errors, ...(route.schema?.response as object | undefined) };
         route.schema = { ...route.schema, response, security: [{ bearerAuth: [] }] } as typeof route.schema;
       });
       scoped.addHook('onRequest', async (request) => {
@@ -167,7 +172,13 @@ function installErrorHandling(app: HttpApp, logger: Logger): void {
       route: request.routeOptions.url,
       code: appError.code,
     };
-    if (status >= 500) logger.error({ ...context, err: appError.cause ?? appError }, appError.message);
+    // Unexpected failures are errors; a database outage is a warning (readiness says so too);
+    // draining and client mistakes are routine.
+    if (appError.code === 'INTERNAL')
+      logger.error({ ...context, err: appError.cause ?? appError }, appError.message);
+    else if (appError.code === 'DATABASE_UNAVAILABLE')
+      logger.warn({ ...context, err: appError.cause ?? appError }, appError.message);
+    else if (appError.code === 'SHUTTING_DOWN') logger.info(context, appError.message);
     else logger.debug(context, appError.message);
     if (status === 401) {
       // RFC 6750: say which scheme to use, and whether the token itself was the problem.

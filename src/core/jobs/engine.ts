@@ -234,7 +234,7 @@ export class JobEngine {
       return;
     }
     this.state = 'stopping';
-    const { clock, logger, store } = this.options;
+    const { clock, logger } = this.options;
     this.pollTimer?.cancel();
     this.maintenanceTimer?.cancel();
     for (const queue of this.queues.values()) queue.dueTimer?.cancel();

@@ -239,7 +239,6 @@ export async function releaseJobs(
   ids: readonly string[],
   owner: string,
   now: number,
-  error?: { code: string; message: string },
 ): Promise<number> {
   if (ids.length === 0) return 0;
   return store.transaction(async (tx) => {
@@ -251,7 +250,6 @@ export async function releaseJobs(
         lease_expires_at: null,
         attempts: eb('attempts', '-', 1),
         updated_at: now,
-        ...(error ? { last_error_code: error.code, last_error_message: error.message } : {}),
       }))
       .where('id', 'in', ids)
       .where('lease_owner', '=', owner)
