@@ -70,7 +70,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
   const clock = options.clock ?? systemClock;
   const version = packageVersion();
   const cleanups: Array<() => Promise<void> | void> = [];
-  const store = openStore(config.database, { logger });
+  const store = openStore(config.database, { logger, backgroundCheckpoint: true });
   cleanups.push(() => store.close());
   try {
     const applied = await migrateToLatest(store);

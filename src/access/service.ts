@@ -27,13 +27,15 @@ export async function createApiKey(deps: AccessDeps, name: string): Promise<ApiK
   const key = generateApiKey();
   const id = uuidv7();
   const now = deps.clock.now();
-  await insertApiKey(deps.store.db, {
-    id,
-    name: validName,
-    prefix: apiKeyPrefix(key),
-    keyHash: hashApiKey(key),
-    now,
-  });
+  await deps.store.transaction((tx) =>
+    insertApiKey(tx.db, {
+      id,
+      name: validName,
+      prefix: apiKeyPrefix(key),
+      keyHash: hashApiKey(key),
+      now,
+    }),
+  );
   deps.logger.info({ event: 'apikey.created', keyId: id, name: validName }, 'API key created');
   return {
     id,
@@ -53,7 +55,7 @@ export function listKeys(deps: AccessDeps): Promise<ApiKeyInfo[]> {
 
 /** Revokes a key by id or prefix; NOT_FOUND when there is none. */
 export async function revokeKey(deps: AccessDeps, idOrPrefix: string): Promise<ApiKeyInfo> {
-  const key = await revokeApiKey(deps.store.db, idOrPrefix.trim(), deps.clock.now());
+  const key = await deps.store.transaction((tx) => revokeApiKey(tx.db, idOrPrefix.trim(), deps.clock.now()));
   if (!key) throw new AppError('NOT_FOUND', `no API key has the id or prefix ${JSON.stringify(idOrPrefix)}`);
   deps.logger.info({ event: 'apikey.revoked', keyId: key.id }, 'API key revoked');
   return key;

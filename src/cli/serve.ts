@@ -16,27 +16,26 @@ export async function serveCommand(): Promise<void> {
     facteur = await startFacteur(config, { logger, clock: systemClock });
   } catch (error) {
     logger.fatal({ event: 'facteur.start_failed', err: error }, 'Facteur could not start');
-    logger.flush();
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
     failAndExit(error, EXIT.failed);
   }
+  // The log destination is asynchronous: exit only once its buffer is written.
+  const exitAfterLogs = (code: number): void => logger.flush(() => process.exit(code));
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) {
       logger.warn({ event: 'facteur.forced_exit', signal }, 'second signal: exiting without draining');
-      logger.flush();
-      process.exit(EXIT.failed);
+      exitAfterLogs(EXIT.failed);
     }
     logger.info({ event: 'facteur.signal', signal }, `${signal} received`);
     facteur.stop().then(
       () => {
-        logger.flush();
-        process.exit(EXIT.ok);
+        exitAfterLogs(EXIT.ok);
       },
       (error: unknown) => {
         logger.error({ event: 'facteur.stop_failed', err: error }, 'error while stopping');
-        logger.flush();
-        process.exit(EXIT.failed);
+        exitAfterLogs(EXIT.failed);
       },
     );
   };
@@ -48,7 +47,6 @@ export async function serveCommand(): Promise<void> {
       { event: 'facteur.unhandled_rejection', err: reason },
       'unhandled promise rejection; exiting',
     );
-    logger.flush();
-    process.exit(EXIT.failed);
+    exitAfterLogs(EXIT.failed);
   });
 }

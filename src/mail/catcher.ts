@@ -139,19 +139,22 @@ export class MailCatcher {
     });
     const id = uuidv7();
     const { db } = this.deps.store;
-    await db
-      .insertInto('catcher_messages')
-      .values({
-        id,
-        message_id: headers.messageId ?? null,
-        from_address: headers.from?.text ?? from,
-        to_addresses: JSON.stringify(to),
-        subject: headers.subject ?? null,
-        size: raw.length,
-        raw,
-        received_at: this.deps.clock.now(),
-      })
-      .execute();
+    // In a transaction so that it is durable before the 250 reply (see WalSync).
+    await this.deps.store.transaction((tx) =>
+      tx.db
+        .insertInto('catcher_messages')
+        .values({
+          id,
+          message_id: headers.messageId ?? null,
+          from_address: headers.from?.text ?? from,
+          to_addresses: JSON.stringify(to),
+          subject: headers.subject ?? null,
+          size: raw.length,
+          raw,
+          received_at: this.deps.clock.now(),
+        })
+        .execute(),
+    );
     this.received++;
     if (this.received % 50 === 1) await pruneCaught(db, this.deps.retain);
     return id;

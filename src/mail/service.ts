@@ -86,14 +86,15 @@ export async function acceptMessage(
   const now = deps.clock.now();
   const from = input.from ?? deps.defaultFrom;
   try {
-    await deps.store.transaction(async (tx) => {
+    // Group commit: requests arriving together share one commit, each answered once it is durable.
+    await deps.store.groupTransaction(async (tx) => {
       const { job } = await enqueueJob<SendJobPayload>(
         tx,
         {
           queue: SEND_QUEUE,
           payload: { messageId: id },
+          // No idempotency key: the job is created with its message, in one transaction.
           maxAttempts: attemptsForSchedule(deps.retryScheduleMs),
-          idempotencyKey: id,
         },
         now,
       );

@@ -34,7 +34,12 @@ export async function insertMessage(tx: Tx, row: MessageRow): Promise<boolean> {
   const inserted = await tx.db
     .insertInto('messages')
     .values(row)
-    .onConflict((oc) => oc.columns(['idempotency_scope', 'idempotency_key']).doNothing())
+    .onConflict((oc) =>
+      oc
+        .columns(['idempotency_scope', 'idempotency_key'])
+        .where('idempotency_key', 'is not', null)
+        .doNothing(),
+    )
     .returning('id')
     .executeTakeFirst();
   return inserted !== undefined;

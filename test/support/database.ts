@@ -99,14 +99,19 @@ export async function openTestStore(): Promise<{
   };
 }
 
-function databaseUrl(name: string): string {
-  const url = new URL(postgresServerUrl());
+/** The URL of database `name` on the server at `serverUrl` (default: the test server). */
+export function databaseUrl(name: string, serverUrl: string = postgresServerUrl()): string {
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: postgresServerUrl(), connectionTimeoutMillis: 5000 });
+/** Runs `fn` with an administrative connection to the server at `serverUrl` (default: the test server). */
+export async function withAdmin<T>(
+  fn: (client: pg.Client) => Promise<T>,
+  serverUrl: string = postgresServerUrl(),
+): Promise<T> {
+  const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
     return await fn(client);

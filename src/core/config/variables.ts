@@ -89,7 +89,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     default: 'full',
     form: 'full or normal',
     description:
-      'SQLite durability: `full` survives power loss; `normal` survives a process crash only (faster).',
+      'SQLite durability: with `full`, a transaction is on disk (power-loss safe) before it is acknowledged; `normal` survives a process crash only.',
   },
   {
     name: 'FACTEUR_SECRET_KEY',

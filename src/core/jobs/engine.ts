@@ -67,7 +67,7 @@ export interface JobEngineOptions {
   retentionMs?: number;
   /** Registry for job metrics (default: none). */
   metrics?: Registry;
-  /** Jobs claimed per query at most (default 32). */
+  /** Jobs claimed per query at most (default 100; never more than free slots). */
   claimBatchSize?: number;
   /** Randomness for retry jitter (default Math.random). */
   random?: () => number;
@@ -146,7 +146,7 @@ export class JobEngine {
   }
 
   constructor(private readonly options: JobEngineOptions) {
-    this.batchSize = options.claimBatchSize ?? 32;
+    this.batchSize = options.claimBatchSize ?? 100;
     this.random = options.random ?? Math.random;
     this.metrics = options.metrics
       ? createJobMetrics(options.metrics, options.store, options.clock)

@@ -76,7 +76,10 @@ export async function enqueueJob<P>(
   const inserted = await tx.db
     .insertInto('jobs')
     .values(row)
-    .onConflict((oc) => oc.columns(['queue', 'idempotency_key']).doNothing())
+    // The conflict target names the partial unique index, predicate included.
+    .onConflict((oc) =>
+      oc.columns(['queue', 'idempotency_key']).where('idempotency_key', 'is not', null).doNothing(),
+    )
     .returningAll()
     .executeTakeFirst();
   if (inserted) {

@@ -32,20 +32,20 @@ export function foundation(dialect: Dialect) {
         .addColumn('started_at', 'bigint')
         .addColumn('finished_at', 'bigint')
         .execute();
-      // NULL idempotency keys are distinct on both dialects, so the plain unique index allows many.
-      await db.schema
-        .createIndex('jobs_queue_idempotency')
-        .unique()
-        .on('jobs')
-        .columns(['queue', 'idempotency_key'])
-        .execute();
+      // Indexes are paid on every insert: each one here is partial where it can be, so that a new
+      // job without an idempotency key writes two index entries (primary key, claimable).
+      await sql`create unique index jobs_queue_idempotency on jobs (queue, idempotency_key) where idempotency_key is not null`.execute(
+        db,
+      );
       // The claim query walks this partial index in priority, run_at order.
       await sql`create index jobs_claimable on jobs (queue, priority desc, run_at, id) where status = 'queued'`.execute(
         db,
       );
       await sql`create index jobs_leased on jobs (lease_expires_at) where status = 'running'`.execute(db);
       await sql`create index jobs_owner on jobs (lease_owner) where status = 'running'`.execute(db);
-      await db.schema.createIndex('jobs_finished').on('jobs').columns(['status', 'finished_at']).execute();
+      await sql`create index jobs_prunable on jobs (finished_at) where status in ('succeeded', 'cancelled')`.execute(
+        db,
+      );
 
       await db.schema
         .createTable('api_keys')
@@ -93,12 +93,9 @@ export function foundation(dialect: Dialect) {
         .columns(['status', 'id'])
         .execute();
       // Idempotency keys are per API key (the scope), so one client cannot see another's messages.
-      await db.schema
-        .createIndex('messages_idempotency')
-        .unique()
-        .on('messages')
-        .columns(['idempotency_scope', 'idempotency_key'])
-        .execute();
+      await sql`create unique index messages_idempotency on messages (idempotency_scope, idempotency_key) where idempotency_key is not null`.execute(
+        db,
+      );
 
       await db.schema
         .createTable('message_attempts')
