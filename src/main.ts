@@ -7,8 +7,7 @@ import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/ind
 import { migrateToLatest, openStore, type Store } from './core/db/index.js';
 import { AppError } from './core/errors.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
-import { JobEngine, registerJobRoutes, runDeferredNow } from './core/jobs/index.js';
-import { queueStatistics } from './core/jobs/store.js';
+import { JobEngine, queueStatistics, registerJobRoutes, runDeferredNow } from './core/jobs/index.js';
 import {
   type ComponentHealth,
   createMetricsRegistry,

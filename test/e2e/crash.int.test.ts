@@ -6,7 +6,7 @@ import { createApiKey } from '../../src/access/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { openStore, type Store } from '../../src/core/db/index.js';
 import { silentLogger } from '../../src/core/observability/index.js';
-import { createTestDatabase, databaseSkipReason, type TestDatabase } from '../support/database.js';
+import { countRows, createTestDatabase, databaseSkipReason, type TestDatabase } from '../support/database.js';
 import { startServe } from '../support/process.js';
 import { headerValue, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 
@@ -66,15 +66,7 @@ describe.skipIf(skip)('kill -9 while sending 1,000 messages', () => {
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
 
-    const inFlight = Number(
-      (
-        await store.db
-          .selectFrom('jobs')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('status', '=', 'running')
-          .executeTakeFirstOrThrow()
-      ).n,
-    );
+    const inFlight = await countRows(store, 'jobs', 'running');
     const receivedAtKill = sink.messages.length;
     expect(receivedAtKill).toBeLessThan(TOTAL); // the kill really happened mid-stream
     expect(inFlight).toBeLessThanOrEqual(10);
@@ -83,12 +75,7 @@ describe.skipIf(skip)('kill -9 while sending 1,000 messages', () => {
     try {
       await vi.waitFor(
         async () => {
-          const pending = await store.db
-            .selectFrom('messages')
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .where('status', '!=', 'sent')
-            .executeTakeFirstOrThrow();
-          expect(Number(pending.n)).toBe(0);
+          expect(await countRows(store, 'messages', 'sent', '!=')).toBe(0);
         },
         { timeout: 60_000, interval: 250 },
       );

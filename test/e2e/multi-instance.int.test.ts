@@ -7,6 +7,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { openStore, type Store } from '../../src/core/db/index.js';
 import { silentLogger } from '../../src/core/observability/index.js';
 import {
+  countRows,
   createTestDatabase,
   databaseSkipReason,
   type TestDatabase,
@@ -65,12 +66,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL', () => {
     await sink.waitForMessages(TOTAL, 120_000);
     await vi.waitFor(
       async () => {
-        const row = await store.db
-          .selectFrom('messages')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('status', '=', 'sent')
-          .executeTakeFirstOrThrow();
-        expect(Number(row.n)).toBe(TOTAL);
+        expect(await countRows(store, 'messages', 'sent')).toBe(TOTAL);
       },
       { timeout: 30_000, interval: 200 },
     );

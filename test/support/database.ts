@@ -81,22 +81,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-/** A migrated store on a fresh database, closed and dropped by `cleanup`. */
-export async function openTestStore(): Promise<{
-  store: Store;
-  database: TestDatabase;
-  cleanup(): Promise<void>;
-}> {
-  const database = await createTestDatabase();
-  const store = openStore(database.config, { poolSize: 5 });
-  return {
-    store,
-    database,
-    cleanup: async () => {
-      await store.close();
-      await database.drop();
-    },
-  };
+/** Rows of `table` whose status matches (`=` by default, or `!=`); all rows without a status. */
+export async function countRows(
+  store: Store,
+  table: 'jobs' | 'messages',
+  status?: string,
+  comparison: '=' | '!=' = '=',
+): Promise<number> {
+  let query = store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n'));
+  if (status !== undefined) query = query.where('status', comparison, status);
+  return Number((await query.executeTakeFirstOrThrow()).n);
 }
 
 /** The URL of database `name` on the server at `serverUrl` (default: the test server). */

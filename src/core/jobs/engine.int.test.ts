@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  countRows,
   createTestDatabase,
   databaseSkipReason,
   type TestDatabase,
@@ -92,11 +93,7 @@ describe.skipIf(skip)('JobEngine', () => {
         throw new Error('domain write failed');
       }),
     ).rejects.toThrow('domain write failed');
-    const count = await store.db
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    expect(Number(count.n)).toBe(0);
+    expect(await countRows(store, 'jobs')).toBe(0);
     // A committed job after it proves the engine was listening all along.
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1 });
     await vi.waitFor(() => expect(ran).toEqual([job.id]));
@@ -318,12 +315,7 @@ describe.skipIf(skip)('JobEngine', () => {
       }
       await vi.waitFor(
         async () => {
-          const done = await store.db
-            .selectFrom('jobs')
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .where('status', '=', 'succeeded')
-            .executeTakeFirstOrThrow();
-          expect(Number(done.n)).toBe(total);
+          expect(await countRows(store, 'jobs', 'succeeded')).toBe(total);
         },
         { timeout: 30_000, interval: 100 },
       );

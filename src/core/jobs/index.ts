@@ -19,4 +19,12 @@ export {
   type Settlement,
 } from './model.js';
 export { jobView, jobViewSchema, registerJobRoutes } from './routes.js';
-export { enqueueJob, enqueueJobs, getJob, JOBS_CHANNEL, replayJob, runDeferredNow } from './store.js';
+export {
+  enqueueJob,
+  enqueueJobs,
+  getJob,
+  JOBS_CHANNEL,
+  queueStatistics,
+  replayJob,
+  runDeferredNow,
+} from './store.js';
