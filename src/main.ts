@@ -22,6 +22,7 @@ import {
   SmtpTransport,
   sendQueue,
 } from './mail/index.js';
+import { registerWebhookRoutes, type WebhookOptions, Webhooks } from './webhooks/index.js';
 
 /**
  * The composition root: reads nothing itself, builds every part from the boot config, starts
@@ -35,6 +36,7 @@ export interface Facteur {
   readonly engine: JobEngine;
   readonly http: HttpApp;
   readonly transport: SmtpTransport;
+  readonly webhooks: Webhooks;
   /** The built-in catcher, when no SMTP relay is configured. */
   readonly catcher: MailCatcher | undefined;
   readonly health: HealthRegistry;
@@ -50,6 +52,8 @@ export interface StartOptions {
   logger: Logger;
   /** Default: the system clock. */
   clock?: Clock;
+  /** DNS lookup for webhook targets (tests simulate DNS answers); default: the system resolver. */
+  lookup?: WebhookOptions['lookup'];
 }
 
 /** The package version. */
@@ -132,9 +136,23 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       retryScheduleMs: config.mail.retryScheduleMs,
     };
     engine.register(sendQueue({ ...mailDeps, transport, concurrency: config.mail.sendConcurrency }));
+    const webhooks = new Webhooks({
+      store,
+      clock,
+      logger,
+      metrics,
+      secretKey: key.key,
+      concurrency: config.webhooks.concurrency,
+      alertEmailTo: config.alerts.emailTo,
+      mail: mailDeps,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+    });
+    cleanups.push(() => webhooks.stop());
+    engine.register(webhooks.queue());
 
     const health = new HealthRegistry();
     registerHealthChecks(health, { store, engine, transport, catcher, clock });
+    health.register('webhooks', () => webhooks.health());
 
     let shuttingDown = false;
     const http = await createHttpServer({
@@ -148,6 +166,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       registerApiRoutes: (api) => {
         registerMessageRoutes(api, mailDeps);
         registerJobRoutes(api, engine);
+        registerWebhookRoutes(api, webhooks);
         if (catcher) registerCatcherRoutes(api, { store });
       },
     });
@@ -157,6 +176,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     const url = await listen(http, config);
     await engine.start();
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
+    webhooks.start();
     const heartbeat = startHeartbeat(clock, logger, engine);
     logger.info(
       {
@@ -177,6 +197,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         logger.info({ event: 'facteur.stopping' }, 'stopping: no new work, draining running jobs');
         await http.close(); // waits for requests in flight, so every 202 given is recorded
         await engine.stop(config.jobs.shutdownTimeoutMs);
+        await webhooks.stop();
         transport.close();
         await catcher?.close();
         await store.close();
@@ -184,7 +205,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       })();
       return stopping;
     };
-    return { config, store, engine, http, transport, catcher, health, metrics, url, stop };
+    return { config, store, engine, http, transport, webhooks, catcher, health, metrics, url, stop };
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     throw error;

@@ -153,6 +153,88 @@ export const ERROR_CODES = {
     retryable: true,
     doc: 'The SMTP conversation failed in an unexpected way (protocol error, broken message); retried.',
   },
+
+  // Webhooks
+  WEBHOOK_TIMEOUT: {
+    status: 504,
+    retryable: true,
+    doc: "The webhook receiver did not connect or answer within the endpoint's `connectTimeout` or `timeout`; retried on the endpoint's schedule.",
+  },
+  WEBHOOK_CONNECT_FAILED: {
+    status: 502,
+    retryable: true,
+    doc: "The webhook receiver could not be reached (connection refused, host unreachable); retried on the endpoint's schedule.",
+  },
+  WEBHOOK_CONNECTION_RESET: {
+    status: 502,
+    retryable: true,
+    doc: "The webhook receiver closed or reset the connection before answering in full; retried on the endpoint's schedule.",
+  },
+  WEBHOOK_DNS_FAILED: {
+    status: 502,
+    retryable: true,
+    doc: "The endpoint's host name does not resolve; check the URL. Retried, in case the name is being set up.",
+  },
+  WEBHOOK_TARGET_FORBIDDEN: {
+    status: 400,
+    retryable: false,
+    doc: "The endpoint's address is not public: loopback, private, link-local, cloud metadata, unique-local, unspecified, shared (CGNAT), multicast or reserved (the error names the rule); refused unless the endpoint sets `allowPrivateTargets`. Checked on save and again on every connection.",
+  },
+  WEBHOOK_SERVER_ERROR: {
+    status: 502,
+    retryable: true,
+    doc: "The webhook receiver answered 5xx; retried on the endpoint's schedule (a 503's `Retry-After` is honoured).",
+  },
+  WEBHOOK_RATE_LIMITED: {
+    status: 502,
+    retryable: true,
+    doc: 'The webhook receiver answered 429; retried no earlier than its `Retry-After` and never earlier than the schedule.',
+  },
+  WEBHOOK_GONE: {
+    status: 502,
+    retryable: false,
+    doc: 'The webhook receiver answered 410 Gone: the delivery failed and the endpoint was disabled. Re-enable it with `POST /api/endpoints/{id}/resume`.',
+  },
+  WEBHOOK_REJECTED: {
+    status: 502,
+    retryable: false,
+    doc: 'The webhook receiver answered 4xx (other than 410, 415 and 429); not retried unless the endpoint sets `retryOn4xx`. The response is kept on the attempt.',
+  },
+  WEBHOOK_UNSUPPORTED_MEDIA_TYPE: {
+    status: 502,
+    retryable: false,
+    doc: "The webhook receiver answered 415 to the body format; set the endpoint's `format`, or `retryOtherFormatOn415` to try the other format at once.",
+  },
+  WEBHOOK_NOT_CONFIRMED: {
+    status: 502,
+    retryable: true,
+    doc: "The endpoint's success rule is `json-success` and the receiver answered 2xx without a JSON body whose `success` is true; retried.",
+  },
+  WEBHOOK_REDIRECTED: {
+    status: 502,
+    retryable: false,
+    doc: 'The webhook receiver answered with a redirect (3xx). Facteur does not follow redirects (the target could be anywhere): set the endpoint URL to the final address.',
+  },
+  WEBHOOK_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    doc: "The endpoint's circuit breaker is open after repeated failures; its deliveries wait without spending attempts and resume when a probe succeeds.",
+  },
+  WEBHOOK_HELD: {
+    status: 503,
+    retryable: true,
+    doc: 'The delivery is held: the endpoint is paused, disabled, outside its time window or on an absence day. It goes out when that ends; nothing is dropped.',
+  },
+  WEBHOOK_THROTTLED: {
+    status: 503,
+    retryable: true,
+    doc: "The endpoint's own rate limit is reached; the delivery waits for the next free slot without spending an attempt.",
+  },
+  DELIVERY_NOT_REPLAYABLE: {
+    status: 409,
+    retryable: false,
+    doc: 'The delivery is still pending, held or being delivered; only succeeded, failed or dead deliveries can be replayed.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** A code from the registry. */

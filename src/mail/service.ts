@@ -51,7 +51,7 @@ export interface SendJobPayload {
 
 /** Where a message came from. */
 export interface MessageOrigin {
-  source: 'api' | 'cli';
+  source: 'api' | 'cli' | 'alert';
   apiKeyId?: string;
 }
 
@@ -88,17 +88,7 @@ export async function acceptMessage(
   try {
     // Group commit: requests arriving together share one commit, each answered once it is durable.
     await deps.store.groupTransaction(async (tx) => {
-      const { job } = await enqueueJob<SendJobPayload>(
-        tx,
-        {
-          queue: SEND_QUEUE,
-          payload: { messageId: id },
-          // No idempotency key: the job is created with its message, in one transaction.
-          maxAttempts: attemptsForSchedule(deps.retryScheduleMs),
-        },
-        now,
-      );
-      const inserted = await insertMessage(tx, newMessageRow(id, input, from, hash, job.id, origin, now));
+      const inserted = await recordMessage(tx, deps, { id, input, from, hash, origin, now });
       if (!inserted) throw new IdempotencyRace();
     });
   } catch (error) {
@@ -109,6 +99,37 @@ export async function acceptMessage(
   }
   deps.logger.debug({ event: 'message.accepted', messageId: id, source: origin.source }, 'message accepted');
   return { id, status: 'queued', created: true };
+}
+
+/**
+ * Inserts a message and its send job inside the caller's transaction (the outbox): used by the
+ * API and by modules that send mail as part of their own writes (alerts). False when the
+ * idempotency key is already taken.
+ */
+export async function recordMessage(
+  tx: Tx,
+  deps: Pick<MailDeps, 'retryScheduleMs'>,
+  message: {
+    id: string;
+    input: MessageInput;
+    from: string;
+    hash: string;
+    origin: MessageOrigin;
+    now: number;
+  },
+): Promise<boolean> {
+  const { id, input, from, hash, origin, now } = message;
+  const { job } = await enqueueJob<SendJobPayload>(
+    tx,
+    {
+      queue: SEND_QUEUE,
+      payload: { messageId: id },
+      // No idempotency key: the job is created with its message, in one transaction.
+      maxAttempts: attemptsForSchedule(deps.retryScheduleMs),
+    },
+    now,
+  );
+  return insertMessage(tx, newMessageRow(id, input, from, hash, job.id, origin, now));
 }
 
 /** Idempotency keys belong to the API key that used them (or to the CLI). */

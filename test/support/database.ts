@@ -84,7 +84,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 /** Rows of `table` whose status matches (`=` by default, or `!=`); all rows without a status. */
 export async function countRows(
   store: Store,
-  table: 'jobs' | 'messages',
+  table: 'jobs' | 'messages' | 'webhook_deliveries',
   status?: string,
   comparison: '=' | '!=' = '=',
 ): Promise<number> {

@@ -5,7 +5,7 @@ import { createApiKey } from '../../src/access/index.js';
 import { type Clock, systemClock } from '../../src/core/clock.js';
 import { parseBootConfig } from '../../src/core/config/index.js';
 import { createLogger, silentLogger } from '../../src/core/observability/index.js';
-import { type Facteur, startFacteur } from '../../src/main.js';
+import { type Facteur, type StartOptions, startFacteur } from '../../src/main.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 /**
@@ -54,7 +54,7 @@ export interface ApiResponse<T> {
  */
 export async function startTestFacteur(
   env: Record<string, string> = {},
-  options: { clock?: Clock; logLines?: string[] } = {},
+  options: { clock?: Clock; logLines?: string[]; lookup?: StartOptions['lookup'] } = {},
 ): Promise<TestFacteur> {
   const database = await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'facteur-data-'));
@@ -74,7 +74,11 @@ export async function startTestFacteur(
   const logger = lines
     ? createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } })
     : silentLogger();
-  const facteur = await startFacteur(parsed.config, { logger, clock });
+  const facteur = await startFacteur(parsed.config, {
+    logger,
+    clock,
+    ...(options.lookup ? { lookup: options.lookup } : {}),
+  });
   const { key } = await createApiKey({ store: facteur.store, clock, logger }, 'test');
   const request = async <T>(
     method: string,

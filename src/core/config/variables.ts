@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { parseMailbox } from '../email-address.js';
+import { addressProblem, parseMailbox } from '../email-address.js';
 import {
   ParseProblem,
   parseChoice,
@@ -46,6 +46,9 @@ export interface BootConfig {
   catcher: { port: number; retain: number };
   mail: { defaultFrom: string; sendConcurrency: number; retryScheduleMs: number[] };
   jobs: { leaseMs: number; pollIntervalMs: number; retentionMs: number; shutdownTimeoutMs: number };
+  webhooks: { concurrency: number };
+  /** Where alerts (retries exhausted, endpoint disabled) are emailed, besides alert endpoints. */
+  alerts: { emailTo: string[] };
 }
 
 /** One documented variable. */
@@ -179,6 +182,20 @@ export const VARIABLES: readonly VariableSpec[] = [
       'Delay before each retry of a failed send (jittered by ±10%); the list length is the number of retries.',
   },
   {
+    name: 'FACTEUR_WEBHOOK_CONCURRENCY',
+    default: '100',
+    form: 'whole number 1-1000',
+    description:
+      'Webhook deliveries in flight at once in one process, all endpoints together; each endpoint also has its own `concurrency`.',
+  },
+  {
+    name: 'FACTEUR_ALERT_EMAIL',
+    default: undefined,
+    form: 'comma-separated email addresses',
+    description:
+      'Who is emailed (through the outbox) when a webhook delivery exhausts its retries or an endpoint is disabled or about to be. Unset: alerts go only to endpoints subscribed to `facteur.alert.*`.',
+  },
+  {
     name: 'FACTEUR_JOB_LEASE',
     default: '15s',
     form: 'duration, at least 1s',
@@ -309,6 +326,20 @@ export function parseBootConfig(
     [10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000],
     parseDurationList,
   );
+  const webhookConcurrency = read('FACTEUR_WEBHOOK_CONCURRENCY', 100, (raw) => parseInteger(raw, 1, 1000));
+  const alertEmailTo = read<string[]>('FACTEUR_ALERT_EMAIL', [], (raw) => {
+    const addresses = raw
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== '');
+    if (addresses.length === 0) throw new ParseProblem('expected at least one email address');
+    for (const address of addresses) {
+      const problem = addressProblem(address);
+      if (problem)
+        throw new ParseProblem(`expected email addresses separated by commas; ${address} ${problem}`);
+    }
+    return addresses;
+  });
   const leaseMs = read('FACTEUR_JOB_LEASE', 15_000, (raw) => {
     const ms = parseDuration(raw);
     if (ms < 1000) throw new ParseProblem('expected a duration of at least 1s');
@@ -341,6 +372,8 @@ export function parseBootConfig(
     catcher: { port: catcherPort, retain: catcherRetain },
     mail: { defaultFrom, sendConcurrency, retryScheduleMs },
     jobs: { leaseMs, pollIntervalMs, retentionMs, shutdownTimeoutMs },
+    webhooks: { concurrency: webhookConcurrency },
+    alerts: { emailTo: alertEmailTo },
   };
   return { ok: true, config: deepFreeze(config), warnings };
 }

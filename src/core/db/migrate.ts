@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import { AppError } from '../errors.js';
 import { foundation } from './migrations/0001_foundation.js';
+import { webhooks } from './migrations/0002_webhooks.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_foundation': foundation(dialect),
+    '0002_webhooks': webhooks(),
   };
 }
 

@@ -106,6 +106,69 @@ export interface SettingsTable {
   updated_at: number;
 }
 
+/** Webhook endpoints; `config` is the validated settings (JSON), `secrets` is sealed. */
+export interface WebhookEndpointsTable {
+  id: string;
+  name: string;
+  status: string;
+  config: string;
+  secrets: string;
+  /** When the current run of failures began; null after a success. */
+  failing_since: number | null;
+  failure_warned_at: number | null;
+  disabled_at: number | null;
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Events published through the API or raised internally (alerts). */
+export interface WebhookEventsTable {
+  id: string;
+  type: string;
+  payload: string;
+  idempotency_scope: string;
+  idempotency_key: string | null;
+  request_hash: string;
+  source: string;
+  created_at: number;
+}
+
+/** One event to one endpoint. `delivering` is not stored: it is a pending delivery whose job runs. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  status: string;
+  job_id: string;
+  attempt_count: number;
+  next_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** Every HTTP attempt of a delivery. */
+export interface WebhookAttemptsTable {
+  id: string;
+  delivery_id: string;
+  number: number;
+  started_at: number;
+  finished_at: number;
+  outcome: string;
+  url: string;
+  format: string;
+  status_code: number | null;
+  latency_ms: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  response_headers: string | null;
+  response_body: string | null;
+}
+
 /** All tables. */
 export interface Database {
   jobs: JobsTable;
@@ -114,4 +177,8 @@ export interface Database {
   message_attempts: MessageAttemptsTable;
   catcher_messages: CatcherMessagesTable;
   settings: SettingsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

@@ -85,7 +85,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       info: {
         title: 'Facteur API',
         version: options.version,
-        description: 'Durable email automation: transactional sends, jobs and the built-in mail catcher.',
+        description:
+          'Durable email automation: transactional sends, webhook endpoints, events and deliveries, jobs and the built-in mail catcher.',
       },
       components: {
         securitySchemes: {

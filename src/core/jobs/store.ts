@@ -121,15 +121,19 @@ export interface ClaimRequest {
   now: number;
   /** Concurrency keys that are saturated in this process: skip their jobs. */
   excludeKeys: readonly string[];
+  /** Claim only jobs of this concurrency key. */
+  onlyKey?: string;
 }
 
 /** Atomically moves up to `limit` due jobs of a queue to `running`, leased to `owner`. */
 export async function claimJobs(store: Store, request: ClaimRequest): Promise<Job[]> {
-  const { queue, limit, owner, leaseMs, now, excludeKeys } = request;
+  const { queue, limit, owner, leaseMs, now, excludeKeys, onlyKey } = request;
   const keyFilter =
-    excludeKeys.length === 0
-      ? sql``
-      : sql`and (concurrency_key is null or concurrency_key not in (${sql.join(excludeKeys.map((k) => sql`${k}`))}))`;
+    onlyKey !== undefined
+      ? sql`and concurrency_key = ${onlyKey}`
+      : excludeKeys.length === 0
+        ? sql``
+        : sql`and (concurrency_key is null or concurrency_key not in (${sql.join(excludeKeys.map((k) => sql`${k}`))}))`;
   const set = sql`status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMs},
            attempts = attempts + 1, started_at = ${now}, updated_at = ${now}`;
   const due = sql`queue = ${queue} and status = 'queued' and run_at <= ${now} ${keyFilter}

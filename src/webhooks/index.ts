@@ -1,0 +1,4 @@
+export { ALERT_TYPES } from './alerts.js';
+export { DELIVERY_QUEUE } from './events.js';
+export { registerWebhookRoutes } from './routes.js';
+export { type WebhookOptions, Webhooks } from './service.js';

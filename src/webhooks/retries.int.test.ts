@@ -1,0 +1,212 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { databaseSkipReason } from '../../test/support/database.js';
+import { startTestFacteur, type TestFacteur } from '../../test/support/facteur.js';
+import { type HttpReceiver, startHttpReceiver } from '../../test/support/http-receiver.js';
+import { advanceTo, type Json, webhookApi } from '../../test/support/webhooks.js';
+import { ManualClock } from '../core/clock.js';
+
+/**
+ * What each kind of answer does to a delivery: the retry schedule (followed within 5% on a
+ * manual clock), Retry-After, 410, hangs, resets, redirects, the json-success rule, 415.
+ * Every attempt must be recorded and the final state right; nothing may be lost.
+ */
+
+const skip = await databaseSkipReason();
+const SECOND = 1000;
+
+describe.skipIf(skip)('webhook retries and answers', () => {
+  let receiver: HttpReceiver;
+  let app: TestFacteur;
+  let api: ReturnType<typeof webhookApi>;
+  const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
+
+  beforeAll(async () => {
+    receiver = await startHttpReceiver();
+    app = await startTestFacteur({}, { clock });
+    api = webhookApi(app, receiver);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await receiver?.close();
+  });
+  afterEach(() => receiver.reset());
+
+  /** Checks that the retry after `attempt` is scheduled `delayMs` later, within 5%. */
+  function expectScheduled(delivery: Json, attempt: Json, delayMs: number): void {
+    const gap = Date.parse(delivery.nextAttemptAt) - Date.parse(attempt.finishedAt);
+    expect(gap).toBeGreaterThanOrEqual(delayMs * 0.95);
+    expect(gap).toBeLessThanOrEqual(delayMs * 1.05);
+  }
+
+  it('follows the default schedule on 500s, records all 8 attempts, ends dead and raises an alert', async () => {
+    const alertReceiver = await startHttpReceiver();
+    try {
+      await app.request('POST', '/api/endpoints', {
+        body: {
+          name: 'alerts',
+          url: `${alertReceiver.url}/alerts`,
+          allowPrivateTargets: true,
+          eventTypes: ['facteur.alert.*'],
+        },
+      });
+      await api.createEndpoint({ eventTypes: ['order.created'] });
+      receiver.respond({ status: 500, body: 'database down' });
+      const event = await api.publish('order.created', { order: 7 });
+      const id = event.deliveries[0].id;
+      const schedule = [5, 300, 1800, 7200, 18000, 36000, 36000].map((s) => s * SECOND);
+      let dueAt = clock.now();
+      for (let n = 1; n <= 7; n++) {
+        const d = await api.waitForDelivery(id, (x) => {
+          expect(x.attempts).toHaveLength(n);
+          expect(x.status).toBe('pending');
+        });
+        const attempt = d.attempts[n - 1];
+        expect(attempt).toMatchObject({
+          number: n,
+          outcome: 'failed',
+          statusCode: 500,
+          errorCode: 'WEBHOOK_SERVER_ERROR',
+        });
+        expect(attempt.responseBody).toBe('database down');
+        // Each attempt starts when it was due (the clock only moves when the test moves it).
+        expect(Math.abs(Date.parse(attempt.startedAt) - dueAt)).toBeLessThanOrEqual(100);
+        expectScheduled(d, attempt, schedule[n - 1] as number);
+        dueAt = Date.parse(d.nextAttemptAt);
+        advanceTo(clock, d.nextAttemptAt);
+      }
+      const dead = await api.waitForDelivery(id, (x) => expect(x.status).toBe('dead'));
+      expect(dead.attempts).toHaveLength(8);
+      expect(Math.abs(Date.parse(dead.attempts[7].startedAt) - dueAt)).toBeLessThanOrEqual(100);
+      expect(dead.lastError.code).toBe('WEBHOOK_SERVER_ERROR');
+      expect(receiver.requests).toHaveLength(8);
+      const [alert] = await alertReceiver.waitForRequests(1);
+      const body = alert?.json<Json>();
+      expect(body?.type).toBe('facteur.alert.delivery_dead');
+      expect(body?.data).toMatchObject({
+        deliveryId: id,
+        eventType: 'order.created',
+        error: { code: 'WEBHOOK_SERVER_ERROR' },
+      });
+    } finally {
+      await alertReceiver.close();
+    }
+  });
+
+  it('honours Retry-After on 429 and on 503', async () => {
+    await api.createEndpoint({ eventTypes: ['quota.*'] });
+    receiver.sequence(
+      { status: 429, headers: { 'retry-after': '120' } },
+      { status: 503, headers: { 'retry-after': '600' } },
+      { status: 204 },
+    );
+    const event = await api.publish('quota.hit');
+    const id = event.deliveries[0].id;
+    let d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
+    expect(d.attempts[0].errorCode).toBe('WEBHOOK_RATE_LIMITED');
+    expect(Date.parse(d.nextAttemptAt) - Date.parse(d.attempts[0].finishedAt)).toBe(120 * SECOND);
+    advanceTo(clock, d.nextAttemptAt);
+    d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
+    expect(d.attempts[1].errorCode).toBe('WEBHOOK_SERVER_ERROR');
+    expect(Date.parse(d.nextAttemptAt) - Date.parse(d.attempts[1].finishedAt)).toBe(600 * SECOND);
+    advanceTo(clock, d.nextAttemptAt);
+    d = await api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
+    expect(d.attempts.map((a: Json) => a.statusCode)).toEqual([429, 503, 204]);
+  });
+
+  it('stops on 410 Gone, disables the endpoint and sends it nothing more', async () => {
+    const endpoint = await api.createEndpoint({ eventTypes: ['gone.*'] });
+    receiver.respond({ status: 410 });
+    const event = await api.publish('gone.now');
+    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
+    expect(d.attempts).toHaveLength(1);
+    expect(d.lastError.code).toBe('WEBHOOK_GONE');
+    const after = await app.request<Json>('GET', `/api/endpoints/${endpoint.id}`);
+    expect(after.body).toMatchObject({ status: 'disabled', disabledReason: expect.stringContaining('410') });
+    // Later events are held for the disabled endpoint (never dropped), and it gets no request.
+    const next = await api.publish('gone.again');
+    expect(next.deliveries.map((x: Json) => x.status)).toEqual(['held']);
+    expect(receiver.requests).toHaveLength(1);
+  });
+
+  it('retries a receiver that hangs, then one that resets the connection, until it answers', async () => {
+    await api.createEndpoint({ eventTypes: ['flaky.*'], timeout: '1s', connectTimeout: '500ms' });
+    receiver.sequence({ kind: 'hang' }, { kind: 'reset' }, { status: 201 });
+    const event = await api.publish('flaky.thing');
+    const id = event.deliveries[0].id;
+    let d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
+    expect(d.attempts[0]).toMatchObject({ errorCode: 'WEBHOOK_TIMEOUT', statusCode: null });
+    expectScheduled(d, d.attempts[0], 5 * SECOND);
+    advanceTo(clock, d.nextAttemptAt);
+    d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
+    expect(d.attempts[1].errorCode).toBe('WEBHOOK_CONNECTION_RESET');
+    expectScheduled(d, d.attempts[1], 300 * SECOND);
+    advanceTo(clock, d.nextAttemptAt);
+    d = await api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
+    expect(d.attempts.map((a: Json) => a.outcome)).toEqual(['failed', 'failed', 'succeeded']);
+  });
+
+  it('does not follow redirects, even in a loop: one request, failed', async () => {
+    await api.createEndpoint({ eventTypes: ['moved.*'] });
+    receiver.respond({ kind: 'redirect', location: '/hook', status: 307 });
+    const event = await api.publish('moved.here');
+    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
+    expect(d.attempts).toHaveLength(1);
+    expect(d.attempts[0]).toMatchObject({ statusCode: 307, errorCode: 'WEBHOOK_REDIRECTED' });
+    expect(receiver.requests).toHaveLength(1);
+  });
+
+  it('with json-success, retries a 200 without success: true', async () => {
+    await api.createEndpoint({ eventTypes: ['legacy.*'], successRule: 'json-success' });
+    receiver.sequence(
+      { status: 200, body: { success: false, error: 'busy' } },
+      { status: 200, body: 'OK' },
+      { status: 200, body: { success: true } },
+    );
+    const event = await api.publish('legacy.mail');
+    const id = event.deliveries[0].id;
+    let d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
+    expect(d.attempts[0]).toMatchObject({
+      statusCode: 200,
+      outcome: 'failed',
+      errorCode: 'WEBHOOK_NOT_CONFIRMED',
+    });
+    advanceTo(clock, d.nextAttemptAt);
+    d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
+    advanceTo(clock, d.nextAttemptAt);
+    d = await api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
+    expect(d.attempts).toHaveLength(3);
+  });
+
+  it('on 415, tries the other format at once when the endpoint allows it', async () => {
+    await api.createEndpoint({
+      eventTypes: ['php.*'],
+      format: 'json',
+      retryOtherFormatOn415: true,
+      payloadShape: 'data',
+    });
+    receiver.respond((req) =>
+      req.headers['content-type'] === 'application/x-www-form-urlencoded' ? { status: 200 } : { status: 415 },
+    );
+    const event = await api.publish('php.form', { subject: 'Bonjour', links: ['a', 'b'] });
+    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('succeeded'));
+    expect(d.attempts.map((a: Json) => [a.format, a.statusCode])).toEqual([
+      ['json', 415],
+      ['form', 200],
+    ]);
+    const form = new URLSearchParams(receiver.requests[1]?.text());
+    expect(form.get('subject')).toBe('Bonjour');
+    expect(JSON.parse(form.get('links') ?? 'null')).toEqual(['a', 'b']);
+  });
+
+  it('does not retry other 4xx unless the endpoint says so', async () => {
+    await api.createEndpoint({ eventTypes: ['strict.*'] });
+    await api.createEndpoint({ eventTypes: ['strict.*'], retryOn4xx: true, url: `${receiver.url}/lenient` });
+    receiver.respond({ status: 422, body: { error: 'bad field' } });
+    const event = await api.publish('strict.check');
+    const [strict, lenient] = event.deliveries;
+    const failed = await api.waitForDelivery(strict.id, (x) => expect(x.status).toBe('failed'));
+    expect(failed.lastError.code).toBe('WEBHOOK_REJECTED');
+    const retried = await api.waitForDelivery(lenient.id, (x) => expect(x.attempts).toHaveLength(1));
+    expect(retried.status).toBe('pending');
+  });
+});

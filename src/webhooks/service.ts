@@ -1,0 +1,281 @@
+import type { Registry } from 'prom-client';
+import type { Clock } from '../core/clock.js';
+import { parseDuration } from '../core/config/parsers.js';
+import type { Store } from '../core/db/index.js';
+import { AppError } from '../core/errors.js';
+import { uuidv7 } from '../core/ids.js';
+import { enqueueJob, type QueueDefinition } from '../core/jobs/index.js';
+import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import { Alerts } from './alerts.js';
+import { type DeliveryDeps, deliverWebhook, onDeliveryReplayed, onDeliverySettled } from './delivery.js';
+import { type Endpoint, EndpointRegistry } from './endpoints.js';
+import { DELIVERY_QUEUE, type DeliveryJobPayload, type EventInput, publishEvent } from './events.js';
+import { EndpointGuards } from './guards.js';
+import { WebhookHttpClient } from './http-client.js';
+import { DEFAULT_RETRY_SCHEDULE } from './model.js';
+import { type BuiltRequest, buildRequest } from './request.js';
+import { judgeAnswer } from './response.js';
+import {
+  bringEndpointJobsForward,
+  type DeliveryRow,
+  getDeliveryRow,
+  listReplayableDeliveries,
+  updateDelivery,
+} from './store.js';
+
+/**
+ * The webhook module's front: publishing, replays, test sends, the delivery queue and the
+ * parts it is built from. The composition root makes one; routes and other modules use it.
+ */
+
+export interface WebhookOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  secretKey: Buffer;
+  metrics?: Registry;
+  /** Deliveries in flight at once in this process, all endpoints together. */
+  concurrency: number;
+  alertEmailTo: readonly string[];
+  mail: { defaultFrom: string; retryScheduleMs: readonly number[] };
+  /** Tests inject a DNS lookup (for the SSRF guard); default: the system resolver. */
+  lookup?: ConstructorParameters<typeof WebhookHttpClient>[0] extends infer O
+    ? O extends { lookup?: infer L }
+      ? L
+      : never
+    : never;
+}
+
+const DEFAULT_SCHEDULE_MS = DEFAULT_RETRY_SCHEDULE.map((d) => parseDuration(d));
+/** Retry jitter: ±5% keeps every retry within 5% of its schedule while spreading bursts. */
+const RETRY_JITTER = 0.05;
+
+export class Webhooks {
+  readonly endpoints: EndpointRegistry;
+  readonly guards: EndpointGuards;
+  readonly client: WebhookHttpClient;
+  readonly alerts: Alerts;
+  private readonly deliveryDeps: DeliveryDeps;
+
+  get store(): Store {
+    return this.options.store;
+  }
+
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  constructor(private readonly options: WebhookOptions) {
+    const { store, clock, logger } = options;
+    this.endpoints = new EndpointRegistry({
+      store,
+      clock,
+      logger,
+      secretKey: options.secretKey,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+    });
+    this.guards = new EndpointGuards({
+      clock,
+      store,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      onBreakerClosed: (endpointId) => void this.resumeDeferred(endpointId, ['WEBHOOK_UNAVAILABLE']),
+    });
+    this.client = new WebhookHttpClient(options.lookup ? { lookup: options.lookup } : {});
+    this.alerts = new Alerts({
+      store,
+      clock,
+      logger,
+      endpoints: this.endpoints,
+      emailTo: options.alertEmailTo,
+      mail: options.mail,
+    });
+    this.deliveryDeps = {
+      store,
+      clock,
+      logger,
+      endpoints: this.endpoints,
+      guards: this.guards,
+      client: this.client,
+      alerts: this.alerts,
+    };
+  }
+
+  /** The `webhook.deliver` queue, for the job engine. */
+  queue(): QueueDefinition<DeliveryJobPayload> {
+    return {
+      name: DELIVERY_QUEUE,
+      concurrency: this.options.concurrency,
+      keyConcurrency: (endpointId) => this.endpoints.peek(endpointId)?.settings.concurrency ?? 10,
+      retry: (job) => ({
+        kind: 'schedule',
+        delaysMs:
+          this.endpoints.peek(job.payload.endpointId)?.settings.retryScheduleMs ?? DEFAULT_SCHEDULE_MS,
+        jitter: RETRY_JITTER,
+      }),
+      handle: (job, context) => deliverWebhook(this.deliveryDeps, job, context),
+      onSettled: (tx, job, settlement) => onDeliverySettled(this.deliveryDeps, tx, job, settlement),
+      onReplayed: (tx, job) => onDeliveryReplayed(this.deliveryDeps, tx, job),
+    };
+  }
+
+  start(): void {
+    this.alerts.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.alerts.stop();
+    this.endpoints.close();
+    await this.client.close();
+  }
+
+  publish(input: EventInput, origin: { source: string; scope: string }) {
+    return publishEvent({ ...this.options, endpoints: this.endpoints }, input, origin);
+  }
+
+  /** Sends a finished delivery again, with a new job; its attempts so far are kept. */
+  async replayDelivery(id: string): Promise<DeliveryRow> {
+    const row = await getDeliveryRow(this.options.store.db, id);
+    if (!row) throw new AppError('NOT_FOUND', `no delivery has the id ${id}`);
+    if (!['succeeded', 'failed', 'dead'].includes(row.status)) {
+      throw new AppError(
+        'DELIVERY_NOT_REPLAYABLE',
+        `delivery ${id} is ${row.job_status === 'running' ? 'delivering' : row.status}; it will be sent without a replay`,
+        {
+          details: { status: row.status },
+        },
+      );
+    }
+    const [replayed] = await this.requeue([row]);
+    return replayed as DeliveryRow;
+  }
+
+  /** Replays every failed or dead delivery of an endpoint created since `since`. */
+  async replayEndpoint(endpointId: string, since: number): Promise<DeliveryRow[]> {
+    await this.endpoints.load(endpointId);
+    const rows = await listReplayableDeliveries(this.options.store.db, endpointId, since, ['failed', 'dead']);
+    return this.requeue(rows);
+  }
+
+  private async requeue(rows: DeliveryRow[]): Promise<DeliveryRow[]> {
+    const { store, clock, logger } = this.options;
+    const now = clock.now();
+    const replayed = await store.transaction(async (tx) => {
+      const out: DeliveryRow[] = [];
+      const endpoints = await this.endpoints.all(tx.db);
+      for (const row of rows) {
+        const endpoint = endpoints.get(row.endpoint_id);
+        const event = await tx.db
+          .selectFrom('webhook_events')
+          .select('type')
+          .where('id', '=', row.event_id)
+          .executeTakeFirstOrThrow();
+        const { job } = await enqueueJob<DeliveryJobPayload>(
+          tx,
+          {
+            queue: DELIVERY_QUEUE,
+            payload: { deliveryId: row.id, endpointId: row.endpoint_id, eventType: event.type },
+            concurrencyKey: row.endpoint_id,
+            maxAttempts: (endpoint?.settings.retryScheduleMs.length ?? DEFAULT_SCHEDULE_MS.length) + 1,
+          },
+          now,
+        );
+        const values = {
+          status: 'pending',
+          job_id: job.id,
+          next_attempt_at: now,
+          finished_at: null,
+          updated_at: now,
+        };
+        await updateDelivery(tx, row.id, values);
+        out.push({ ...row, ...values });
+      }
+      return out;
+    });
+    if (replayed.length > 0)
+      logger.info({ event: 'webhook.replayed', count: replayed.length }, 'deliveries replayed');
+    return replayed;
+  }
+
+  /**
+   * A test call to an endpoint: with `dryRun`, the exact request it would get (signature
+   * included), sent nowhere; otherwise one real attempt, whatever its window or breaker says.
+   */
+  async testEndpoint(
+    endpointId: string,
+    input: { type: string; payload: Record<string, unknown>; dryRun: boolean },
+  ): Promise<{ request: BuiltRequest; response?: TestResponse }> {
+    const endpoint = await this.endpoints.load(endpointId);
+    const now = this.options.clock.now();
+    const event = { id: uuidv7(), type: input.type, payload: input.payload, createdAt: now };
+    const request = buildRequest(
+      endpoint,
+      this.endpoints.signingSecrets(endpoint, now),
+      event,
+      endpoint.settings.format,
+      now,
+    );
+    if (input.dryRun) return { request };
+    return { request, response: await this.sendTest(endpoint, request) };
+  }
+
+  private async sendTest(endpoint: Endpoint, request: BuiltRequest): Promise<TestResponse> {
+    try {
+      const response = await this.client.send({
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+        connectTimeoutMs: endpoint.settings.connectTimeoutMs,
+        timeoutMs: endpoint.settings.timeoutMs,
+        allowPrivateTargets: endpoint.settings.allowPrivateTargets,
+      });
+      const verdict = judgeAnswer(response, endpoint.settings, this.options.clock.now());
+      return {
+        ok: verdict.ok,
+        statusCode: response.statusCode,
+        latencyMs: Math.round(response.latencyMs),
+        headers: response.headers,
+        body: response.body.slice(0, 1024),
+        error: verdict.ok ? null : { code: verdict.error.code, message: verdict.error.message },
+      };
+    } catch (error) {
+      const app = error instanceof AppError ? error : new AppError('WEBHOOK_CONNECT_FAILED', String(error));
+      return {
+        ok: false,
+        statusCode: null,
+        latencyMs: null,
+        headers: null,
+        body: null,
+        error: { code: app.code, message: app.message },
+      };
+    }
+  }
+
+  /** Deferred deliveries of an endpoint go now (breaker closed). */
+  private async resumeDeferred(endpointId: string, codes: string[]): Promise<void> {
+    const { store, clock, logger } = this.options;
+    await store
+      .transaction((tx) => bringEndpointJobsForward(tx, endpointId, clock.now(), codes, false))
+      .catch((error) =>
+        logger.warn(
+          { event: 'webhook.resume_failed', endpointId, err: error },
+          'cannot bring deferred deliveries forward',
+        ),
+      );
+  }
+
+  /** The `/readyz` entry: breakers and last errors per endpoint. */
+  async health(): Promise<ComponentHealth> {
+    const names = new Map([...(await this.endpoints.all()).values()].map((e) => [e.id, e.settings.name]));
+    return this.guards.health(names);
+  }
+}
+
+/** What a test send answers. */
+export interface TestResponse {
+  ok: boolean;
+  statusCode: number | null;
+  latencyMs: number | null;
+  headers: Record<string, string> | null;
+  body: string | null;
+  error: { code: string; message: string } | null;
+}
