@@ -174,9 +174,9 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
 
     // Listen first: if the port is taken, fail before the engine has claimed (and sent) anything.
     const url = await listen(http, config);
+    await webhooks.start();
     await engine.start();
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
-    webhooks.start();
     const heartbeat = startHeartbeat(clock, logger, engine);
     logger.info(
       {

@@ -54,9 +54,8 @@ export async function deliverWebhook(
     throw new AppError('NOT_FOUND', `delivery ${job.payload.deliveryId} no longer exists`, {
       retryable: false,
     });
-  if (work.status === 'succeeded') return { alreadyDelivered: true };
   // A replay gave the delivery a new job; an old job replayed through /api/jobs must not send it too.
-  if (work.job_id !== job.id) return { superseded: true };
+  if (work.job_id !== job.id || work.status === 'succeeded') return { superseded: true };
   const endpoint = await deps.endpoints.get(work.endpoint_id);
   if (!endpoint)
     throw new AppError('NOT_FOUND', `endpoint ${work.endpoint_id} no longer exists`, { retryable: false });

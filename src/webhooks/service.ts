@@ -8,7 +8,7 @@ import { enqueueJob, type QueueDefinition } from '../core/jobs/index.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { Alerts } from './alerts.js';
 import { type DeliveryDeps, deliverWebhook, onDeliveryReplayed, onDeliverySettled } from './delivery.js';
-import { type Endpoint, EndpointRegistry } from './endpoints.js';
+import { type Endpoint, EndpointRegistry, maskedHeaders } from './endpoints.js';
 import { DELIVERY_QUEUE, type DeliveryJobPayload, type EventInput, publishEvent } from './events.js';
 import { EndpointGuards } from './guards.js';
 import { WebhookHttpClient } from './http-client.js';
@@ -118,7 +118,9 @@ export class Webhooks {
     };
   }
 
-  start(): void {
+  /** Loads the endpoints (so the first claims use their concurrency) and starts the checks. */
+  async start(): Promise<void> {
+    await this.endpoints.all();
     this.alerts.start();
   }
 
@@ -214,8 +216,10 @@ export class Webhooks {
       endpoint.settings.format,
       now,
     );
-    if (input.dryRun) return { request };
-    return { request, response: await this.sendTest(endpoint, request) };
+    // The endpoint's own header values are secrets (tokens): shown masked, like everywhere else.
+    const shown = { ...request, headers: { ...request.headers, ...maskedHeaders(endpoint.secrets.headers) } };
+    if (input.dryRun) return { request: shown };
+    return { request: shown, response: await this.sendTest(endpoint, request) };
   }
 
   private async sendTest(endpoint: Endpoint, request: BuiltRequest): Promise<TestResponse> {

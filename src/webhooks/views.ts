@@ -96,9 +96,12 @@ export const deliveryView = { schema: deliverySchema, from: toDelivery };
 export const deliveryWithAttempts = {
   schema: deliverySchema.extend({ attempts: z.array(attemptSchema) }),
   async load(db: Kysely<Database>, id: string) {
+    // Attempts first: they are written with the delivery's new state in one transaction, so
+    // reading the delivery second never shows attempts newer than its state.
+    const attempts = await listAttemptRows(db, id);
     const row = await getDeliveryRow(db, id);
     if (!row) throw new AppError('NOT_FOUND', `no delivery has the id ${id}`);
-    return { ...toDelivery(row), attempts: (await listAttemptRows(db, id)).map(toAttempt) };
+    return { ...toDelivery(row), attempts: attempts.map(toAttempt) };
   },
 };
 
