@@ -3,12 +3,11 @@ import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import { type Job, type JobContext, JobDeferral, type Settlement } from '../core/jobs/index.js';
+import { JOBS_CHANNEL, type Job, type JobContext, JobDeferral, type Settlement } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import type { Alerts } from './alerts.js';
 import type { Endpoint, EndpointRegistry } from './endpoints.js';
-import type { DeliveryJobPayload } from './events.js';
-import { holdState } from './events.js';
+import { DELIVERY_QUEUE, type DeliveryJobPayload, holdState } from './events.js';
 import type { EndpointGuards } from './guards.js';
 import type { WebhookHttpClient } from './http-client.js';
 import { type BodyFormat, buildRequest, type EventForRequest, otherFormat, redactUrl } from './request.js';
@@ -251,13 +250,21 @@ export async function onDeliverySettled(
       await deps.alerts.noteSuccess(tx, endpointId);
       return;
     case 'queued': {
-      const held = settlement.deferred && error?.code === 'WEBHOOK_HELD';
+      let held = settlement.deferred && error?.code === 'WEBHOOK_HELD';
+      let runAt = settlement.runAt;
+      if (held && !(await stillHeld(deps, tx, endpointId, now))) {
+        // The endpoint was resumed (or changed) while this run held the delivery on an old copy.
+        await tx.db.updateTable('jobs').set({ run_at: now }).where('id', '=', job.id).execute();
+        tx.notify(JOBS_CHANNEL, DELIVERY_QUEUE);
+        held = false;
+        runAt = now;
+      }
       await updateDelivery(tx, deliveryId, {
         ...counts,
         ...statusCode,
         ...lastError,
         status: held ? 'held' : 'pending',
-        next_attempt_at: settlement.runAt,
+        next_attempt_at: runAt,
       });
       const outcome = held ? 'held' : settlement.deferred ? 'deferred' : 'retried';
       metrics?.deliveries.inc({ endpoint: endpointId, outcome });
@@ -281,6 +288,16 @@ export async function onDeliverySettled(
         await deps.alerts.deliveryDead(tx, job.payload, settlement.error, now);
       return;
   }
+}
+
+/**
+ * Re-reads the endpoint inside the settlement transaction. On PostgreSQL the row is read
+ * FOR SHARE: a resume that changed it either committed first (seen here) or waits for this
+ * transaction and then brings the held job forward itself. SQLite runs one writer at a time.
+ */
+async function stillHeld(deps: DeliveryDeps, tx: Tx, endpointId: string, now: number): Promise<boolean> {
+  const endpoint = await deps.endpoints.readIn(tx, endpointId);
+  return endpoint === undefined || holdState(endpoint, now).held;
 }
 
 /**

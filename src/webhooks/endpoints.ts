@@ -280,6 +280,14 @@ export class EndpointRegistry {
     return this.fromRow(row);
   }
 
+  /** Reads one endpoint inside `tx` (FOR SHARE on PostgreSQL); undefined when deleted. */
+  async readIn(tx: Tx, id: string): Promise<Endpoint | undefined> {
+    let query = tx.db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id);
+    if (tx.dialect === 'postgres') query = query.forShare();
+    const row = await query.executeTakeFirst();
+    return row ? this.fromRow(row) : undefined;
+  }
+
   async list(): Promise<Endpoint[]> {
     return (await listEndpointRows(this.deps.store.db)).map((row) => this.fromRow(row));
   }

@@ -67,6 +67,8 @@ export function holdState(endpoint: Endpoint, now: number): HoldState {
     };
   }
   const { timeZone, timeWindow, absenceWeekdays } = endpoint.settings;
+  // Most endpoints have no schedule: skip the time-zone arithmetic on the hot path.
+  if (timeWindow === null && absenceWeekdays.length === 0) return { held: false };
   const state = scheduleStateAt({ timeZone, window: timeWindow, absenceWeekdays }, now);
   if (state.open) return { held: false };
   const reason =

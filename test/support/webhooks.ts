@@ -53,7 +53,13 @@ export function webhookApi(app: TestFacteur, receiver: HttpReceiver) {
       return vi.waitFor(
         async () => {
           const d = await this.delivery(id);
-          check(d);
+          try {
+            check(d);
+          } catch (error) {
+            // Say what the delivery looked like, attempts included, when the wait gives up.
+            (error as Error).message += `\ndelivery: ${JSON.stringify(d)}`;
+            throw error;
+          }
           return d;
         },
         { timeout, interval: 20 },

@@ -479,10 +479,21 @@ export class JobEngine {
       }
       return;
     }
+    this.wakeAt(queue, at);
+  }
+
+  /** Makes sure the queue pumps at `at` (a timer, unless one is set for earlier). */
+  private wakeAt(queue: QueueState, at: number): void {
+    const { clock } = this.options;
+    if (at <= clock.now()) {
+      queue.maybeDue = true;
+      setImmediate(() => this.pump(queue));
+      return;
+    }
     if (queue.dueAt !== undefined && queue.dueAt <= at) return;
     queue.dueTimer?.cancel();
     queue.dueAt = at;
-    queue.dueTimer = clock.setTimer(at - now, () => {
+    queue.dueTimer = clock.setTimer(at - clock.now(), () => {
       queue.dueTimer = undefined;
       queue.dueAt = undefined;
       queue.maybeDue = true;
@@ -639,6 +650,8 @@ export class JobEngine {
     if (recorded) {
       this.lastProgressAt = this.options.clock.now();
       this.metrics?.settled.inc({ queue: item.entry.job.queue, outcome: settlementLabel(item.settlement) });
+      // A retry or deferral is due again at runAt: wake then, without waiting for the poll.
+      if (item.settlement.status === 'queued') this.wakeAt(item.entry.queue, item.settlement.runAt);
     } else if (!item.entry.lost) {
       this.options.logger.warn(
         { event: 'job.lease_lost', jobId: item.entry.job.id },
