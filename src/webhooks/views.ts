@@ -96,12 +96,17 @@ export const deliveryView = { schema: deliverySchema, from: toDelivery };
 export const deliveryWithAttempts = {
   schema: deliverySchema.extend({ attempts: z.array(attemptSchema) }),
   async load(db: Kysely<Database>, id: string) {
-    // Attempts first: they are written with the delivery's new state in one transaction, so
-    // reading the delivery second never shows attempts newer than its state.
-    const attempts = await listAttemptRows(db, id);
-    const row = await getDeliveryRow(db, id);
-    if (!row) throw new AppError('NOT_FOUND', `no delivery has the id ${id}`);
-    return { ...toDelivery(row), attempts: attempts.map(toAttempt) };
+    // Attempts and the delivery's state are written in one transaction, but read here in two
+    // queries: a settlement committing in between would pair one with the other's past. The
+    // attempt count tells; read again until they agree.
+    for (let tries = 1; ; tries++) {
+      const row = await getDeliveryRow(db, id);
+      if (!row) throw new AppError('NOT_FOUND', `no delivery has the id ${id}`);
+      const attempts = await listAttemptRows(db, id);
+      if (attempts.length === Number(row.attempt_count) || tries >= 5) {
+        return { ...toDelivery(row), attempts: attempts.map(toAttempt) };
+      }
+    }
   },
 };
 
