@@ -10,7 +10,14 @@ import type { Endpoint, EndpointRegistry } from './endpoints.js';
 import { DELIVERY_QUEUE, type DeliveryJobPayload, holdState } from './events.js';
 import type { EndpointGuards } from './guards.js';
 import type { WebhookHttpClient } from './http-client.js';
-import { type BodyFormat, buildRequest, type EventForRequest, otherFormat, redactUrl } from './request.js';
+import {
+  type BodyFormat,
+  buildRequest,
+  type EventForRequest,
+  httpRequestFor,
+  otherFormat,
+  redactUrl,
+} from './request.js';
 import { judgeAnswer } from './response.js';
 import { type AttemptRow, getDeliveryWork, insertAttempts, updateDelivery } from './store.js';
 
@@ -160,15 +167,7 @@ async function attemptOnce(
     response_body: null,
   };
   try {
-    const response = await client.send({
-      url: request.url,
-      headers: request.headers,
-      body: request.body,
-      connectTimeoutMs: endpoint.settings.connectTimeoutMs,
-      timeoutMs: endpoint.settings.timeoutMs,
-      allowPrivateTargets: endpoint.settings.allowPrivateTargets,
-      signal: context.signal,
-    });
+    const response = await client.send(httpRequestFor(endpoint, request, context.signal));
     guards.metrics?.attemptDuration.observe({ endpoint: endpoint.id }, response.latencyMs / 1000);
     const verdict = judgeAnswer(response, endpoint.settings, clock.now());
     Object.assign(row, {

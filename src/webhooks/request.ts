@@ -1,4 +1,5 @@
 import type { Endpoint } from './endpoints.js';
+import type { WebhookHttpRequest } from './http-client.js';
 import { signingHeaders } from './signing.js';
 
 /**
@@ -72,6 +73,23 @@ export function buildRequest(
       ...signed,
     },
     body,
+  };
+}
+
+/** What the HTTP client needs to send a built request with the endpoint's limits. */
+export function httpRequestFor(
+  endpoint: Endpoint,
+  request: BuiltRequest,
+  signal?: AbortSignal,
+): WebhookHttpRequest {
+  return {
+    url: request.url,
+    headers: request.headers,
+    body: request.body,
+    connectTimeoutMs: endpoint.settings.connectTimeoutMs,
+    timeoutMs: endpoint.settings.timeoutMs,
+    allowPrivateTargets: endpoint.settings.allowPrivateTargets,
+    ...(signal ? { signal } : {}),
   };
 }
 

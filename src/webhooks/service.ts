@@ -13,7 +13,7 @@ import { DELIVERY_QUEUE, type DeliveryJobPayload, type EventInput, publishEvent 
 import { EndpointGuards } from './guards.js';
 import { WebhookHttpClient } from './http-client.js';
 import { DEFAULT_RETRY_SCHEDULE } from './model.js';
-import { type BuiltRequest, buildRequest } from './request.js';
+import { type BuiltRequest, buildRequest, httpRequestFor } from './request.js';
 import { judgeAnswer } from './response.js';
 import {
   bringEndpointJobsForward,
@@ -224,14 +224,7 @@ export class Webhooks {
 
   private async sendTest(endpoint: Endpoint, request: BuiltRequest): Promise<TestResponse> {
     try {
-      const response = await this.client.send({
-        url: request.url,
-        headers: request.headers,
-        body: request.body,
-        connectTimeoutMs: endpoint.settings.connectTimeoutMs,
-        timeoutMs: endpoint.settings.timeoutMs,
-        allowPrivateTargets: endpoint.settings.allowPrivateTargets,
-      });
+      const response = await this.client.send(httpRequestFor(endpoint, request));
       const verdict = judgeAnswer(response, endpoint.settings, this.options.clock.now());
       return {
         ok: verdict.ok,
