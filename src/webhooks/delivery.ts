@@ -251,8 +251,14 @@ export async function onDeliverySettled(
     case 'queued': {
       let held = settlement.deferred && error?.code === 'WEBHOOK_HELD';
       let runAt = settlement.runAt;
-      if (held && !(await stillHeld(deps, tx, endpointId, now))) {
-        // The endpoint was resumed (or changed) while this run held the delivery on an old copy.
+      // The wait may already be over: the endpoint was resumed while this run held the delivery
+      // on an old copy, or the probe that closes the breaker succeeded while this run was
+      // refused (its bring-forward ran before this deferral was written).
+      const breakerClosed =
+        settlement.deferred &&
+        error?.code === 'WEBHOOK_UNAVAILABLE' &&
+        deps.guards.breaker(endpointId).state === 'closed';
+      if (breakerClosed || (held && !(await stillHeld(deps, tx, endpointId, now)))) {
         await tx.db.updateTable('jobs').set({ run_at: now }).where('id', '=', job.id).execute();
         tx.notify(JOBS_CHANNEL, DELIVERY_QUEUE);
         held = false;

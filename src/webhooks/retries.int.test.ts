@@ -213,3 +213,67 @@ describe.skipIf(skip)('webhook retries and answers', () => {
     expect(retried.status).toBe('pending');
   });
 });
+
+describe.skipIf(skip)('webhook rate limits and circuit breakers', () => {
+  let receiver: HttpReceiver;
+  let app: TestFacteur;
+  let api: ReturnType<typeof webhookApi>;
+  const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
+
+  beforeAll(async () => {
+    receiver = await startHttpReceiver();
+    app = await startTestFacteur({}, { clock });
+    api = webhookApi(app, receiver);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await receiver?.close();
+  });
+  afterEach(() => receiver.reset());
+
+  it('keeps an endpoint under its rate limit without spending attempts', async () => {
+    await api.createEndpoint({ eventTypes: ['rate.*'], rateLimit: { max: 2, per: '1m' } });
+    const events = [];
+    for (let i = 0; i < 3; i++) events.push(await api.publish('rate.tick', { i }));
+    const ids = events.map((e) => e.deliveries[0].id as string);
+    await receiver.waitForRequests(2);
+    const third = await api.waitForDelivery(ids[2] as string, (d) =>
+      expect(d).toMatchObject({ status: 'pending', lastError: { code: 'WEBHOOK_THROTTLED' } }),
+    );
+    expect(third.attempts).toEqual([]);
+    expect(receiver.requests).toHaveLength(2);
+    // The slot frees a minute after the first request.
+    expect(Date.parse(third.nextAttemptAt) - clock.now()).toBe(60_000);
+    advanceTo(clock, third.nextAttemptAt);
+    const done = await api.waitForDelivery(ids[2] as string, (d) => expect(d.status).toBe('succeeded'));
+    expect(done.attempts).toHaveLength(1);
+  });
+
+  it('opens the breaker of a failing endpoint only, deferring its deliveries without attempts', async () => {
+    const sick = await api.createEndpoint({ eventTypes: ['sick.*'], url: `${receiver.url}/sick` });
+    await api.createEndpoint({ eventTypes: ['well.*'], url: `${receiver.url}/well` });
+    receiver.respond((req) => (req.path === '/sick' ? { status: 503 } : { status: 200 }));
+    const failing = [];
+    for (let i = 0; i < 5; i++) failing.push(await api.publish('sick.ping', { i }));
+    for (const e of failing)
+      await api.waitForDelivery(e.deliveries[0].id, (d) => expect(d.attempts).toHaveLength(1));
+    // Five failures in a row: the breaker is open; the next delivery waits without an attempt.
+    const held = await api.publish('sick.ping', { i: 5 });
+    const waiting = await api.waitForDelivery(held.deliveries[0].id, (d) =>
+      expect(d).toMatchObject({ status: 'pending', lastError: { code: 'WEBHOOK_UNAVAILABLE' } }),
+    );
+    expect(waiting.attempts).toEqual([]);
+    const ready = await app.request<Json>('GET', '/readyz', { auth: false });
+    expect(ready.body.checks.webhooks.status).toBe('degraded');
+    expect(ready.body.checks.webhooks.detail.endpoints[sick.id]).toMatchObject({ breaker: 'open' });
+    // The healthy endpoint is not held up.
+    const well = await api.publish('well.ping');
+    await api.waitForDelivery(well.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
+    // After the open period a probe goes; it succeeds, the breaker closes and the delivery is sent.
+    receiver.respond({ status: 200 });
+    advanceTo(clock, waiting.nextAttemptAt);
+    await api.waitForDelivery(held.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
+    const after = await app.request<Json>('GET', '/readyz', { auth: false });
+    expect(after.body.checks.webhooks.detail.endpoints[sick.id]).toMatchObject({ breaker: 'closed' });
+  });
+});
