@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { createApiKey } from '../src/access/index.js';
+import { systemClock } from '../src/core/clock.js';
+import { parseBootConfig } from '../src/core/config/index.js';
+import { createLogger } from '../src/core/observability/logger.js';
+import { startFacteur } from '../src/main.js';
+import { onParentMessage, report } from './lib/child.js';
+import { UsageMonitor } from './lib/usage.js';
+
+/**
+ * B5's Facteur under test, one per process (pinned to core 0 by the parent): a whole Facteur
+ * instance on a fresh data directory, job engine running, webhook concurrency and SQLite
+ * durability from the arguments, logs at warn on stderr. Prints `{url, key, dbPath}` once
+ * listening, then answers `usage` / `reset` / `stop`. With `B5_PROFILE_DIR` set, each
+ * `reset` .. `usage` window is also recorded as a V8 CPU profile in that directory, and the time
+ * spent in each SQL statement (better-sqlite3 calls, wrapped) is reported with the usage.
+ *
+ * usage: b5-facteur.ts <full|normal> <webhookConcurrency>
+ */
+
+/** Facteur's own shutdown deadline is 20 s (FACTEUR_SHUTDOWN_TIMEOUT); past this, stop is stuck. */
+const STOP_LIMIT_MS = 45_000;
+
+/** Milliseconds and calls per SQL text, while profiling. */
+const sqlTime = new Map<string, { ms: number; calls: number }>();
+
+/** Wraps better-sqlite3's statement methods to time each SQL text (only when profiling). */
+function timeStatements(): void {
+  const probe = new SqliteDatabase(':memory:');
+  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, unknown>;
+  probe.close();
+  for (const name of ['run', 'all', 'get'] as const) {
+    const original = proto[name] as (this: { source: string }, ...args: unknown[]) => unknown;
+    proto[name] = function (this: { source: string }, ...args: unknown[]) {
+      const started = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        const entry = sqlTime.get(this.source) ?? { ms: 0, calls: 0 };
+        entry.ms += performance.now() - started;
+        entry.calls++;
+        sqlTime.set(this.source, entry);
+      }
+    };
+  }
+}
+
+/** The statements that took longest; lists of placeholders are folded, so `in (?, ?)` and `in (?)` add up. */
+function topStatements(count = 16): Array<{ sql: string; ms: number; calls: number }> {
+  const folded = new Map<string, { ms: number; calls: number }>();
+  let total = 0;
+  let calls = 0;
+  for (const [sql, t] of sqlTime) {
+    const key = sql
+      .replace(/\s+/g, ' ')
+      .replace(/\(\?(, \?)+\)/g, '(?, ...)')
+      .trim()
+      .slice(0, 240);
+    const entry = folded.get(key) ?? { ms: 0, calls: 0 };
+    entry.ms += t.ms;
+    entry.calls += t.calls;
+    folded.set(key, entry);
+    total += t.ms;
+    calls += t.calls;
+  }
+  const top = [...folded]
+    .map(([sql, t]) => ({ sql, ms: Math.round(t.ms), calls: t.calls }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, count);
+  return [{ sql: '(all statements)', ms: Math.round(total), calls }, ...top];
+}
+
+async function main(): Promise<void> {
+  const profileDir = process.env.B5_PROFILE_DIR;
+  if (profileDir) timeStatements();
+  const session = profileDir ? new Session() : undefined;
+  session?.connect();
+  let window = 0;
+  const sync = process.argv[2];
+  const concurrency = process.argv[3] ?? '100';
+  if (sync !== 'full' && sync !== 'normal')
+    throw new Error('usage: b5-facteur.ts <full|normal> <concurrency>');
+  const dir = mkdtempSync(join(tmpdir(), 'facteur-b5-'));
+  const monitor = new UsageMonitor();
+  const parsed = parseBootConfig(
+    {
+      FACTEUR_DATA_DIR: dir,
+      FACTEUR_HOST: '127.0.0.1',
+      FACTEUR_PORT: '0',
+      FACTEUR_CATCHER_PORT: '0',
+      FACTEUR_LOG_LEVEL: 'warn',
+      FACTEUR_SQLITE_SYNCHRONOUS: sync,
+      FACTEUR_WEBHOOK_CONCURRENCY: concurrency,
+    },
+    { cwd: dir, isTty: false },
+  );
+  if (!parsed.ok) throw new Error(`invalid config: ${JSON.stringify(parsed.problems)}`);
+  // Logs go to stderr: stdout carries the benchmark protocol.
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  const facteur = await startFacteur(parsed.config, { logger, clock: systemClock });
+  const { key } = await createApiKey({ store: facteur.store, clock: systemClock, logger }, 'bench');
+  report({ url: facteur.url, key, dbPath: join(dir, 'facteur.db'), pid: process.pid });
+  onParentMessage(async (message) => {
+    const { cmd } = message as { cmd: string };
+    if (cmd === 'reset') {
+      monitor.resetPeak();
+      sqlTime.clear();
+      await session?.post('Profiler.enable');
+      await session?.post('Profiler.start');
+      report(monitor.snapshot());
+    }
+    if (cmd === 'usage') {
+      const usage = monitor.snapshot();
+      if (session && profileDir) {
+        const { profile } = await session.post('Profiler.stop');
+        const file = join(profileDir, `b5-facteur-${process.pid}-${++window}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        report({ ...usage, profile: file, sql: topStatements() });
+      } else report(usage);
+    }
+    if (cmd === 'stop') {
+      const startedAt = performance.now();
+      // A stop that never returns would hang the benchmark: report what is still open, then exit.
+      const watchdog = setTimeout(() => {
+        const resources = process.getActiveResourcesInfo();
+        rmSync(dir, { recursive: true, force: true });
+        report({ stopped: false, after: STOP_LIMIT_MS, resources });
+        process.exit(2);
+      }, STOP_LIMIT_MS);
+      await facteur.stop();
+      clearTimeout(watchdog);
+      monitor.stop();
+      // B5_KEEP_DATA=1 keeps the data directory (and its SQLite file) for inspection.
+      if (!process.env.B5_KEEP_DATA) rmSync(dir, { recursive: true, force: true });
+      else process.stderr.write(`b5-facteur: kept ${dir}\n`);
+      report({ stopped: true, seconds: (performance.now() - startedAt) / 1000 });
+      process.exit(0);
+    }
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
