@@ -44,6 +44,8 @@ export interface DeliveryCheck {
   attemptMismatch: number;
   /** Succeeded deliveries with more than one attempt row. */
   succeededAfterRetry: number;
+  /** Failed attempts by error code (why a delivery needed more than one). */
+  failedAttempts: Record<string, number>;
   lastFinishedAt: number | null;
 }
 
@@ -78,6 +80,13 @@ export function checkDeliveries(db: Db, endpointIds: readonly string[]): Deliver
        and not exists (select 1 from webhook_attempts a where a.delivery_id = d.id)`,
     )
     .get(...endpointIds) as { n: number };
+  const failed = db
+    .prepare(
+      `select coalesce(a.error_code, 'HTTP ' || a.status_code) as code, count(*) as n from webhook_attempts a
+       join webhook_deliveries d on d.id = a.delivery_id
+       where d.endpoint_id in (${inList}) and a.outcome != 'succeeded' group by 1`,
+    )
+    .all(...endpointIds) as Array<{ code: string; n: number }>;
   const byStatus = Object.fromEntries(statuses.map((s) => [s.status, s.n]));
   const finished = statuses.map((s) => s.last).filter((v): v is number => v !== null);
   return {
@@ -86,6 +95,7 @@ export function checkDeliveries(db: Db, endpointIds: readonly string[]): Deliver
     attemptRows: attempts.attempt_rows ?? 0,
     attemptMismatch: (attempts.mismatch ?? 0) + orphan.n,
     succeededAfterRetry: attempts.retried ?? 0,
+    failedAttempts: Object.fromEntries(failed.map((f) => [f.code, f.n])),
     lastFinishedAt: finished.length > 0 ? Math.max(...finished) : null,
   };
 }

@@ -189,6 +189,12 @@ export function summarizeB5(
   const recorded = rounds.every((r) => allRecordedOnce(r.clean.check) && !r.clean.timedOut);
   const deliveries = sum(rounds.map((r) => r.clean.check.deliveries));
   const attemptRows = sum(rounds.map((r) => r.clean.check.attemptRows));
+  const failedAttempts: Record<string, number> = {};
+  for (const r of rounds)
+    for (const [code, n] of Object.entries(r.clean.check.failedAttempts ?? {}))
+      failedAttempts[code] = (failedAttempts[code] ?? 0) + n;
+  const retried =
+    Object.keys(failedAttempts).length > 0 ? `, failed attempts ${JSON.stringify(failedAttempts)}` : '';
   const cleanMissing = sum(
     rounds.map((r) => missingAt(r.clean.tally, r.clean.publishedPerEndpoint, [...Array(ENDPOINTS).keys()])),
   );
@@ -196,7 +202,7 @@ export function summarizeB5(
   const mode = syncLabel(sync);
   const what = `${label}, ${fmtInt(spec.events)} events, ${ENDPOINTS} endpoints, c=${spec.concurrency}`;
   const rows = [
-    `B5 throughput (${what}): facteur ${fmtInt(median(f))} deliveries/s recorded final (${fmtInt(median(received))}/s received) | baseline ${fmtInt(median(b))}/s (receiver process ${fmt(median(rounds.map((r) => r.baseline.receiverCores ?? Number.NaN)))} cores busy meanwhile) | ratio ${fmtSpread(ratio)} target >= 0.4 ${verdict(ratio.median >= 0.4)} | every attempt recorded ${verdict(recorded)} (${fmtInt(deliveries)} deliveries, ${fmtInt(attemptRows)} attempt rows, receiver missing ${cleanMissing} vs baseline ${baselineMissing}) | cpu-s/1k ${fmt(cpuF, 3)} vs ${fmt(cpuB, 3)} (CPU-time ratio ${fmt(cpuB / cpuF)}: the throughput ratio if both had a core to themselves) | peak RSS ${fmtMb(rssF)} vs ${fmtMb(rssB)} | ${mode}`,
+    `B5 throughput (${what}): facteur ${fmtInt(median(f))} deliveries/s recorded final (${fmtInt(median(received))}/s received) | baseline ${fmtInt(median(b))}/s (receiver process ${fmt(median(rounds.map((r) => r.baseline.receiverCores ?? Number.NaN)))} cores busy meanwhile) | ratio ${fmtSpread(ratio)} target >= 0.4 ${verdict(ratio.median >= 0.4)} | every attempt recorded ${verdict(recorded)} (${fmtInt(deliveries)} deliveries, ${fmtInt(attemptRows)} attempt rows${retried}, receiver missing ${cleanMissing} vs baseline ${baselineMissing}) | cpu-s/1k ${fmt(cpuF, 3)} vs ${fmt(cpuB, 3)} (CPU-time ratio ${fmt(cpuB / cpuF)}: the throughput ratio if both had a core to themselves) | peak RSS ${fmtMb(rssF)} vs ${fmtMb(rssB)} | ${mode}`,
   ];
   const latencies = rounds.map((r) => r.latency).filter((l): l is LatencyResult => l !== undefined);
   const latency = latencies.length > 0 ? latencyRow(latencies, spec, mode) : undefined;
