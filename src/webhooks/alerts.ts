@@ -131,9 +131,8 @@ export class Alerts {
     );
   }
 
-  /** Disables an endpoint (410 Gone) in its own transaction, with the alert. */
-  async disableEndpoint(endpoint: Endpoint, reason: string): Promise<void> {
-    const now = this.deps.clock.now();
+  /** Disables an endpoint (410 Gone, failing too long) in its own transaction, with the alert. */
+  async disableEndpoint(endpoint: Endpoint, reason: string, now = this.deps.clock.now()): Promise<void> {
     await this.deps.store.transaction(async (tx) => {
       if (await this.deps.endpoints.disableIn(tx, endpoint.id, reason, now)) {
         await this.raiseDisabled(tx, endpoint, reason, now);
@@ -150,10 +149,7 @@ export class Alerts {
       const limit = endpoint.settings.disableAfterMs;
       if (failingFor >= limit) {
         const reason = `it failed continuously for ${formatDuration(failingFor - (failingFor % 60_000) || failingFor)}`;
-        await this.deps.store.transaction(async (tx) => {
-          if (await this.deps.endpoints.disableIn(tx, endpoint.id, reason, now))
-            await this.raiseDisabled(tx, endpoint, reason, now);
-        });
+        await this.disableEndpoint(endpoint, reason, now);
       } else if (failingFor >= limit / 2 && endpoint.failureWarnedAt === null) {
         await this.deps.store.transaction(async (tx) => {
           const marked = await tx.db

@@ -311,7 +311,7 @@ async function stillHeld(deps: DeliveryDeps, tx: Tx, endpointId: string, now: nu
  * interrupted attempt is about Facteur, not the receiver.
  */
 function countsAsFailing(attempts: AttemptRow[], error: AppError | null): boolean {
-  return error !== null && error.retryable && attempts.some((a) => a.outcome === 'failed');
+  return error?.retryable === true && attempts.some((a) => a.outcome === 'failed');
 }
 
 /** A run that ended without an outcome of its own (crash, lost lease, shutdown deadline). */

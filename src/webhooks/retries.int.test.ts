@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { databaseSkipReason } from '../../test/support/database.js';
-import { startTestFacteur, type TestFacteur } from '../../test/support/facteur.js';
-import { type HttpReceiver, startHttpReceiver } from '../../test/support/http-receiver.js';
-import { advanceTo, type Json, webhookApi } from '../../test/support/webhooks.js';
+import { startHttpReceiver } from '../../test/support/http-receiver.js';
+import { advanceTo, type Json, useWebhookSuite } from '../../test/support/webhooks.js';
 import { ManualClock } from '../core/clock.js';
 
 /**
@@ -15,21 +14,8 @@ const skip = await databaseSkipReason();
 const SECOND = 1000;
 
 describe.skipIf(skip)('webhook retries and answers', () => {
-  let receiver: HttpReceiver;
-  let app: TestFacteur;
-  let api: ReturnType<typeof webhookApi>;
   const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
-
-  beforeAll(async () => {
-    receiver = await startHttpReceiver();
-    app = await startTestFacteur({}, { clock });
-    api = webhookApi(app, receiver);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await receiver?.close();
-  });
-  afterEach(() => receiver.reset());
+  const suite = useWebhookSuite({}, { clock });
 
   /** Checks that the retry after `attempt` is scheduled `delayMs` later, within 5%. */
   function expectScheduled(delivery: Json, attempt: Json, delayMs: number): void {
@@ -41,7 +27,7 @@ describe.skipIf(skip)('webhook retries and answers', () => {
   it('follows the default schedule on 500s, records all 8 attempts, ends dead and raises an alert', async () => {
     const alertReceiver = await startHttpReceiver();
     try {
-      await app.request('POST', '/api/endpoints', {
+      await suite.app.request('POST', '/api/endpoints', {
         body: {
           name: 'alerts',
           url: `${alertReceiver.url}/alerts`,
@@ -49,14 +35,14 @@ describe.skipIf(skip)('webhook retries and answers', () => {
           eventTypes: ['facteur.alert.*'],
         },
       });
-      await api.createEndpoint({ eventTypes: ['order.created'] });
-      receiver.respond({ status: 500, body: 'database down' });
-      const event = await api.publish('order.created', { order: 7 });
+      await suite.api.createEndpoint({ eventTypes: ['order.created'] });
+      suite.receiver.respond({ status: 500, body: 'database down' });
+      const event = await suite.api.publish('order.created', { order: 7 });
       const id = event.deliveries[0].id;
       const schedule = [5, 300, 1800, 7200, 18000, 36000, 36000].map((s) => s * SECOND);
       let dueAt = clock.now();
       for (let n = 1; n <= 7; n++) {
-        const d = await api.waitForDelivery(id, (x) => {
+        const d = await suite.api.waitForDelivery(id, (x) => {
           expect(x.attempts).toHaveLength(n);
           expect(x.status).toBe('pending');
         });
@@ -74,11 +60,11 @@ describe.skipIf(skip)('webhook retries and answers', () => {
         dueAt = Date.parse(d.nextAttemptAt);
         advanceTo(clock, d.nextAttemptAt);
       }
-      const dead = await api.waitForDelivery(id, (x) => expect(x.status).toBe('dead'));
+      const dead = await suite.api.waitForDelivery(id, (x) => expect(x.status).toBe('dead'));
       expect(dead.attempts).toHaveLength(8);
       expect(Math.abs(Date.parse(dead.attempts[7].startedAt) - dueAt)).toBeLessThanOrEqual(100);
       expect(dead.lastError.code).toBe('WEBHOOK_SERVER_ERROR');
-      expect(receiver.requests).toHaveLength(8);
+      expect(suite.receiver.requests).toHaveLength(8);
       const [alert] = await alertReceiver.waitForRequests(1);
       const body = alert?.json<Json>();
       expect(body?.type).toBe('facteur.alert.delivery_dead');
@@ -93,107 +79,109 @@ describe.skipIf(skip)('webhook retries and answers', () => {
   });
 
   it('honours Retry-After on 429 and on 503', async () => {
-    await api.createEndpoint({ eventTypes: ['quota.*'] });
-    receiver.sequence(
+    await suite.api.createEndpoint({ eventTypes: ['quota.*'] });
+    suite.receiver.sequence(
       { status: 429, headers: { 'retry-after': '120' } },
       { status: 503, headers: { 'retry-after': '600' } },
       { status: 204 },
     );
-    const event = await api.publish('quota.hit');
+    const event = await suite.api.publish('quota.hit');
     const id = event.deliveries[0].id;
-    let d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
+    let d = await suite.api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
     expect(d.attempts[0].errorCode).toBe('WEBHOOK_RATE_LIMITED');
     expect(Date.parse(d.nextAttemptAt) - Date.parse(d.attempts[0].finishedAt)).toBe(120 * SECOND);
     advanceTo(clock, d.nextAttemptAt);
-    d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
+    d = await suite.api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
     expect(d.attempts[1].errorCode).toBe('WEBHOOK_SERVER_ERROR');
     expect(Date.parse(d.nextAttemptAt) - Date.parse(d.attempts[1].finishedAt)).toBe(600 * SECOND);
     advanceTo(clock, d.nextAttemptAt);
-    d = await api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
+    d = await suite.api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
     expect(d.attempts.map((a: Json) => a.statusCode)).toEqual([429, 503, 204]);
   });
 
   it('stops on 410 Gone, disables the endpoint and sends it nothing more', async () => {
-    const endpoint = await api.createEndpoint({ eventTypes: ['gone.*'] });
-    receiver.respond({ status: 410 });
-    const event = await api.publish('gone.now');
-    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
+    const endpoint = await suite.api.createEndpoint({ eventTypes: ['gone.*'] });
+    suite.receiver.respond({ status: 410 });
+    const event = await suite.api.publish('gone.now');
+    const d = await suite.api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
     expect(d.attempts).toHaveLength(1);
     expect(d.lastError.code).toBe('WEBHOOK_GONE');
-    const after = await app.request<Json>('GET', `/api/endpoints/${endpoint.id}`);
+    const after = await suite.app.request<Json>('GET', `/api/endpoints/${endpoint.id}`);
     expect(after.body).toMatchObject({ status: 'disabled', disabledReason: expect.stringContaining('410') });
     // Later events are held for the disabled endpoint (never dropped), and it gets no request.
-    const next = await api.publish('gone.again');
+    const next = await suite.api.publish('gone.again');
     expect(next.deliveries.map((x: Json) => x.status)).toEqual(['held']);
-    expect(receiver.requests).toHaveLength(1);
+    expect(suite.receiver.requests).toHaveLength(1);
   });
 
   it('retries a receiver that hangs, then one that resets the connection, until it answers', async () => {
-    await api.createEndpoint({ eventTypes: ['flaky.*'], timeout: '1s', connectTimeout: '500ms' });
-    receiver.sequence({ kind: 'hang' }, { kind: 'reset' }, { status: 201 });
-    const event = await api.publish('flaky.thing');
+    await suite.api.createEndpoint({ eventTypes: ['flaky.*'], timeout: '1s', connectTimeout: '500ms' });
+    suite.receiver.sequence({ kind: 'hang' }, { kind: 'reset' }, { status: 201 });
+    const event = await suite.api.publish('flaky.thing');
     const id = event.deliveries[0].id;
-    let d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
+    let d = await suite.api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
     expect(d.attempts[0]).toMatchObject({ errorCode: 'WEBHOOK_TIMEOUT', statusCode: null });
     expectScheduled(d, d.attempts[0], 5 * SECOND);
     advanceTo(clock, d.nextAttemptAt);
-    d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
+    d = await suite.api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
     expect(d.attempts[1].errorCode).toBe('WEBHOOK_CONNECTION_RESET');
     expectScheduled(d, d.attempts[1], 300 * SECOND);
     advanceTo(clock, d.nextAttemptAt);
-    d = await api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
+    d = await suite.api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
     expect(d.attempts.map((a: Json) => a.outcome)).toEqual(['failed', 'failed', 'succeeded']);
   });
 
   it('does not follow redirects, even in a loop: one request, failed', async () => {
-    await api.createEndpoint({ eventTypes: ['moved.*'] });
-    receiver.respond({ kind: 'redirect', location: '/hook', status: 307 });
-    const event = await api.publish('moved.here');
-    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
+    await suite.api.createEndpoint({ eventTypes: ['moved.*'] });
+    suite.receiver.respond({ kind: 'redirect', location: '/hook', status: 307 });
+    const event = await suite.api.publish('moved.here');
+    const d = await suite.api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
     expect(d.attempts).toHaveLength(1);
     expect(d.attempts[0]).toMatchObject({ statusCode: 307, errorCode: 'WEBHOOK_REDIRECTED' });
-    expect(receiver.requests).toHaveLength(1);
+    expect(suite.receiver.requests).toHaveLength(1);
   });
 
   it('with json-success, retries a 200 without success: true', async () => {
-    await api.createEndpoint({ eventTypes: ['legacy.*'], successRule: 'json-success' });
-    receiver.sequence(
+    await suite.api.createEndpoint({ eventTypes: ['legacy.*'], successRule: 'json-success' });
+    suite.receiver.sequence(
       { status: 200, body: { success: false, error: 'busy' } },
       { status: 200, body: 'OK' },
       { status: 200, body: { success: true } },
     );
-    const event = await api.publish('legacy.mail');
+    const event = await suite.api.publish('legacy.mail');
     const id = event.deliveries[0].id;
-    let d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
+    let d = await suite.api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(1));
     expect(d.attempts[0]).toMatchObject({
       statusCode: 200,
       outcome: 'failed',
       errorCode: 'WEBHOOK_NOT_CONFIRMED',
     });
     advanceTo(clock, d.nextAttemptAt);
-    d = await api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
+    d = await suite.api.waitForDelivery(id, (x) => expect(x.attempts).toHaveLength(2));
     advanceTo(clock, d.nextAttemptAt);
-    d = await api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
+    d = await suite.api.waitForDelivery(id, (x) => expect(x.status).toBe('succeeded'));
     expect(d.attempts).toHaveLength(3);
   });
 
   it('on 415, tries the other format at once when the endpoint allows it', async () => {
-    await api.createEndpoint({
+    await suite.api.createEndpoint({
       eventTypes: ['php.*'],
       format: 'json',
       retryOtherFormatOn415: true,
       payloadShape: 'data',
     });
-    receiver.respond((req) =>
+    suite.receiver.respond((req) =>
       req.headers['content-type'] === 'application/x-www-form-urlencoded' ? { status: 200 } : { status: 415 },
     );
-    const event = await api.publish('php.form', { subject: 'Bonjour', links: ['a', 'b'] });
-    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('succeeded'));
+    const event = await suite.api.publish('php.form', { subject: 'Bonjour', links: ['a', 'b'] });
+    const d = await suite.api.waitForDelivery(event.deliveries[0].id, (x) =>
+      expect(x.status).toBe('succeeded'),
+    );
     expect(d.attempts.map((a: Json) => [a.format, a.statusCode])).toEqual([
       ['json', 415],
       ['form', 200],
     ]);
-    const formRequest = receiver.requests.find(
+    const formRequest = suite.receiver.requests.find(
       (r) => r.headers['content-type'] === 'application/x-www-form-urlencoded',
     );
     const form = new URLSearchParams(formRequest?.text());
@@ -202,78 +190,72 @@ describe.skipIf(skip)('webhook retries and answers', () => {
   });
 
   it('does not retry other 4xx unless the endpoint says so', async () => {
-    await api.createEndpoint({ eventTypes: ['strict.*'] });
-    await api.createEndpoint({ eventTypes: ['strict.*'], retryOn4xx: true, url: `${receiver.url}/lenient` });
-    receiver.respond({ status: 422, body: { error: 'bad field' } });
-    const event = await api.publish('strict.check');
+    await suite.api.createEndpoint({ eventTypes: ['strict.*'] });
+    await suite.api.createEndpoint({
+      eventTypes: ['strict.*'],
+      retryOn4xx: true,
+      url: `${suite.receiver.url}/lenient`,
+    });
+    suite.receiver.respond({ status: 422, body: { error: 'bad field' } });
+    const event = await suite.api.publish('strict.check');
     const [strict, lenient] = event.deliveries;
-    const failed = await api.waitForDelivery(strict.id, (x) => expect(x.status).toBe('failed'));
+    const failed = await suite.api.waitForDelivery(strict.id, (x) => expect(x.status).toBe('failed'));
     expect(failed.lastError.code).toBe('WEBHOOK_REJECTED');
-    const retried = await api.waitForDelivery(lenient.id, (x) => expect(x.attempts).toHaveLength(1));
+    const retried = await suite.api.waitForDelivery(lenient.id, (x) => expect(x.attempts).toHaveLength(1));
     expect(retried.status).toBe('pending');
   });
 });
 
 describe.skipIf(skip)('webhook rate limits and circuit breakers', () => {
-  let receiver: HttpReceiver;
-  let app: TestFacteur;
-  let api: ReturnType<typeof webhookApi>;
   const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
-
-  beforeAll(async () => {
-    receiver = await startHttpReceiver();
-    app = await startTestFacteur({}, { clock });
-    api = webhookApi(app, receiver);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await receiver?.close();
-  });
-  afterEach(() => receiver.reset());
+  const suite = useWebhookSuite({}, { clock });
 
   it('keeps an endpoint under its rate limit without spending attempts', async () => {
-    await api.createEndpoint({ eventTypes: ['rate.*'], rateLimit: { max: 2, per: '1m' } });
+    await suite.api.createEndpoint({ eventTypes: ['rate.*'], rateLimit: { max: 2, per: '1m' } });
     const events = [];
-    for (let i = 0; i < 3; i++) events.push(await api.publish('rate.tick', { i }));
+    for (let i = 0; i < 3; i++) events.push(await suite.api.publish('rate.tick', { i }));
     const ids = events.map((e) => e.deliveries[0].id as string);
-    await receiver.waitForRequests(2);
-    const third = await api.waitForDelivery(ids[2] as string, (d) =>
+    await suite.receiver.waitForRequests(2);
+    const third = await suite.api.waitForDelivery(ids[2] as string, (d) =>
       expect(d).toMatchObject({ status: 'pending', lastError: { code: 'WEBHOOK_THROTTLED' } }),
     );
     expect(third.attempts).toEqual([]);
-    expect(receiver.requests).toHaveLength(2);
+    expect(suite.receiver.requests).toHaveLength(2);
     // The slot frees a minute after the first request.
     expect(Date.parse(third.nextAttemptAt) - clock.now()).toBe(60_000);
     advanceTo(clock, third.nextAttemptAt);
-    const done = await api.waitForDelivery(ids[2] as string, (d) => expect(d.status).toBe('succeeded'));
+    const done = await suite.api.waitForDelivery(ids[2] as string, (d) => expect(d.status).toBe('succeeded'));
     expect(done.attempts).toHaveLength(1);
   });
 
   it('opens the breaker of a failing endpoint only, deferring its deliveries without attempts', async () => {
-    const sick = await api.createEndpoint({ eventTypes: ['sick.*'], url: `${receiver.url}/sick` });
-    await api.createEndpoint({ eventTypes: ['well.*'], url: `${receiver.url}/well` });
-    receiver.respond((req) => (req.path === '/sick' ? { status: 503 } : { status: 200 }));
+    const sick = await suite.api.createEndpoint({
+      eventTypes: ['sick.*'],
+      url: `${suite.receiver.url}/sick`,
+    });
+    await suite.api.createEndpoint({ eventTypes: ['well.*'], url: `${suite.receiver.url}/well` });
+    suite.receiver.respond((req) => (req.path === '/sick' ? { status: 503 } : { status: 200 }));
     const failing = [];
-    for (let i = 0; i < 5; i++) failing.push(await api.publish('sick.ping', { i }));
+    for (let i = 0; i < 5; i++) failing.push(await suite.api.publish('sick.ping', { i }));
     for (const e of failing)
-      await api.waitForDelivery(e.deliveries[0].id, (d) => expect(d.attempts).toHaveLength(1));
+      await suite.api.waitForDelivery(e.deliveries[0].id, (d) => expect(d.attempts).toHaveLength(1));
     // Five failures in a row: the breaker is open; the next delivery waits without an attempt.
-    const held = await api.publish('sick.ping', { i: 5 });
-    const waiting = await api.waitForDelivery(held.deliveries[0].id, (d) =>
+    const held = await suite.api.publish('sick.ping', { i: 5 });
+    const waiting = await suite.api.waitForDelivery(held.deliveries[0].id, (d) =>
       expect(d).toMatchObject({ status: 'pending', lastError: { code: 'WEBHOOK_UNAVAILABLE' } }),
     );
     expect(waiting.attempts).toEqual([]);
-    const ready = await app.request<Json>('GET', '/readyz', { auth: false });
+    const ready = await suite.app.request<Json>('GET', '/readyz', { auth: false });
     expect(ready.body.checks.webhooks.status).toBe('degraded');
     expect(ready.body.checks.webhooks.detail.endpoints[sick.id]).toMatchObject({ breaker: 'open' });
     // The healthy endpoint is not held up.
-    const well = await api.publish('well.ping');
-    await api.waitForDelivery(well.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
+    const well = await suite.api.publish('well.ping');
+    await suite.api.waitForDelivery(well.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
     // After the open period a probe goes; it succeeds, the breaker closes and the delivery is sent.
-    receiver.respond({ status: 200 });
+    suite.receiver.respond({ status: 200 });
     advanceTo(clock, waiting.nextAttemptAt);
-    await api.waitForDelivery(held.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
-    const after = await app.request<Json>('GET', '/readyz', { auth: false });
+    await suite.api.waitForDelivery(held.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
+    const after = await suite.app.request<Json>('GET', '/readyz', { auth: false });
     expect(after.body.checks.webhooks.detail.endpoints[sick.id]).toMatchObject({ breaker: 'closed' });
   });
 });

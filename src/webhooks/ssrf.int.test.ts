@@ -1,9 +1,7 @@
 import type { LookupFunction } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { databaseSkipReason } from '../../test/support/database.js';
-import { startTestFacteur, type TestFacteur } from '../../test/support/facteur.js';
-import { type HttpReceiver, startHttpReceiver } from '../../test/support/http-receiver.js';
-import { type Json, webhookApi } from '../../test/support/webhooks.js';
+import { type Json, useWebhookSuite } from '../../test/support/webhooks.js';
 
 /**
  * The SSRF guard through the API: private targets are refused when an endpoint is saved, with
@@ -29,19 +27,7 @@ function rebindingLookup(): LookupFunction {
 }
 
 describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
-  let receiver: HttpReceiver;
-  let app: TestFacteur;
-  let api: ReturnType<typeof webhookApi>;
-
-  beforeAll(async () => {
-    receiver = await startHttpReceiver();
-    app = await startTestFacteur({}, { lookup: rebindingLookup() });
-    api = webhookApi(app, receiver);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await receiver?.close();
-  });
+  const suite = useWebhookSuite({}, { lookup: rebindingLookup() });
 
   it.each([
     ['http://127.0.0.1:9/hook', 'loopback'],
@@ -50,7 +36,7 @@ describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
     ['http://[::1]:9/hook', 'loopback'],
     ['http://localhost:9/hook', 'loopback'],
   ])('refuses %s on save, naming the %s rule', async (url, rule) => {
-    const answer = await app.request<Json>('POST', '/api/endpoints', { body: { name: 'x', url } });
+    const answer = await suite.app.request<Json>('POST', '/api/endpoints', { body: { name: 'x', url } });
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
     expect(answer.body.error.details.rule).toBe(rule);
@@ -59,28 +45,28 @@ describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
   });
 
   it('refuses a name that resolves to loopback at connection time (DNS rebinding)', async () => {
-    const endpoint = await api.createEndpoint({
-      url: `http://rebind.test:${receiver.port}/hook`,
+    const endpoint = await suite.api.createEndpoint({
+      url: `http://rebind.test:${suite.receiver.port}/hook`,
       allowPrivateTargets: false,
       eventTypes: ['rebind.*'],
     });
-    const event = await api.publish('rebind.now');
-    const d = await api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
+    const event = await suite.api.publish('rebind.now');
+    const d = await suite.api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
     expect(d.attempts[0]).toMatchObject({ errorCode: 'WEBHOOK_TARGET_FORBIDDEN', statusCode: null });
     expect(d.attempts[0].errorMessage).toContain('loopback');
-    expect(receiver.requests).toHaveLength(0);
-    // The same endpoint, told private targets are allowed, reaches the receiver.
-    const patched = await app.request<Json>('PATCH', `/api/endpoints/${endpoint.id}`, {
+    expect(suite.receiver.requests).toHaveLength(0);
+    // The same endpoint, told private targets are allowed, reaches the suite.receiver.
+    const patched = await suite.app.request<Json>('PATCH', `/api/endpoints/${endpoint.id}`, {
       body: { allowPrivateTargets: true },
     });
     expect(patched.status).toBe(200);
-    await app.request('POST', `/api/deliveries/${d.id}/replay`);
-    await api.waitForDelivery(d.id, (x) => expect(x.status).toBe('succeeded'));
-    expect(receiver.requests).toHaveLength(1);
+    await suite.app.request('POST', `/api/deliveries/${d.id}/replay`);
+    await suite.api.waitForDelivery(d.id, (x) => expect(x.status).toBe('succeeded'));
+    expect(suite.receiver.requests).toHaveLength(1);
   });
 
   it('rejects bad settings with every field named', async () => {
-    const answer = await app.request<Json>('POST', '/api/endpoints', {
+    const answer = await suite.app.request<Json>('POST', '/api/endpoints', {
       body: {
         name: '',
         url: 'ftp://example.com',
@@ -106,12 +92,12 @@ describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
   });
 
   it('normalises Make.com tokens', async () => {
-    const bare = await app.request<Json>('POST', '/api/endpoints', {
+    const bare = await suite.app.request<Json>('POST', '/api/endpoints', {
       body: { name: 'make', url: 'abcdefghijklmnopqrstuvwxyz123456', allowPrivateTargets: true },
     });
     expect(bare.status, JSON.stringify(bare.body)).toBe(201);
     expect(bare.body.url).toBe('https://hook.eu2.make.com/abcdefghijklmnopqrstuvwxyz123456');
-    const withHost = await app.request<Json>('POST', '/api/endpoints', {
+    const withHost = await suite.app.request<Json>('POST', '/api/endpoints', {
       body: {
         name: 'make',
         url: 'abcdefghijklmnopqrstuvwxyz123456@hook.us1.make.com',

@@ -1,8 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { expect, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, vi } from 'vitest';
 import type { ManualClock } from '../../src/core/clock.js';
-import type { TestFacteur } from './facteur.js';
-import type { HttpReceiver } from './http-receiver.js';
+import type { StartOptions } from '../../src/main.js';
+import { startTestFacteur, type TestFacteur } from './facteur.js';
+import { type HttpReceiver, startHttpReceiver } from './http-receiver.js';
 
 /**
  * Helpers for webhook tests: a Standard Webhooks verifier written from the specification
@@ -71,4 +72,34 @@ export function webhookApi(app: TestFacteur, receiver: HttpReceiver) {
 /** Moves the manual clock to `iso` time (a delivery's nextAttemptAt). */
 export function advanceTo(clock: ManualClock, iso: string): void {
   clock.set(Date.parse(iso));
+}
+
+/** What a webhook test suite works with; filled in by the suite's beforeAll. */
+export interface WebhookSuite {
+  app: TestFacteur;
+  receiver: HttpReceiver;
+  api: ReturnType<typeof webhookApi>;
+}
+
+/**
+ * Registers the hooks every webhook suite needs: a receiver and an instance before the suite
+ * (with the given environment, clock and DNS lookup), the receiver reset after each test, both
+ * closed after the suite.
+ */
+export function useWebhookSuite(
+  env: Record<string, string> = {},
+  options: { clock?: ManualClock; lookup?: StartOptions['lookup'] } = {},
+): WebhookSuite {
+  const suite = {} as WebhookSuite;
+  beforeAll(async () => {
+    suite.receiver = await startHttpReceiver();
+    suite.app = await startTestFacteur(env, options);
+    suite.api = webhookApi(suite.app, suite.receiver);
+  });
+  afterEach(() => suite.receiver?.reset());
+  afterAll(async () => {
+    await suite.app?.close();
+    await suite.receiver?.close();
+  });
+  return suite;
 }
