@@ -14,6 +14,7 @@ import {
   HealthRegistry,
   type Logger,
 } from './core/observability/index.js';
+import { Inbound, registerInboundRoutes } from './inbound/index.js';
 import {
   MailCatcher,
   registerCatcherRoutes,
@@ -22,6 +23,7 @@ import {
   SmtpTransport,
   sendQueue,
 } from './mail/index.js';
+import { RuleStore, registerRuleRoutes } from './rules/index.js';
 import { registerWebhookRoutes, type WebhookOptions, Webhooks } from './webhooks/index.js';
 
 /**
@@ -37,6 +39,7 @@ export interface Facteur {
   readonly http: HttpApp;
   readonly transport: SmtpTransport;
   readonly webhooks: Webhooks;
+  readonly inbound: Inbound;
   /** The built-in catcher, when no SMTP relay is configured. */
   readonly catcher: MailCatcher | undefined;
   readonly health: HealthRegistry;
@@ -149,10 +152,26 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     });
     cleanups.push(() => webhooks.stop());
     engine.register(webhooks.queue());
+    const rules = new RuleStore({ store, clock });
+    cleanups.push(() => rules.close());
+    const inbound = new Inbound({
+      store,
+      clock,
+      logger,
+      metrics,
+      secretKey: key.key,
+      webhooks,
+      rules,
+      mail: mailDeps,
+      parseWorkers: config.inbound.parseWorkers,
+    });
+    cleanups.push(() => inbound.stop());
+    engine.register(inbound.queue());
 
     const health = new HealthRegistry();
     registerHealthChecks(health, { store, engine, transport, catcher, clock });
     health.register('webhooks', () => webhooks.health());
+    health.register('inbound', () => inbound.health());
 
     let shuttingDown = false;
     const http = await createHttpServer({
@@ -167,6 +186,14 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         registerMessageRoutes(api, mailDeps);
         registerJobRoutes(api, engine);
         registerWebhookRoutes(api, webhooks);
+        registerRuleRoutes(api, {
+          rules,
+          unknownEndpoints: async (ids) => {
+            const all = await webhooks.endpoints.all();
+            return ids.filter((id) => !all.has(id));
+          },
+        });
+        registerInboundRoutes(api, inbound);
         if (catcher) registerCatcherRoutes(api, { store });
       },
     });
@@ -176,6 +203,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     const url = await listen(http, config);
     await webhooks.start();
     await engine.start();
+    await inbound.start();
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
     const heartbeat = startHeartbeat(clock, logger, engine);
     logger.info(
@@ -196,8 +224,10 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         heartbeat.cancel();
         logger.info({ event: 'facteur.stopping' }, 'stopping: no new work, draining running jobs');
         await http.close(); // waits for requests in flight, so every 202 given is recorded
+        await inbound.stop(); // watchers first: no new mail is recorded while the engine drains
         await engine.stop(config.jobs.shutdownTimeoutMs);
         await webhooks.stop();
+        rules.close();
         transport.close();
         await catcher?.close();
         await store.close();
@@ -205,7 +235,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       })();
       return stopping;
     };
-    return { config, store, engine, http, transport, webhooks, catcher, health, metrics, url, stop };
+    return { config, store, engine, http, transport, webhooks, inbound, catcher, health, metrics, url, stop };
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     throw error;

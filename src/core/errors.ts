@@ -235,6 +235,60 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The delivery is still pending, held or being delivered; only succeeded, failed or dead deliveries can be replayed.',
   },
+
+  // Inbound
+  INBOUND_PARSE_FAILED: {
+    status: 422,
+    retryable: false,
+    doc: 'The message could not be parsed as RFC 822 mail; it is recorded in the inbound ledger with this error and skipped, and the messages after it are handled.',
+  },
+
+  // Rules
+  RULE_TEMPLATE_FAILED: {
+    status: 422,
+    retryable: false,
+    doc: "A rule's Liquid payload template failed to render or did not render a JSON object; fix the template (write strings with `| json`), then replay the message.",
+  },
+  INBOUND_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    doc: "The message is larger than its mailbox's `maxMessageMb` (or the ingress body limit); it is recorded in the ledger in the `fetched` state with this error, never downloaded or parsed, and left unread on the server.",
+  },
+  INBOUND_SCHEDULE_CLOSED: {
+    status: 503,
+    retryable: true,
+    doc: "The message's mailbox is outside its schedule (a day off, outside its hours, a vacation); its routing waits, without spending an attempt, until the schedule opens.",
+  },
+  INBOUND_ACTION_FAILED: {
+    status: 422,
+    retryable: false,
+    doc: "A rule action could not be carried out (for example it names a webhook endpoint that no longer exists); the ledger row's message names the rule and the endpoint. The other actions ran.",
+  },
+  IMAP_CONNECT_FAILED: {
+    status: 502,
+    retryable: true,
+    doc: 'The IMAP server cannot be reached or closed the connection (refused, reset, unknown host); the watcher reconnects with backoff. Check the mailbox host, port and TLS mode.',
+  },
+  IMAP_TIMEOUT: {
+    status: 504,
+    retryable: true,
+    doc: 'The IMAP server did not answer in time (connection, greeting, or a silent socket); the watcher reconnects with backoff.',
+  },
+  IMAP_AUTH_FAILED: {
+    status: 502,
+    retryable: true,
+    doc: "The IMAP server refused the mailbox's credentials; fix the password or OAuth2 settings with PATCH /api/mailboxes/{id}. The watcher keeps retrying with backoff.",
+  },
+  IMAP_OAUTH_FAILED: {
+    status: 502,
+    retryable: true,
+    doc: 'The OAuth2 token URL refused the refresh token or could not be reached; an `invalid_grant` answer means the refresh token was revoked or expired and a new one must be set.',
+  },
+  IMAP_PROTOCOL: {
+    status: 502,
+    retryable: true,
+    doc: 'The IMAP server answered something unexpected (a refused command, a missing folder); the message quotes the server. The watcher reconnects with backoff.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** A code from the registry. */

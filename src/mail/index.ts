@@ -8,6 +8,7 @@ export {
   listMessages,
   type MailDeps,
   type MessageView,
+  recordMessage,
   SEND_QUEUE,
 } from './service.js';
 export { SmtpTransport, type SmtpTransportOptions } from './transport.js';

@@ -51,7 +51,7 @@ export interface SendJobPayload {
 
 /** Where a message came from. */
 export interface MessageOrigin {
-  source: 'api' | 'cli' | 'alert';
+  source: 'api' | 'cli' | 'alert' | 'inbound';
   apiKeyId?: string;
 }
 

@@ -36,6 +36,8 @@ export interface DeliveryDeps {
   guards: EndpointGuards;
   client: WebhookHttpClient;
   alerts: Alerts;
+  /** Called in the settlement transaction of every delivery that succeeded (inbound marks its message delivered). */
+  onSucceeded: Array<(tx: Tx, deliveryId: string, now: number) => Promise<void>>;
 }
 
 /** Response bytes kept on an attempt. */
@@ -66,7 +68,7 @@ export async function deliverWebhook(
   if (!endpoint)
     throw new AppError('NOT_FOUND', `endpoint ${work.endpoint_id} no longer exists`, { retryable: false });
 
-  const hold = holdState(endpoint, clock.now());
+  const hold = holdState(endpoint, clock.now(), job.payload.ignoreWindow === true);
   if (hold.held)
     throw new JobDeferral(hold.until, hold.reason, new AppError('WEBHOOK_HELD', `held: ${hold.reason}`));
   const permit = guards.breaker(endpoint.id).acquire();
@@ -247,6 +249,7 @@ export async function onDeliverySettled(
       });
       metrics?.deliveries.inc({ endpoint: endpointId, outcome: 'succeeded' });
       await deps.alerts.noteSuccess(tx, endpointId);
+      for (const listener of deps.onSucceeded) await listener(tx, deliveryId, now);
       return;
     case 'queued': {
       let held = settlement.deferred && error?.code === 'WEBHOOK_HELD';
@@ -258,7 +261,7 @@ export async function onDeliverySettled(
         settlement.deferred &&
         error?.code === 'WEBHOOK_UNAVAILABLE' &&
         deps.guards.breaker(endpointId).state === 'closed';
-      if (breakerClosed || (held && !(await stillHeld(deps, tx, endpointId, now)))) {
+      if (breakerClosed || (held && !(await stillHeld(deps, tx, job.payload, now)))) {
         await tx.db.updateTable('jobs').set({ run_at: now }).where('id', '=', job.id).execute();
         tx.notify(JOBS_CHANNEL, DELIVERY_QUEUE);
         held = false;
@@ -300,9 +303,14 @@ export async function onDeliverySettled(
  * FOR SHARE: a resume that changed it either committed first (seen here) or waits for this
  * transaction and then brings the held job forward itself. SQLite runs one writer at a time.
  */
-async function stillHeld(deps: DeliveryDeps, tx: Tx, endpointId: string, now: number): Promise<boolean> {
-  const endpoint = await deps.endpoints.readIn(tx, endpointId);
-  return endpoint === undefined || holdState(endpoint, now).held;
+async function stillHeld(
+  deps: DeliveryDeps,
+  tx: Tx,
+  payload: DeliveryJobPayload,
+  now: number,
+): Promise<boolean> {
+  const endpoint = await deps.endpoints.readIn(tx, payload.endpointId);
+  return endpoint === undefined || holdState(endpoint, now, payload.ignoreWindow === true).held;
 }
 
 /**

@@ -6,9 +6,9 @@ import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { enqueueJobs } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
+import { localWeekday, scheduleStateAt } from '../core/schedule.js';
 import type { Endpoint, EndpointRegistry } from './endpoints.js';
 import { eventTypeSchema, WEEKDAYS } from './model.js';
-import { localWeekday, scheduleStateAt } from './schedule.js';
 import {
   type DeliveryRow,
   type EventRow,
@@ -55,8 +55,12 @@ export interface PublishDeps {
 /** Why a delivery waits, or that it may go now. */
 export type HoldState = { held: false } | { held: true; until: number; reason: string };
 
-/** Whether `endpoint` takes a request at `now`; when not, until when and why. */
-export function holdState(endpoint: Endpoint, now: number): HoldState {
+/**
+ * Whether `endpoint` takes a request at `now`; when not, until when and why. `ignoreWindow`
+ * (inbound rules that tell the receiver when to start, as the replaced system did for
+ * non-urgent DESABO) lets the delivery go outside the time window, never on an absence day.
+ */
+export function holdState(endpoint: Endpoint, now: number, ignoreWindow = false): HoldState {
   if (endpoint.status === 'paused')
     return { held: true, until: now + HOLD_RECHECK_MS, reason: 'the endpoint is paused' };
   if (endpoint.status === 'disabled') {
@@ -66,7 +70,8 @@ export function holdState(endpoint: Endpoint, now: number): HoldState {
       reason: `the endpoint is disabled (${endpoint.disabledReason ?? 'by an operator'})`,
     };
   }
-  const { timeZone, timeWindow, absenceWeekdays } = endpoint.settings;
+  const { timeZone, absenceWeekdays } = endpoint.settings;
+  const timeWindow = ignoreWindow ? null : endpoint.settings.timeWindow;
   // Most endpoints have no schedule: skip the time-zone arithmetic on the hot path.
   if (timeWindow === null && absenceWeekdays.length === 0) return { held: false };
   const state = scheduleStateAt({ timeZone, window: timeWindow, absenceWeekdays }, now);
@@ -147,6 +152,8 @@ export async function publishIn(
     hash: string;
     source: string;
     scope: string;
+    /** Deliver outside the endpoints' time windows (absence days still hold). */
+    ignoreWindow?: boolean;
   },
 ): Promise<PublishedEvent | undefined> {
   const row: EventRow = {
@@ -160,12 +167,22 @@ export async function publishIn(
     created_at: now,
   };
   if (!(await insertEvent(tx, row))) return undefined;
-  const plans = subscribers.map((endpoint) => ({ endpoint, id: uuidv7(), hold: holdState(endpoint, now) }));
+  const ignoreWindow = event.ignoreWindow === true;
+  const plans = subscribers.map((endpoint) => ({
+    endpoint,
+    id: uuidv7(),
+    hold: holdState(endpoint, now, ignoreWindow),
+  }));
   const jobIds = await enqueueJobs(
     tx,
     plans.map(({ endpoint, id, hold }) => ({
       queue: DELIVERY_QUEUE,
-      payload: { deliveryId: id, endpointId: endpoint.id, eventType: event.type },
+      payload: {
+        deliveryId: id,
+        endpointId: endpoint.id,
+        eventType: event.type,
+        ...(ignoreWindow ? { ignoreWindow } : {}),
+      },
       concurrencyKey: endpoint.id,
       maxAttempts: endpoint.settings.retryScheduleMs.length + 1,
       runAt: hold.held ? hold.until : now,
@@ -196,4 +213,6 @@ export interface DeliveryJobPayload {
   deliveryId: string;
   endpointId: string;
   eventType: string;
+  /** Set by inbound rules that deliver outside the endpoint's time window. */
+  ignoreWindow?: boolean;
 }

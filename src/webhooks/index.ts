@@ -1,4 +1,5 @@
 export { ALERT_TYPES } from './alerts.js';
+export type { Endpoint } from './endpoints.js';
 export { DELIVERY_QUEUE } from './events.js';
 export { registerWebhookRoutes } from './routes.js';
 export { type WebhookOptions, Webhooks } from './service.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type ParseProblem, parseDuration } from '../core/config/parsers.js';
+import { formatTimeOfDay, isValidTimeZone, parseTimeOfDay } from '../core/schedule.js';
 import { normaliseEndpointUrl } from './endpoint-url.js';
-import { formatTimeOfDay, isValidTimeZone, parseTimeOfDay } from './schedule.js';
 import { secretProblem } from './signing.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/config/parsers.js';
-import type { Store } from '../core/db/index.js';
+import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { enqueueJob, type QueueDefinition } from '../core/jobs/index.js';
@@ -9,7 +9,13 @@ import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { Alerts } from './alerts.js';
 import { type DeliveryDeps, deliverWebhook, onDeliveryReplayed, onDeliverySettled } from './delivery.js';
 import { type Endpoint, EndpointRegistry, maskedHeaders } from './endpoints.js';
-import { DELIVERY_QUEUE, type DeliveryJobPayload, type EventInput, publishEvent } from './events.js';
+import {
+  DELIVERY_QUEUE,
+  type DeliveryJobPayload,
+  type EventInput,
+  publishEvent,
+  publishIn,
+} from './events.js';
 import { EndpointGuards } from './guards.js';
 import { WebhookHttpClient } from './http-client.js';
 import { DEFAULT_RETRY_SCHEDULE } from './model.js';
@@ -97,7 +103,13 @@ export class Webhooks {
       guards: this.guards,
       client: this.client,
       alerts: this.alerts,
+      onSucceeded: [],
     };
+  }
+
+  /** Runs `listener` in the settlement transaction of every delivery that succeeds. */
+  onDeliverySucceeded(listener: (tx: Tx, deliveryId: string, now: number) => Promise<void>): void {
+    this.deliveryDeps.onSucceeded.push(listener);
   }
 
   /** The `webhook.deliver` queue, for the job engine. */
@@ -128,6 +140,11 @@ export class Webhooks {
     await this.alerts.stop();
     this.endpoints.close();
     await this.client.close();
+  }
+
+  /** Publishes an event to `endpoints` inside `tx` (inbound routing writes it with its ledger row). */
+  publishIn(tx: Tx, now: number, endpoints: readonly Endpoint[], event: Parameters<typeof publishIn>[3]) {
+    return publishIn(tx, now, endpoints, event);
   }
 
   publish(input: EventInput, origin: { source: string; scope: string }) {

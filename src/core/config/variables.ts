@@ -49,6 +49,8 @@ export interface BootConfig {
   webhooks: { concurrency: number };
   /** Where alerts (retries exhausted, endpoint disabled) are emailed, besides alert endpoints. */
   alerts: { emailTo: string[] };
+  /** Inbound mail: parser worker threads (0: the main thread). */
+  inbound: { parseWorkers: number };
 }
 
 /** One documented variable. */
@@ -196,6 +198,13 @@ export const VARIABLES: readonly VariableSpec[] = [
       'Who is emailed (through the outbox) when a webhook delivery exhausts its retries or an endpoint is disabled or about to be. Unset: alerts go only to endpoints subscribed to `facteur.alert.*`.',
   },
   {
+    name: 'FACTEUR_INBOUND_PARSE_WORKERS',
+    default: '1',
+    form: 'whole number 0-16',
+    description:
+      'Worker threads that parse inbound mail, so a large message never stalls the server; 0 parses on the main thread.',
+  },
+  {
     name: 'FACTEUR_JOB_LEASE',
     default: '15s',
     form: 'duration, at least 1s',
@@ -340,6 +349,7 @@ export function parseBootConfig(
     }
     return addresses;
   });
+  const parseWorkers = read('FACTEUR_INBOUND_PARSE_WORKERS', 1, (raw) => parseInteger(raw, 0, 16));
   const leaseMs = read('FACTEUR_JOB_LEASE', 15_000, (raw) => {
     const ms = parseDuration(raw);
     if (ms < 1000) throw new ParseProblem('expected a duration of at least 1s');
@@ -374,6 +384,7 @@ export function parseBootConfig(
     jobs: { leaseMs, pollIntervalMs, retentionMs, shutdownTimeoutMs },
     webhooks: { concurrency: webhookConcurrency },
     alerts: { emailTo: alertEmailTo },
+    inbound: { parseWorkers },
   };
   return { ok: true, config: deepFreeze(config), warnings };
 }

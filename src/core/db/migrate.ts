@@ -3,6 +3,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import { AppError } from '../errors.js';
 import { foundation } from './migrations/0001_foundation.js';
 import { webhooks } from './migrations/0002_webhooks.js';
+import { inbound } from './migrations/0003_inbound.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -10,6 +11,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_foundation': foundation(dialect),
     '0002_webhooks': webhooks(),
+    '0003_inbound': inbound(),
   };
 }
 

@@ -169,6 +169,80 @@ export interface WebhookAttemptsTable {
   response_body: string | null;
 }
 
+/** Mailboxes watched over IMAP; `config` is the validated settings (JSON), `secrets` is sealed. */
+export interface MailboxesTable {
+  id: string;
+  name: string;
+  status: string;
+  config: string;
+  secrets: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Where a watched folder resumes: every UID below `next_uid` in `uidvalidity` is in the ledger. */
+export interface MailboxFoldersTable {
+  mailbox_id: string;
+  folder: string;
+  uidvalidity: number;
+  next_uid: number;
+  updated_at: number;
+}
+
+/** The inbound ledger: one row per message received, whatever brought it. */
+export interface InboundMessagesTable {
+  id: string;
+  source: string;
+  mailbox_id: string | null;
+  folder: string | null;
+  uidvalidity: number | null;
+  uid: number | null;
+  message_id: string | null;
+  content_hash: string;
+  state: string;
+  skip_reason: string | null;
+  duplicate_of: string | null;
+  subject: string;
+  from_address: string | null;
+  size: number;
+  /** The normalised `InboundEmail` (JSON); null when the message could not be parsed. */
+  email: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  tags: string;
+  matched_rules: string;
+  subject_group: string | null;
+  /** The mailbox action after handling: `none`, `pending`, `done`, `failed`, `stale`. */
+  ack_state: string;
+  ack_error: string | null;
+  received_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The webhook events an inbound message raised. */
+export interface InboundMessageEventsTable {
+  inbound_id: string;
+  event_id: string;
+}
+
+/** Routing rules, in `position` order; `config` is the validated rule (JSON). */
+export interface RulesTable {
+  id: string;
+  position: number;
+  name: string;
+  config: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Leases for singleton work across instances (one watcher per mailbox). */
+export interface LeasesTable {
+  name: string;
+  owner: string;
+  expires_at: number;
+}
+
 /** All tables. */
 export interface Database {
   jobs: JobsTable;
@@ -181,4 +255,10 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  mailboxes: MailboxesTable;
+  mailbox_folders: MailboxFoldersTable;
+  inbound_messages: InboundMessagesTable;
+  inbound_message_events: InboundMessageEventsTable;
+  rules: RulesTable;
+  leases: LeasesTable;
 }

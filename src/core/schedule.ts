@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.js';
+import { AppError } from './errors.js';
 
 /**
  * When an endpoint may receive deliveries: an optional daily window and absence weekdays, both
@@ -15,12 +15,14 @@ export interface DeliverySchedule {
   window: { start: number; end: number } | null;
   /** 0 = Sunday ... 6 = Saturday in the zone: nothing goes out on these days, whatever the hour. */
   absenceWeekdays: readonly number[];
+  /** Local date ranges (`YYYY-MM-DD`, both ends included) on which the schedule is closed all day. */
+  vacations?: readonly { from: string; to: string }[];
 }
 
 /** Whether deliveries may go out now, and if not, why and from when. */
 export type ScheduleState =
   | { open: true }
-  | { open: false; reason: 'absence_day' | 'outside_window'; opensAt: number };
+  | { open: false; reason: 'absence_day' | 'outside_window' | 'vacation'; opensAt: number };
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -134,6 +136,12 @@ export function scheduleProblem(s: DeliverySchedule): string | null {
       return `the window starts and ends at ${formatTimeOfDay(start)}; give two different times, or no window to deliver at any hour.`;
     }
   }
+  for (const range of s.vacations ?? []) {
+    if (!isLocalDate(range.from) || !isLocalDate(range.to)) {
+      return `vacation dates are written YYYY-MM-DD (e.g. 2026-08-01), not "${range.from}" to "${range.to}".`;
+    }
+    if (range.from > range.to) return `the vacation from ${range.from} ends before it starts (${range.to}).`;
+  }
   const badDay = s.absenceWeekdays.find((day) => !Number.isInteger(day) || day < 0 || day > 6);
   if (badDay !== undefined) {
     return `absence days are weekday numbers from 0 (Sunday) to 6 (Saturday), not ${badDay}.`;
@@ -150,8 +158,25 @@ function inWindow(window: DeliverySchedule['window'], minuteOfDay: number): bool
   return minuteOfDay >= window.start || minuteOfDay < window.end;
 }
 
+/** A real calendar date written `YYYY-MM-DD`. */
+function isLocalDate(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  return new Date(`${text}T00:00:00Z`).toISOString().startsWith(text);
+}
+
+/** The vacation that holds the local date of `local`, if any. */
+function vacationOn(s: DeliverySchedule, local: LocalTime): { from: string; to: string } | undefined {
+  if (!s.vacations || s.vacations.length === 0) return undefined;
+  const date = new Date(local.wall).toISOString().slice(0, 10);
+  return s.vacations.find((range) => range.from <= date && date <= range.to);
+}
+
 function isOpenAt(s: DeliverySchedule, local: LocalTime): boolean {
-  return !s.absenceWeekdays.includes(local.weekday) && inWindow(s.window, local.minuteOfDay);
+  return (
+    !s.absenceWeekdays.includes(local.weekday) &&
+    inWindow(s.window, local.minuteOfDay) &&
+    vacationOn(s, local) === undefined
+  );
 }
 
 /** Whether deliveries may go out at `now` (epoch ms) and, when not, the first instant >= now when they may. */
@@ -163,8 +188,40 @@ export function scheduleStateAt(s: DeliverySchedule, now: number): ScheduleState
   }
   const local = localTime(s.timeZone, now);
   if (isOpenAt(s, local)) return { open: true };
-  const reason = s.absenceWeekdays.includes(local.weekday) ? 'absence_day' : 'outside_window';
-  return { open: false, reason, opensAt: nextOpening(s, now, local.wall) };
+  const reason = vacationOn(s, local)
+    ? 'vacation'
+    : s.absenceWeekdays.includes(local.weekday)
+      ? 'absence_day'
+      : 'outside_window';
+  return { open: false, reason, opensAt: openingAfter(s, now, local) };
+}
+
+/**
+ * The first opening after `now`. Vacations may last weeks, longer than the day scan of
+ * `nextOpening`: find the opening of the schedule without them, and when it falls in a vacation,
+ * look again from the local midnight that ends that vacation.
+ */
+function openingAfter(s: DeliverySchedule, now: number, local: LocalTime): number {
+  const weekly: DeliverySchedule = { ...s, vacations: [] };
+  const probe = new ZoneProbe(s.timeZone);
+  let from = now;
+  let fromLocal = local;
+  for (let guard = 0; guard < 400; guard++) {
+    const vacation = vacationOn(s, fromLocal);
+    if (vacation) {
+      from = probe.instantsOfWall(Date.parse(`${vacation.to}T00:00:00Z`) + DAY)[0] as number;
+      fromLocal = probe.local(from);
+      if (isOpenAt(s, fromLocal)) return from;
+      continue;
+    }
+    const candidate =
+      isOpenAt(weekly, fromLocal) && from > now ? from : nextOpening(weekly, from, fromLocal.wall);
+    const candidateLocal = probe.local(candidate);
+    if (!vacationOn(s, candidateLocal)) return candidate;
+    from = candidate;
+    fromLocal = candidateLocal;
+  }
+  throw new AppError('INTERNAL', 'no opening found within 400 vacation periods');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../core/errors.js';
+import { AppError } from './errors.js';
 import {
   type DeliverySchedule,
   formatTimeOfDay,
@@ -276,5 +276,63 @@ describe('scheduleStateAt: daylight saving time', () => {
     expect(scheduleStateAt(la, at('2026-03-08T09:30:00Z'))).toEqual(
       closed('outside_window', '2026-03-08T10:00:00Z'),
     );
+  });
+});
+
+describe('vacations', () => {
+  const paris = (iso: string) => Date.parse(iso);
+  const base = {
+    timeZone: 'Europe/Paris',
+    window: { start: 9 * 60, end: 18 * 60 },
+    absenceWeekdays: [0, 6],
+  };
+
+  it('closes whole local days and opens at the first window after the last one', () => {
+    // Vacation Monday 2026-08-03 to Wednesday 2026-08-19 (longer than any weekly scan).
+    const s = { ...base, vacations: [{ from: '2026-08-03', to: '2026-08-19' }] };
+    const state = scheduleStateAt(s, paris('2026-08-05T10:00:00+02:00'));
+    expect(state).toEqual({ open: false, reason: 'vacation', opensAt: paris('2026-08-20T09:00:00+02:00') });
+  });
+
+  it('reads the vacation dates in the schedule zone, not in UTC', () => {
+    const s = {
+      ...base,
+      window: null,
+      absenceWeekdays: [],
+      vacations: [{ from: '2026-08-03', to: '2026-08-03' }],
+    };
+    // 23:30 UTC on 2 August is already 3 August in Paris.
+    const state = scheduleStateAt(s, Date.parse('2026-08-02T23:30:00Z'));
+    expect(state).toEqual({ open: false, reason: 'vacation', opensAt: paris('2026-08-04T00:00:00+02:00') });
+    expect(scheduleStateAt(s, Date.parse('2026-08-02T21:30:00Z'))).toEqual({ open: true });
+  });
+
+  it('skips chained vacations and the weekend after them', () => {
+    const s = {
+      ...base,
+      vacations: [
+        { from: '2026-08-03', to: '2026-08-07' },
+        { from: '2026-08-10', to: '2026-08-14' },
+      ],
+    };
+    // Friday evening before: next opening is Monday 17 August at 09:00.
+    const state = scheduleStateAt(s, paris('2026-07-31T19:00:00+02:00'));
+    expect(state).toMatchObject({
+      open: false,
+      reason: 'outside_window',
+      opensAt: paris('2026-08-17T09:00:00+02:00'),
+    });
+  });
+
+  it('refuses malformed or reversed vacation dates, naming them', () => {
+    expect(() =>
+      scheduleStateAt({ ...base, vacations: [{ from: '2026-8-3', to: '2026-08-04' }] }, 0),
+    ).toThrow(/YYYY-MM-DD/);
+    expect(() =>
+      scheduleStateAt({ ...base, vacations: [{ from: '2026-02-30', to: '2026-03-01' }] }, 0),
+    ).toThrow(/YYYY-MM-DD/);
+    expect(() =>
+      scheduleStateAt({ ...base, vacations: [{ from: '2026-08-05', to: '2026-08-04' }] }, 0),
+    ).toThrow(/ends before it starts/);
   });
 });

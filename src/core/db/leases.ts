@@ -1,0 +1,34 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * Leases for singleton work shared by instances on one database (one watcher per mailbox):
+ * a row per lease, taken when free or expired, renewed by its owner. An owner that dies stops
+ * renewing and another instance takes over once the lease has expired.
+ */
+
+/** Takes or renews `name` for `owner` until `now + ttlMs`; false when another owner holds it. */
+export async function acquireLease(
+  db: Kysely<Database>,
+  lease: { name: string; owner: string; ttlMs: number },
+  now: number,
+): Promise<boolean> {
+  const expiresAt = now + lease.ttlMs;
+  const row = await db
+    .insertInto('leases')
+    .values({ name: lease.name, owner: lease.owner, expires_at: expiresAt })
+    .onConflict((oc) =>
+      oc
+        .column('name')
+        .doUpdateSet({ owner: lease.owner, expires_at: expiresAt })
+        .where((eb) => eb.or([eb('leases.owner', '=', lease.owner), eb('leases.expires_at', '<', now)])),
+    )
+    .returning('owner')
+    .executeTakeFirst();
+  return row?.owner === lease.owner;
+}
+
+/** Gives `name` up if `owner` holds it, so another instance may take it at once. */
+export async function releaseLease(db: Kysely<Database>, name: string, owner: string): Promise<void> {
+  await db.deleteFrom('leases').where('name', '=', name).where('owner', '=', owner).execute();
+}

@@ -1,0 +1,93 @@
+import type { ImapFlow } from 'imapflow';
+import type { Clock } from '../core/clock.js';
+import type { Store } from '../core/db/index.js';
+import type { Logger } from '../core/observability/index.js';
+import { imapError } from './imap.js';
+import type { Mailbox } from './mailboxes.js';
+
+/**
+ * The mailbox action (mark seen, add a flag, move) on handled messages, and only on them: a
+ * message whose deliveries have not all succeeded stays `waiting` and untouched on the server,
+ * so a person looking at the mailbox sees it unread. Runs on the watcher's own connection.
+ */
+
+const ACK_BATCH = 500;
+
+/** Applies the mailbox action to this folder's handled messages; their rows move to done (delivered ones to acknowledged). */
+export async function applyMailboxActions(
+  deps: { store: Store; clock: Clock; logger: Logger },
+  client: ImapFlow,
+  mailbox: Mailbox,
+  folder: string,
+  uidvalidity: number,
+): Promise<void> {
+  const { store, clock } = deps;
+  for (;;) {
+    const rows = await store.db
+      .selectFrom('inbound_messages')
+      .select(['id', 'uid', 'uidvalidity'])
+      .where('mailbox_id', '=', mailbox.id)
+      .where('folder', '=', folder)
+      .where('ack_state', '=', 'pending')
+      .orderBy('uid')
+      .limit(ACK_BATCH)
+      .execute();
+    if (rows.length === 0) return;
+    const current = rows.filter((r) => Number(r.uidvalidity) === uidvalidity && r.uid !== null);
+    const stale = rows.filter((r) => !current.includes(r)).map((r) => r.id);
+    let error: string | null = null;
+    if (current.length > 0) {
+      try {
+        await act(client, mailbox, current.map((r) => Number(r.uid)).join(','));
+      } catch (thrown) {
+        error = imapError(thrown, `applying the mailbox action in ${folder}`).message;
+      }
+    }
+    const now = clock.now();
+    await store.transaction(async (tx) => {
+      if (stale.length > 0) {
+        // The UIDs belong to an older UIDVALIDITY: they no longer name these messages.
+        await tx.db
+          .updateTable('inbound_messages')
+          .set({ ack_state: 'stale', updated_at: now })
+          .where('id', 'in', stale)
+          .execute();
+      }
+      if (current.length === 0) return;
+      const ids = current.map((r) => r.id);
+      if (error) {
+        await tx.db
+          .updateTable('inbound_messages')
+          .set({ ack_error: error, updated_at: now })
+          .where('id', 'in', ids)
+          .execute();
+        return;
+      }
+      await tx.db
+        .updateTable('inbound_messages')
+        .set((eb) => ({
+          ack_state: 'done',
+          ack_error: null,
+          state: eb.case().when('state', '=', 'delivered').then('acknowledged').else(eb.ref('state')).end(),
+          updated_at: now,
+        }))
+        .where('id', 'in', ids)
+        .execute();
+    });
+    if (error) {
+      deps.logger.warn(
+        { event: 'watcher.ack_failed', mailboxId: mailbox.id, folder, err: error },
+        'mailbox action failed; retried on the next cycle',
+      );
+      return;
+    }
+    if (rows.length < ACK_BATCH) return;
+  }
+}
+
+async function act(client: ImapFlow, mailbox: Mailbox, uids: string): Promise<void> {
+  const { markSeen, addFlag, moveTo } = mailbox.settings.afterHandled;
+  if (markSeen) await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
+  if (addFlag) await client.messageFlagsAdd(uids, [addFlag], { uid: true });
+  if (moveTo) await client.messageMove(uids, moveTo, { uid: true });
+}

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { AppError } from '../core/errors.js';
+import type { InboundEmail } from './email.js';
+import type { Arrival, InboundSource } from './ledger.js';
+
+/**
+ * Turning raw RFC 822 bytes (IMAP, `POST /api/ingress/raw`) into an arrival for the ledger:
+ * the content hash and the parsed form, or the parse error with what a quick header scan
+ * could read, so that an unparseable message is recorded (and visible) instead of lost.
+ */
+
+/** Anything that parses raw mail: the worker pool, or the in-thread parser. */
+export interface ParseLike {
+  parse(raw: Buffer): Promise<InboundEmail>;
+}
+
+/** Where an arrival comes from. */
+export interface ArrivalOrigin {
+  source: InboundSource;
+  mailboxId: string | null;
+  imap: Arrival['imap'];
+  receivedAt: number;
+}
+
+/** Hex SHA-256 of the raw message: the content half of a message's identity. */
+export function contentHash(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+/** Parses `raw` into an arrival; a parse failure becomes an arrival that records the error. */
+export async function arrivalFromRaw(
+  parser: ParseLike,
+  raw: Buffer,
+  origin: ArrivalOrigin,
+): Promise<Arrival> {
+  const base = { ...origin, contentHash: contentHash(raw), size: raw.length };
+  try {
+    return { ...base, parsed: { ok: true, email: await parser.parse(raw) } };
+  } catch (error) {
+    const e =
+      error instanceof AppError
+        ? error
+        : new AppError('INBOUND_PARSE_FAILED', String((error as Error)?.message ?? error));
+    const headers = scanHeaders(raw);
+    return {
+      ...base,
+      parsed: {
+        ok: false,
+        code: e.code,
+        message: e.message,
+        subject: headers.subject ?? '',
+        from: headers.from ?? null,
+        messageId: headers.messageId ?? null,
+      },
+    };
+  }
+}
+
+/** A best-effort read of a few headers from the first 64 KB, for messages the parser refused. */
+function scanHeaders(raw: Buffer): { subject?: string; from?: string; messageId?: string } {
+  const head = raw.subarray(0, 65_536).toString('latin1');
+  const end = head.search(/\r?\n\r?\n/);
+  const block = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
+  const found: { subject?: string; from?: string; messageId?: string } = {};
+  for (const line of block.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'subject') found.subject ??= value.slice(0, 500);
+    else if (name === 'from')
+      found.from ??= /<([^>]+)>/.exec(value)?.[1]?.toLowerCase() ?? value.toLowerCase().slice(0, 320);
+    else if (name === 'message-id') found.messageId ??= value.replace(/^<|>$/g, '').slice(0, 500);
+  }
+  return found;
+}

@@ -1,0 +1,158 @@
+import { ImapFlow } from 'imapflow';
+import { AppError } from '../core/errors.js';
+import type { Mailbox } from './mailboxes.js';
+
+/**
+ * The IMAP edge: builds imapflow clients from mailbox settings, exchanges OAuth2 refresh
+ * tokens for XOAUTH2 access tokens, and translates imapflow's errors into AppErrors (DESIGN
+ * rule 4), so the watcher reasons about codes, never library errors.
+ */
+
+/** Timeouts of one connection. */
+export const IMAP_TIMEOUTS = {
+  /** DNS, TCP and TLS together. */
+  connectMs: 15_000,
+  greetingMs: 15_000,
+  /**
+   * Inactivity that declares the socket dead. IDLE is broken and entered again every
+   * `IDLE_REFRESH_MS` (well before the 29 minutes of RFC 2177), so a live IDLE connection is
+   * never this quiet; a dead one is found within this delay.
+   */
+  socketMs: 6 * 60_000,
+};
+/** IDLE is refreshed this often: before RFC 2177's 29 minutes, and before NATs forget the flow. */
+export const IDLE_REFRESH_MS = 5 * 60_000;
+
+/** An OAuth2 access token and when it stops working. */
+interface AccessToken {
+  token: string;
+  expiresAt: number;
+}
+
+/** Exchanges refresh tokens for access tokens, caching each until a minute before it expires. */
+export class OAuthTokens {
+  private readonly cache = new Map<string, AccessToken>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** A valid access token for `mailbox` (an OAuth2 one). */
+  async accessToken(mailbox: Mailbox): Promise<string> {
+    const { auth } = mailbox.settings;
+    if (auth.type !== 'oauth2') throw new AppError('INTERNAL', 'not an OAuth2 mailbox');
+    const cached = this.cache.get(mailbox.id);
+    if (cached && cached.expiresAt - 60_000 > this.now()) return cached.token;
+    const body = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: mailbox.secrets.refreshToken ?? '',
+      client_id: auth.clientId,
+      ...(mailbox.secrets.clientSecret ? { client_secret: mailbox.secrets.clientSecret } : {}),
+    });
+    let response: Response;
+    try {
+      response = await fetch(auth.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body,
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (error) {
+      throw new AppError(
+        'IMAP_OAUTH_FAILED',
+        `the token URL ${auth.tokenUrl} cannot be reached: ${(error as Error).message}`,
+        {
+          retryable: true,
+          cause: error,
+        },
+      );
+    }
+    const text = await response.text();
+    let json: { access_token?: unknown; expires_in?: unknown; error?: unknown; error_description?: unknown } =
+      {};
+    try {
+      json = JSON.parse(text) as typeof json;
+    } catch {
+      // Reported below with the status.
+    }
+    if (!response.ok || typeof json.access_token !== 'string') {
+      const why =
+        typeof json.error === 'string'
+          ? `${json.error}${json.error_description ? `: ${String(json.error_description)}` : ''}`
+          : `HTTP ${response.status}`;
+      // invalid_grant: the refresh token was revoked or expired; only a new one helps.
+      throw new AppError('IMAP_OAUTH_FAILED', `the token URL refused the refresh token (${why})`, {
+        retryable: json.error !== 'invalid_grant' && response.status >= 500,
+      });
+    }
+    const lifetime = typeof json.expires_in === 'number' ? json.expires_in * 1000 : 3_600_000;
+    this.cache.set(mailbox.id, { token: json.access_token, expiresAt: this.now() + lifetime });
+    return json.access_token;
+  }
+
+  /** Forgets the token of a mailbox (after the server refused it). */
+  forget(mailboxId: string): void {
+    this.cache.delete(mailboxId);
+  }
+}
+
+/** A client for `mailbox`, not yet connected. Auto-IDLE is off: the watcher enters IDLE itself at once. */
+export async function imapClient(mailbox: Mailbox, tokens: OAuthTokens): Promise<ImapFlow> {
+  const s = mailbox.settings;
+  const auth =
+    s.auth.type === 'password'
+      ? { user: s.auth.user, pass: mailbox.secrets.password ?? '' }
+      : { user: s.auth.user, accessToken: await tokens.accessToken(mailbox) };
+  return new ImapFlow({
+    host: s.host,
+    port: s.port,
+    secure: s.tls === 'implicit',
+    doSTARTTLS: s.tls === 'starttls' ? true : s.tls === 'none' ? false : undefined,
+    tls: { rejectUnauthorized: s.tlsVerify },
+    auth,
+    logger: false,
+    disableAutoIdle: true,
+    maxIdleTime: IDLE_REFRESH_MS,
+    connectionTimeout: IMAP_TIMEOUTS.connectMs,
+    greetingTimeout: IMAP_TIMEOUTS.greetingMs,
+    socketTimeout: IMAP_TIMEOUTS.socketMs,
+    clientInfo: { name: 'Facteur' },
+  });
+}
+
+/** The AppError for anything imapflow (or the socket under it) threw. */
+export function imapError(error: unknown, where: string): AppError {
+  if (error instanceof AppError) return error;
+  const e = error as {
+    code?: string;
+    message?: string;
+    authenticationFailed?: boolean;
+    responseText?: string;
+  };
+  const detail = e.responseText ?? e.message ?? String(error);
+  if (e.authenticationFailed || e.code === 'AUTHENTICATIONFAILED') {
+    return new AppError('IMAP_AUTH_FAILED', `${where}: the server refused the credentials (${detail})`, {
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (
+    e.code &&
+    ['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'ETIMEDOUT', 'ETIMEOUT', 'SocketTimeout'].includes(e.code)
+  ) {
+    return new AppError('IMAP_TIMEOUT', `${where}: no answer in time (${e.code})`, {
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (
+    e.code &&
+    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|NoConnection|ClosedAfterConnect|EConnectionClosed|StateLogout)/.test(
+      e.code,
+    )
+  ) {
+    return new AppError('IMAP_CONNECT_FAILED', `${where}: ${detail} (${e.code})`, {
+      retryable: true,
+      cause: error,
+    });
+  }
+  return new AppError('IMAP_PROTOCOL', `${where}: ${detail}`, { retryable: true, cause: error });
+}

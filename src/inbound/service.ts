@@ -1,0 +1,290 @@
+import type { Registry } from 'prom-client';
+import type { Clock } from '../core/clock.js';
+import type { Store, Tx } from '../core/db/index.js';
+import { uuidv7 } from '../core/ids.js';
+import type { QueueDefinition } from '../core/jobs/index.js';
+import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import type { MailDeps } from '../mail/index.js';
+import type { RuleStore } from '../rules/index.js';
+import type { Webhooks } from '../webhooks/index.js';
+import { appsScriptIdentity, emailFromAppsScript } from './apps-script.js';
+import { arrivalFromRaw } from './arrival.js';
+import { OAuthTokens } from './imap.js';
+import { type Arrival, type Recorded, ROUTE_QUEUE, recordArrivals } from './ledger.js';
+import { MAILBOXES_CHANNEL, type Mailbox, MailboxRegistry } from './mailboxes.js';
+import { InboundMetrics } from './metrics.js';
+import { ParsePool } from './parse-pool.js';
+import { type RouteJobPayload, routeMessage } from './route.js';
+import { FolderWatcher, type WatcherStatus } from './watcher.js';
+
+/**
+ * The inbound module's front: mailboxes and their watchers, HTTP ingestion, the route queue,
+ * and the link back from webhook deliveries to the messages that raised them. The composition
+ * root makes one; routes use it.
+ */
+
+export interface InboundOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  secretKey: Buffer;
+  metrics?: Registry;
+  webhooks: Webhooks;
+  rules: RuleStore;
+  mail: Pick<MailDeps, 'retryScheduleMs' | 'defaultFrom'>;
+  /** Parser worker threads (0: parse on the main thread). */
+  parseWorkers: number;
+  /** Whether this process runs mailbox watchers (default true). */
+  watch?: boolean;
+}
+
+/** A watcher that has not succeeded for this long reads as down in /readyz. */
+const DOWN_AFTER_MS = 60_000;
+
+export class Inbound {
+  readonly mailboxes: MailboxRegistry;
+  readonly parser: ParsePool;
+  private readonly tokens: OAuthTokens;
+  private readonly watchers = new Map<string, FolderWatcher>();
+  private readonly instanceId = uuidv7();
+  private readonly metrics: InboundMetrics | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private reconciling: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly options: InboundOptions) {
+    const { store, clock, logger } = options;
+    this.mailboxes = new MailboxRegistry({ store, clock, logger, secretKey: options.secretKey });
+    this.parser = new ParsePool({ workers: options.parseWorkers });
+    this.tokens = new OAuthTokens(() => clock.now());
+    this.metrics = options.metrics ? new InboundMetrics(options.metrics, () => this.statuses()) : undefined;
+    options.webhooks.onDeliverySucceeded((tx, deliveryId, now) =>
+      this.noteDeliverySucceeded(tx, deliveryId, now),
+    );
+  }
+
+  get store(): Store {
+    return this.options.store;
+  }
+
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  get rules(): RuleStore {
+    return this.options.rules;
+  }
+
+  get webhooks(): Webhooks {
+    return this.options.webhooks;
+  }
+
+  /** The `inbound.route` queue, for the job engine. */
+  queue(): QueueDefinition<RouteJobPayload> {
+    return {
+      name: ROUTE_QUEUE,
+      concurrency: 4,
+      retry: { kind: 'exponential', initialDelayMs: 5_000, maxDelayMs: 600_000, jitter: 0.1 },
+      handle: (job) =>
+        routeMessage(
+          {
+            ...this.options,
+            mailbox: (id) => this.mailboxes.load(id).catch(() => undefined),
+            onAckReady: (mailboxId) => this.signalMailbox(mailboxId),
+          },
+          job,
+        ),
+      // A run that failed for good (a template that does not render, a row that vanished)
+      // says so on the ledger row, which stays `parsed`: replaying the job routes it again.
+      onSettled: async (tx, job, settlement) => {
+        if (settlement.status !== 'failed' && settlement.status !== 'dead') return;
+        await tx.db
+          .updateTable('inbound_messages')
+          .set({
+            error_code: settlement.error?.code ?? 'INTERNAL',
+            error_message: `routing failed (job ${job.id}): ${settlement.error?.message ?? 'unknown error'}`,
+            updated_at: this.options.clock.now(),
+          })
+          .where('id', '=', job.payload.inboundId)
+          .where('state', '=', 'parsed')
+          .execute();
+      },
+    };
+  }
+
+  /** Starts a watcher for every watched folder of every active mailbox, and follows changes. */
+  async start(): Promise<void> {
+    if (this.options.watch === false) return;
+    this.unsubscribe = this.options.store.subscribe(MAILBOXES_CHANNEL, () => {
+      this.reconciling = this.reconciling.then(() => this.reconcile()).catch(() => undefined);
+    });
+    await this.reconcile();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    await this.reconciling;
+    await Promise.all([...this.watchers.values()].map((w) => w.stop()));
+    this.watchers.clear();
+    await this.parser.close();
+  }
+
+  /** Brings the running watchers in line with the mailboxes: new, changed, paused, deleted. */
+  private async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    const wanted = new Map<string, Mailbox>();
+    for (const mailbox of await this.mailboxes.list()) {
+      if (mailbox.status !== 'active') continue;
+      for (const folder of mailbox.settings.folders) wanted.set(`${mailbox.id}\n${folder}`, mailbox);
+    }
+    for (const [key, watcher] of this.watchers) {
+      const mailbox = wanted.get(key);
+      if (mailbox && mailbox.updatedAt === watcher.mailbox.updatedAt) continue;
+      this.watchers.delete(key);
+      await watcher.stop();
+    }
+    for (const [key, mailbox] of wanted) {
+      if (this.watchers.has(key) || this.stopped) continue;
+      const watcher = new FolderWatcher(
+        {
+          store: this.options.store,
+          clock: this.options.clock,
+          logger: this.options.logger,
+          tokens: this.tokens,
+          parser: this.parser,
+          instanceId: this.instanceId,
+          onRecorded: (count) => this.metrics?.recorded(count, 'imap'),
+        },
+        mailbox,
+        key.slice(key.indexOf('\n') + 1),
+      );
+      this.watchers.set(key, watcher);
+      watcher.start();
+    }
+  }
+
+  /** Wakes the watchers of a mailbox (handled messages wait for the mailbox action). */
+  signalMailbox(mailboxId: string): void {
+    for (const watcher of this.watchers.values()) if (watcher.mailbox.id === mailboxId) watcher.signal();
+  }
+
+  /** Every watcher's report. */
+  statuses(): WatcherStatus[] {
+    return [...this.watchers.values()].map((w) => w.report());
+  }
+
+  /** Records a raw RFC 822 message pushed over HTTP; resolves once it is durably in the ledger. */
+  async ingestRaw(raw: Buffer, mailboxId: string | null): Promise<Recorded> {
+    const arrival = await arrivalFromRaw(this.parser, raw, {
+      source: 'raw',
+      mailboxId,
+      imap: null,
+      receivedAt: this.options.clock.now(),
+    });
+    return this.record(arrival);
+  }
+
+  /** Records a message pushed by the Gmail Apps Script; resolves once it is durably in the ledger. */
+  async ingestAppsScript(
+    payload: Parameters<typeof emailFromAppsScript>[0],
+    mailboxId: string | null,
+  ): Promise<Recorded> {
+    const email = emailFromAppsScript(payload);
+    const receivedAt = email.date ? Date.parse(email.date) : this.options.clock.now();
+    return this.record({
+      source: 'gmail',
+      mailboxId,
+      imap: null,
+      contentHash: appsScriptIdentity(payload),
+      receivedAt: Number.isFinite(receivedAt) ? receivedAt : this.options.clock.now(),
+      size: email.size,
+      parsed: { ok: true, email },
+    });
+  }
+
+  private async record(arrival: Arrival): Promise<Recorded> {
+    const [recorded] = await this.options.store.groupTransaction((tx) =>
+      recordArrivals(tx, [arrival], this.options.clock.now()),
+    );
+    this.metrics?.recorded(1, arrival.source);
+    return recorded as Recorded;
+  }
+
+  /**
+   * In the settlement transaction of a delivery that succeeded: when every delivery of the
+   * message that raised it has succeeded, the message is delivered and its mailbox action may run.
+   */
+  private async noteDeliverySucceeded(tx: Tx, deliveryId: string, now: number): Promise<void> {
+    const owners = await tx.db
+      .selectFrom('inbound_message_events as e')
+      .innerJoin('webhook_deliveries as d', 'd.event_id', 'e.event_id')
+      .select('e.inbound_id')
+      .where('d.id', '=', deliveryId)
+      .execute();
+    for (const { inbound_id } of owners) {
+      const open = await tx.db
+        .selectFrom('inbound_message_events as e')
+        .innerJoin('webhook_deliveries as d', 'd.event_id', 'e.event_id')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('e.inbound_id', '=', inbound_id)
+        .where('d.status', '!=', 'succeeded')
+        .executeTakeFirst();
+      if (Number(open?.n ?? 0) > 0) continue;
+      const updated = await tx.db
+        .updateTable('inbound_messages')
+        .set((eb) => ({
+          state: eb.case().when('state', '=', 'matched').then('delivered').else(eb.ref('state')).end(),
+          ack_state: eb
+            .case()
+            .when('ack_state', '=', 'waiting')
+            .then('pending')
+            .else(eb.ref('ack_state'))
+            .end(),
+          updated_at: now,
+        }))
+        .where('id', '=', inbound_id)
+        .where((eb) => eb.or([eb('state', '=', 'matched'), eb('ack_state', '=', 'waiting')]))
+        .returning(['mailbox_id', 'ack_state'])
+        .executeTakeFirst();
+      if (updated?.mailbox_id && updated.ack_state === 'pending') {
+        const mailboxId = updated.mailbox_id;
+        tx.afterCommit(() => this.signalMailbox(mailboxId));
+      }
+    }
+  }
+
+  /** /readyz: each watcher's state; down when one has not succeeded for a minute. */
+  health(): ComponentHealth {
+    const statuses = this.statuses();
+    const now = this.options.clock.now();
+    const failing = statuses.filter(
+      (s) =>
+        s.state !== 'standby' &&
+        (s.lastSuccessAt === null
+          ? s.lastError !== null
+          : now - s.lastSuccessAt > DOWN_AFTER_MS && s.state !== 'idle' && s.state !== 'polling'),
+    );
+    const lastError =
+      statuses
+        .map((s) => s.lastError)
+        .filter((e) => e !== null)
+        .sort((a, b) => b.at - a.at)[0] ?? null;
+    const lastSuccessAt = statuses.reduce<number | null>(
+      (max, s) =>
+        s.lastSuccessAt !== null && (max === null || s.lastSuccessAt > max) ? s.lastSuccessAt : max,
+      null,
+    );
+    return {
+      status: failing.length === 0 ? 'ok' : failing.length === statuses.length ? 'down' : 'degraded',
+      ...(failing.length > 0
+        ? {
+            message: `${failing.map((s) => `${s.mailbox}/${s.folder}`).join(', ')}: ${failing[0]?.lastError?.message ?? 'not connected'}`,
+          }
+        : {}),
+      lastError: lastError ? { message: `${lastError.code}: ${lastError.message}`, at: lastError.at } : null,
+      lastSuccessAt,
+      detail: { watchers: statuses },
+    };
+  }
+}

@@ -1,0 +1,135 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { Database } from '../core/db/index.js';
+import { LEDGER_STATES } from './ledger.js';
+
+/** How the API shows the inbound ledger. */
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+export const ledgerEntrySchema = z.object({
+  id: z.string(),
+  source: z.enum(['imap', 'gmail', 'raw']),
+  mailboxId: z.string().nullable(),
+  folder: z.string().nullable(),
+  uidvalidity: z.number().nullable(),
+  uid: z.number().nullable(),
+  messageId: z.string().nullable(),
+  contentHash: z.string(),
+  state: z.enum(LEDGER_STATES),
+  skipReason: z.string().nullable(),
+  duplicateOf: z.string().nullable(),
+  subject: z.string(),
+  from: z.string().nullable(),
+  size: z.number(),
+  errorCode: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  tags: z.array(z.string()),
+  matchedRules: z.array(z.unknown()),
+  subjectGroup: z.string().nullable(),
+  mailboxAction: z
+    .enum(['none', 'waiting', 'pending', 'done', 'stale'])
+    .describe(
+      '`waiting`: deliveries not all succeeded (the message stays unread); `pending`: to be marked; `done`; `stale`: its UIDVALIDITY changed.',
+    ),
+  mailboxActionError: z.string().nullable(),
+  receivedAt: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type LedgerEntry = z.infer<typeof ledgerEntrySchema>;
+
+type Row = Database['inbound_messages'];
+
+/** The API form of a ledger row. */
+export function ledgerView(row: Row): LedgerEntry {
+  return {
+    id: row.id,
+    source: row.source as LedgerEntry['source'],
+    mailboxId: row.mailbox_id,
+    folder: row.folder,
+    uidvalidity: row.uidvalidity === null ? null : Number(row.uidvalidity),
+    uid: row.uid === null ? null : Number(row.uid),
+    messageId: row.message_id,
+    contentHash: row.content_hash,
+    state: row.state as LedgerEntry['state'],
+    skipReason: row.skip_reason,
+    duplicateOf: row.duplicate_of,
+    subject: row.subject,
+    from: row.from_address,
+    size: Number(row.size),
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    tags: JSON.parse(row.tags) as string[],
+    matchedRules: JSON.parse(row.matched_rules) as unknown[],
+    subjectGroup: row.subject_group,
+    mailboxAction: row.ack_state as LedgerEntry['mailboxAction'],
+    mailboxActionError: row.ack_error,
+    receivedAt: iso(row.received_at) as string,
+    createdAt: iso(row.created_at) as string,
+    updatedAt: iso(row.updated_at) as string,
+  };
+}
+
+/** One page of the ledger, newest first. */
+export async function ledgerPage(
+  db: Kysely<Database>,
+  query: {
+    state?: string | undefined;
+    mailbox?: string | undefined;
+    before?: string | undefined;
+    limit: number;
+  },
+): Promise<{ messages: LedgerEntry[]; nextBefore: string | null }> {
+  let select = db
+    .selectFrom('inbound_messages')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(query.limit + 1);
+  if (query.state) select = select.where('state', '=', query.state);
+  if (query.mailbox) select = select.where('mailbox_id', '=', query.mailbox);
+  if (query.before) select = select.where('id', '<', query.before);
+  const rows = await select.execute();
+  const page = rows.slice(0, query.limit);
+  return {
+    messages: page.map(ledgerView),
+    nextBefore: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null,
+  };
+}
+
+/** One row with its parsed email and the deliveries of the events it raised. */
+export async function ledgerEntry(
+  db: Kysely<Database>,
+  id: string,
+): Promise<(LedgerEntry & { email: unknown; deliveries: unknown[] }) | undefined> {
+  const row = await db.selectFrom('inbound_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) return undefined;
+  const deliveries = await db
+    .selectFrom('inbound_message_events as e')
+    .innerJoin('webhook_deliveries as d', 'd.event_id', 'e.event_id')
+    .select([
+      'd.id',
+      'd.event_id',
+      'd.endpoint_id',
+      'd.status',
+      'd.attempt_count',
+      'd.last_error_code',
+      'd.last_error_message',
+    ])
+    .where('e.inbound_id', '=', id)
+    .orderBy('d.id')
+    .execute();
+  return {
+    ...ledgerView(row),
+    email: row.email === null ? null : JSON.parse(row.email),
+    deliveries: deliveries.map((d) => ({
+      id: d.id,
+      eventId: d.event_id,
+      endpointId: d.endpoint_id,
+      status: d.status,
+      attempts: Number(d.attempt_count),
+      lastErrorCode: d.last_error_code,
+      lastErrorMessage: d.last_error_message,
+    })),
+  };
+}
