@@ -39,7 +39,9 @@ export class OAuthTokens {
   async accessToken(mailbox: Mailbox): Promise<string> {
     const { auth } = mailbox.settings;
     if (auth.type !== 'oauth2') throw new AppError('INTERNAL', 'not an OAuth2 mailbox');
-    const cached = this.cache.get(mailbox.id);
+    // Keyed by the credentials too: changed credentials never reuse the old access token.
+    const key = `${mailbox.id}\n${mailbox.updatedAt}`;
+    const cached = this.cache.get(key);
     if (cached && cached.expiresAt - 60_000 > this.now()) return cached.token;
     const body = new URLSearchParams({
       grant_type: 'refresh_token',
@@ -84,13 +86,14 @@ export class OAuthTokens {
       });
     }
     const lifetime = typeof json.expires_in === 'number' ? json.expires_in * 1000 : 3_600_000;
-    this.cache.set(mailbox.id, { token: json.access_token, expiresAt: this.now() + lifetime });
+    for (const old of this.cache.keys()) if (old.startsWith(`${mailbox.id}\n`)) this.cache.delete(old);
+    this.cache.set(key, { token: json.access_token, expiresAt: this.now() + lifetime });
     return json.access_token;
   }
 
   /** Forgets the token of a mailbox (after the server refused it). */
   forget(mailboxId: string): void {
-    this.cache.delete(mailboxId);
+    for (const key of this.cache.keys()) if (key.startsWith(`${mailboxId}\n`)) this.cache.delete(key);
   }
 }
 
