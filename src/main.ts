@@ -205,7 +205,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     await engine.start();
     await inbound.start();
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
-    const heartbeat = startHeartbeat(clock, logger, engine);
+    const heartbeat = startHeartbeat(clock, logger, engine, inbound);
     logger.info(
       {
         event: 'facteur.started',
@@ -333,12 +333,20 @@ function registerHealthChecks(
 }
 
 /** A log line every 5 minutes saying the background work is alive and what it did. */
-function startHeartbeat(clock: Clock, logger: Logger, engine: JobEngine): Timer {
+function startHeartbeat(clock: Clock, logger: Logger, engine: JobEngine, inbound: Inbound): Timer {
   let timer: Timer;
   const beat = (): void => {
     const h = engine.health();
+    // Each watcher's state and last success: a poller that died shows here, not only in /readyz.
+    const watchers = inbound.statuses().map((s) => ({
+      mailbox: s.mailbox,
+      folder: s.folder,
+      state: s.state,
+      lastSuccessAt: s.lastSuccessAt,
+      lastError: s.lastError?.code ?? null,
+    }));
     logger.info(
-      { event: 'heartbeat', engine: h.state, running: h.running, lastProgressAt: h.lastProgressAt },
+      { event: 'heartbeat', engine: h.state, running: h.running, lastProgressAt: h.lastProgressAt, watchers },
       'heartbeat',
     );
     timer = clock.setTimer(300_000, beat);

@@ -139,3 +139,68 @@ describe.skipIf(skip)('HTTP ingestion', () => {
     expect(empty.status).toBe(400);
   });
 });
+
+describe.skipIf(skip)('subject groups and forwards', () => {
+  // Monday 2026-11-30 22:00 in Paris: the month ends in two hours (the rules' zone is Paris).
+  const clock = new ManualClock(Date.UTC(2026, 10, 30, 21, 0, 0));
+  const suite = useWebhookSuite({}, { clock });
+
+  async function ledger(id: string): Promise<Json> {
+    const answer = await suite.app.request<Json>('GET', `/api/inbound/${id}`);
+    expect(answer.status).toBe(200);
+    return answer.body;
+  }
+
+  it('sends one message per subject group and calendar month, and forwards through the outbox', async () => {
+    const endpoint = await suite.api.createEndpoint({ eventTypes: ['inbound.*'] });
+    const rule = await suite.app.request<Json>('POST', '/api/rules', {
+      body: {
+        name: 'reports',
+        when: { all: [{ field: 'subject', operator: 'startsWith', value: 'Weekly report' }] },
+        actions: [
+          { type: 'webhook', endpoints: [endpoint.id] },
+          { type: 'forward', to: ['ops@example.com'] },
+        ],
+      },
+    });
+    expect(rule.status, JSON.stringify(rule.body)).toBe(201);
+    const push = (date: string, body: string) =>
+      suite.app.request<Json>('POST', '/api/ingress/gmail', {
+        body: { subject: 'Weekly report: sales', sender: 'bot@example.com', date, body },
+      });
+    const first = await push('2026-11-30T20:00:00Z', '<p>week 48</p>');
+    await vi.waitFor(async () => expect((await ledger(first.body.id)).state).toBe('delivered'), {
+      timeout: 10_000,
+    });
+    // Another message of the same group, the same month: recorded, not sent.
+    const second = await push('2026-11-30T21:00:00Z', '<p>week 48, again</p>');
+    await vi.waitFor(async () => expect((await ledger(second.body.id)).state).toBe('skipped'), {
+      timeout: 10_000,
+    });
+    expect((await ledger(second.body.id)).skipReason).toBe('duplicate_subject_group');
+    // Next month the group is new again.
+    clock.set(Date.UTC(2026, 10, 30, 23, 30, 0)); // 00:30 on 1 December in Paris
+    const third = await push('2026-11-30T23:15:00Z', '<p>week 49</p>');
+    await vi.waitFor(async () => expect((await ledger(third.body.id)).state).toBe('delivered'), {
+      timeout: 10_000,
+    });
+    const requests = await suite.receiver.waitForRequests(2);
+    expect(requests.map((r) => ((r.json() as Json).data as Json).email_id)).toEqual([
+      first.body.id,
+      third.body.id,
+    ]);
+
+    // The forward went through the outbox to the built-in catcher, once per message sent.
+    await vi.waitFor(
+      async () => {
+        const caught = await suite.app.request<Json>('GET', '/api/catcher/messages');
+        const forwards = (caught.body.messages as Json[]).filter(
+          (m) => m.subject === 'Fwd: Weekly report: sales',
+        );
+        expect(forwards).toHaveLength(2);
+      },
+      { timeout: 10_000 },
+    );
+    await suite.app.request('DELETE', `/api/rules/${rule.body.id}`);
+  });
+});

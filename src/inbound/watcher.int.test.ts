@@ -52,7 +52,8 @@ async function flagsOf(dovecot: DovecotInstance, folder: string): Promise<Map<nu
 describe.skipIf(skip)('mailbox watcher', () => {
   // Tuesday 2026-11-24 10:00 in Paris
   const clock = new ManualClock(Date.UTC(2026, 10, 24, 9, 0, 0));
-  const suite = useWebhookSuite({}, { clock });
+  const logLines: string[] = [];
+  const suite = useWebhookSuite({}, { clock, logLines });
   let dovecot: DovecotInstance;
   beforeAll(async () => {
     dovecot = await startDovecot();
@@ -182,5 +183,14 @@ describe.skipIf(skip)('mailbox watcher', () => {
       interval: 50,
     });
     expect(suite.receiver.requests.length).toBe(before + 1);
+    // The heartbeat (every 5 minutes) names each watcher with its state and last success. (Its
+    // last error is the folder that did not exist yet when the mailbox was created.)
+    const beats = logLines.map((line) => JSON.parse(line) as Json).filter((l) => l.event === 'heartbeat');
+    expect(beats.at(-1)?.watchers[0].lastSuccessAt).toBeGreaterThanOrEqual(
+      Date.parse('2026-11-24T09:00:00Z'),
+    );
+    expect(beats.at(-1)?.watchers).toEqual([
+      expect.objectContaining({ mailbox: 'alice Afternoon', folder: 'Afternoon', state: 'idle' }),
+    ]);
   });
 });

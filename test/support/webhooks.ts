@@ -88,7 +88,7 @@ export interface WebhookSuite {
  */
 export function useWebhookSuite(
   env: Record<string, string> = {},
-  options: { clock?: ManualClock; lookup?: StartOptions['lookup'] } = {},
+  options: { clock?: ManualClock; lookup?: StartOptions['lookup']; logLines?: string[] } = {},
 ): WebhookSuite {
   const suite = {} as WebhookSuite;
   beforeAll(async () => {
