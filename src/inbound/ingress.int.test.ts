@@ -152,6 +152,10 @@ describe.skipIf(skip)('subject groups and forwards', () => {
   }
 
   it('sends one message per subject group and calendar month, and forwards through the outbox', async () => {
+    const settings = await suite.app.request<Json>('PUT', '/api/rules/settings', {
+      body: { dedupeSubjectGroupPerMonth: true },
+    });
+    expect(settings.status, JSON.stringify(settings.body)).toBe(200);
     const endpoint = await suite.api.createEndpoint({ eventTypes: ['inbound.*'] });
     const rule = await suite.app.request<Json>('POST', '/api/rules', {
       body: {

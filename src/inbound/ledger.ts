@@ -7,8 +7,8 @@ import type { InboundEmail } from './email.js';
 /**
  * The inbound ledger: one row per message received, whatever brought it, written before
  * anything is done with the message and in the same transaction as the job that handles it.
- * A message already in the ledger (same Message-ID and content hash, or the same content hash
- * when it has no Message-ID) is recorded again as a skipped duplicate of the first, so a
+ * A message already in the ledger and parsed (same Message-ID and content hash, or the same
+ * content hash when it has no Message-ID) is recorded again as a skipped duplicate of the first, so a
  * UIDVALIDITY change or a re-upload with new UIDs never handles it twice, and every UID of a
  * folder still has its row (the resume point only moves over recorded UIDs).
  */
@@ -112,6 +112,9 @@ async function findFirstRecordings(
       .select(['id', 'message_id', 'content_hash'])
       .where('content_hash', 'in', hashes.slice(offset, offset + 500))
       .where('duplicate_of', 'is', null)
+      // A recording that could not be parsed (a worker that crashed, a parser bug since fixed)
+      // does not make a new copy a duplicate: the copy gets its chance.
+      .where('email', 'is not', null)
       .orderBy('id')
       .execute();
     for (const row of rows) {

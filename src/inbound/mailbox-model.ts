@@ -180,10 +180,29 @@ export function splitCredentials(input: MailboxCreateInput): {
 
 /** Problems zod cannot see: a schedule that never opens, vacations written backwards. */
 export function mailboxProblems(settings: MailboxSettings): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
   const schedule = mailboxSchedule(settings);
-  if (!schedule) return [];
-  const problem = scheduleProblem(schedule);
-  return problem ? [{ field: 'schedule', message: problem }] : [];
+  const problem = schedule ? scheduleProblem(schedule) : null;
+  if (problem) problems.push({ field: 'schedule', message: problem });
+  const moveTo = settings.afterHandled.moveTo;
+  // A handled message moved into a watched folder would be fetched again, found a duplicate,
+  // handled, and moved again.
+  if (moveTo !== null && settings.folders.includes(moveTo)) {
+    problems.push({
+      field: 'afterHandled.moveTo',
+      message: `must not be a watched folder (${moveTo} is in folders)`,
+    });
+  }
+  const badSender = settings.senderAllowlist.findIndex(
+    (entry) => !/^(@[^@\s]+\.[^@\s]+|[^@\s]+@[^@\s]+)$/.test(entry.trim()),
+  );
+  if (badSender >= 0) {
+    problems.push({
+      field: `senderAllowlist[${badSender}]`,
+      message: 'must be an address (jane@example.com) or a domain (@example.com)',
+    });
+  }
+  return problems;
 }
 
 /** The schedule in the form of `core/schedule` (null: always open). */

@@ -76,6 +76,18 @@ describe.skipIf(skip)('mailboxes', () => {
         message: expect.stringMatching(/starts and ends at 09:00/),
       }),
     ]);
+    const loop = await suite.app.request<Json>('POST', '/api/mailboxes', {
+      body: base({
+        folders: ['INBOX', 'Done'],
+        afterHandled: { moveTo: 'Done' },
+        senderAllowlist: ['not an address'],
+      }),
+    });
+    expect(loop.status).toBe(400);
+    expect((loop.body.error.details as Json[]).map((d) => d.field)).toEqual([
+      'afterHandled.moveTo',
+      'senderAllowlist[0]',
+    ]);
   });
 
   it('seals credentials: they are never shown, and a patch without auth keeps them', async () => {

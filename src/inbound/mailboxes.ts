@@ -3,8 +3,10 @@ import { seal, unseal } from '../core/crypto/index.js';
 import { isUniqueViolation, type Store, type Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
+import { runDeferredNow } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { parseOrThrow, validationError } from '../core/validation.js';
+import { ROUTE_QUEUE } from './ledger.js';
 import {
   type MailboxCreateInput,
   type MailboxSecrets,
@@ -30,6 +32,8 @@ export interface Mailbox {
   status: 'active' | 'paused';
   settings: MailboxSettings;
   secrets: MailboxSecrets;
+  /** Why the credentials could not be read, when they could not. */
+  secretsProblem?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -88,6 +92,13 @@ export class MailboxRegistry {
 
   /** Changes some settings; `auth`, when given, replaces the credentials. */
   async update(id: string, patch: MailboxUpdateInput): Promise<Mailbox> {
+    const updated = await this.applyUpdate(id, patch);
+    // A schedule that changed may be open now: routing that waited for it looks again.
+    await runDeferredNow(this.deps.store, ROUTE_QUEUE, 'INBOUND_SCHEDULE_CLOSED', this.deps.clock.now());
+    return updated;
+  }
+
+  private async applyUpdate(id: string, patch: MailboxUpdateInput): Promise<Mailbox> {
     const current = await this.load(id);
     const written = { ...current.settings, ...patch };
     let secrets = current.secrets;
@@ -166,6 +177,24 @@ export class MailboxRegistry {
       );
   }
 
+  /**
+   * Credentials that cannot be unsealed (the database was restored under another key) stop
+   * this mailbox's watcher with the reason, not the whole server.
+   */
+  private readSecrets(row: { id: string; secrets: string }): {
+    secrets: MailboxSecrets;
+    secretsProblem?: string;
+  } {
+    try {
+      return { secrets: JSON.parse(unseal(this.deps.secretKey, row.secrets)) as MailboxSecrets };
+    } catch (error) {
+      return {
+        secrets: {},
+        secretsProblem: `the stored credentials of mailbox ${row.id} cannot be read (${(error as Error).message}); set them again with PATCH /api/mailboxes/${row.id}`,
+      };
+    }
+  }
+
   private fromRow(row: {
     id: string;
     status: string;
@@ -178,7 +207,7 @@ export class MailboxRegistry {
       id: row.id,
       status: row.status as Mailbox['status'],
       settings: JSON.parse(row.config) as MailboxSettings,
-      secrets: JSON.parse(unseal(this.deps.secretKey, row.secrets)) as MailboxSecrets,
+      ...this.readSecrets(row),
       createdAt: Number(row.created_at),
       updatedAt: Number(row.updated_at),
     };

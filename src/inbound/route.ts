@@ -141,10 +141,18 @@ async function applyRouting(
   if (state !== 'skipped' && evaluation) {
     deliveries = await applyDecisions(deps, tx, row.id, evaluation.decisions, problems, now);
   }
-  // Nothing to deliver: a matched message is delivered as soon as it is routed.
-  if (state === 'matched' && deliveries === 0) state = 'delivered';
+  // Nothing to deliver: a matched message is delivered as soon as it is routed, unless an action
+  // could not be carried out (an endpoint deleted since): then it stays matched, unmarked, with
+  // the error, for someone to look at.
+  const failed = problems.length > 0;
+  if (state === 'matched' && deliveries === 0 && !failed) state = 'delivered';
   const imap = row.uid !== null;
-  const ackState = !imap ? 'none' : deliveries > 0 && state !== 'skipped' ? 'waiting' : 'pending';
+  const ackState =
+    !imap || (failed && deliveries === 0)
+      ? 'none'
+      : deliveries > 0 && state !== 'skipped'
+        ? 'waiting'
+        : 'pending';
   await tx.db
     .updateTable('inbound_messages')
     .set({

@@ -249,6 +249,9 @@ function registerIngressRoutes(app: HttpApp, inbound: Inbound): void {
   app.post(
     '/ingress/gmail',
     {
+      // Over the general body limit a push would get 413 and the script would retry it forever;
+      // its HTML is capped at parse time anyway.
+      bodyLimit: RAW_INGRESS_MAX_BYTES,
       schema: {
         summary:
           'Takes a message pushed by the Gmail Apps Script. Answers 200 only once it is durably in the ledger; any other answer means "send it again".',

@@ -57,6 +57,13 @@ describe.skipIf(skip)('rules API', () => {
         message: 'no endpoint has the id no-such-endpoint',
       }),
     ]);
+    const badDefault = await suite.app.request<Json>('PUT', '/api/rules/settings', {
+      body: { defaultActions: [{ type: 'webhook', endpoints: ['no-such-endpoint'] }] },
+    });
+    expect(badDefault.status).toBe(400);
+    expect(badDefault.body.error.details).toEqual([
+      expect.objectContaining({ field: 'defaultActions[0].endpoints[0]' }),
+    ]);
   });
 
   it('keeps rules in order, reorders, patches and deletes them', async () => {

@@ -108,7 +108,11 @@ describe('evaluateRules: presets and windows', () => {
         ],
       },
     });
-    expect(result.subjectGroup).toBe('media_solution_missions_recadrage_lot_42:2025-06');
+    expect(result.subjectGroup).toBeNull(); // de-duplication is off by default
+    const deduped = run(recadrageEmail, rules(recadrageRule), {
+      settings: { dedupeSubjectGroupPerMonth: true },
+    });
+    expect(deduped.subjectGroup).toBe('media_solution_missions_recadrage_lot_42:2025-06');
   });
 
   it('skips a recadrage outside the window', () => {
@@ -259,11 +263,11 @@ describe('evaluateRules: order, stop and defaults', () => {
     });
   });
 
-  it('gives no subject group when de-duplication is off', () => {
+  it('gives no subject group when de-duplication is off (the default)', () => {
+    expect(run(plainEmail, rules(invoiceRule)).subjectGroup).toBeNull();
     expect(
-      run(plainEmail, rules(invoiceRule), { settings: { dedupeSubjectGroupPerMonth: false } }).subjectGroup,
-    ).toBeNull();
-    expect(run(plainEmail, rules(invoiceRule)).subjectGroup).toBe('facture_42:2025-06');
+      run(plainEmail, rules(invoiceRule), { settings: { dedupeSubjectGroupPerMonth: true } }).subjectGroup,
+    ).toBe('facture_42:2025-06');
   });
 });
 

@@ -183,7 +183,7 @@ describe('ruleSettingsSchema', () => {
       defaultActions: [],
       defaultWhen: 'unmatched',
       skipRepliesAndForwards: true,
-      dedupeSubjectGroupPerMonth: true,
+      dedupeSubjectGroupPerMonth: false,
       senderAllowlist: [],
       timeZone: 'Europe/Paris',
     });

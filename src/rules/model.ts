@@ -158,7 +158,12 @@ export const ruleSettingsSchema = z.strictObject({
       '`unmatched`: default actions run when no rule matched. `not_stopped`: also after matches, unless a rule stopped processing (the replaced system).',
     ),
   skipRepliesAndForwards: z.boolean().prefault(true),
-  dedupeSubjectGroupPerMonth: z.boolean().prefault(true),
+  dedupeSubjectGroupPerMonth: z
+    .boolean()
+    .prefault(false)
+    .describe(
+      'Send one message per subject group and calendar month (off by default: it would also merge unrelated senders writing the same subject).',
+    ),
   senderAllowlist: z
     .array(allowlistEntry)
     .max(1000)

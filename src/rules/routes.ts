@@ -21,7 +21,7 @@ export interface RuleRouteDeps {
 async function checkEndpoints(
   deps: RuleRouteDeps,
   actions: RuleInput['actions'],
-  prefix: string,
+  field: string,
 ): Promise<void> {
   const problems: { in: string; field: string; message: string }[] = [];
   for (const [index, action] of actions.entries()) {
@@ -31,7 +31,7 @@ async function checkEndpoints(
       if (unknown.has(id)) {
         problems.push({
           in: 'body',
-          field: `${prefix}actions[${index}].endpoints[${at}]`,
+          field: `${field}[${index}].endpoints[${at}]`,
           message: `no endpoint has the id ${id}`,
         });
       }
@@ -70,7 +70,7 @@ export function registerRuleRoutes(app: HttpApp, deps: RuleRouteDeps): void {
       },
     },
     async (request, reply) => {
-      await checkEndpoints(deps, request.body.actions, '');
+      await checkEndpoints(deps, request.body.actions, 'actions');
       const rule = await deps.rules.create(request.body, request.query.position);
       reply.header('location', `/api/rules/${rule.id}`);
       return reply.status(201).send(view(rule));
@@ -98,7 +98,7 @@ export function registerRuleRoutes(app: HttpApp, deps: RuleRouteDeps): void {
       },
     },
     async (request) => {
-      await checkEndpoints(deps, request.body.defaultActions, 'default');
+      await checkEndpoints(deps, request.body.defaultActions, 'defaultActions');
       return deps.rules.putSettings(request.body);
     },
   );
@@ -131,7 +131,7 @@ export function registerRuleRoutes(app: HttpApp, deps: RuleRouteDeps): void {
       },
     },
     async (request) => {
-      if (request.body.actions) await checkEndpoints(deps, request.body.actions, '');
+      if (request.body.actions) await checkEndpoints(deps, request.body.actions, 'actions');
       return view(await deps.rules.update(request.params.id, request.body));
     },
   );
