@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { createKeyVerifier } from './access/index.js';
 import { type Clock, systemClock, type Timer } from './core/clock.js';
@@ -164,6 +165,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       rules,
       mail: mailDeps,
       parseWorkers: config.inbound.parseWorkers,
+      instanceId: `${hostname()}:${config.dataDir}`,
     });
     cleanups.push(() => inbound.stop());
     engine.register(inbound.queue());

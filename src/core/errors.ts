@@ -240,7 +240,7 @@ export const ERROR_CODES = {
   INBOUND_PARSE_FAILED: {
     status: 422,
     retryable: false,
-    doc: 'The message could not be parsed as RFC 822 mail; it is recorded in the inbound ledger with this error and skipped, and the messages after it are handled.',
+    doc: 'The message could not be parsed as RFC 822 mail; it is recorded in the inbound ledger in the `fetched` state with this error (left unread on the server), and the messages after it are handled.',
   },
 
   // Rules
@@ -252,7 +252,7 @@ export const ERROR_CODES = {
   INBOUND_TOO_LARGE: {
     status: 413,
     retryable: false,
-    doc: "The message is larger than its mailbox's `maxMessageMb` (or the ingress body limit); it is recorded in the ledger in the `fetched` state with this error, never downloaded or parsed, and left unread on the server.",
+    doc: "The message is larger than its mailbox's `maxMessageMb`; it is recorded in the ledger in the `fetched` state with this error, never downloaded or parsed, and left unread on the server.",
   },
   INBOUND_SCHEDULE_CLOSED: {
     status: 503,

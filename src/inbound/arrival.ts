@@ -34,6 +34,8 @@ export async function arrivalFromRaw(
   origin: ArrivalOrigin,
 ): Promise<Arrival> {
   const base = { ...origin, contentHash: contentHash(raw), size: raw.length };
+  // The pool may move `raw` to a worker (leaving it empty here): keep the head for a failure.
+  const head = Buffer.from(raw.subarray(0, HEAD_BYTES));
   try {
     return { ...base, parsed: { ok: true, email: await parser.parse(raw) } };
   } catch (error) {
@@ -41,7 +43,7 @@ export async function arrivalFromRaw(
       error instanceof AppError
         ? error
         : new AppError('INBOUND_PARSE_FAILED', String((error as Error)?.message ?? error));
-    const headers = scanHeaders(raw);
+    const headers = scanHeaders(head);
     return {
       ...base,
       parsed: {
@@ -56,9 +58,11 @@ export async function arrivalFromRaw(
   }
 }
 
+const HEAD_BYTES = 65_536;
+
 /** A best-effort read of a few headers from the first 64 KB, for messages the parser refused. */
 function scanHeaders(raw: Buffer): { subject?: string; from?: string; messageId?: string } {
-  const head = raw.subarray(0, 65_536).toString('latin1');
+  const head = raw.toString('latin1');
   const end = head.search(/\r?\n\r?\n/);
   const block = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
   const found: { subject?: string; from?: string; messageId?: string } = {};

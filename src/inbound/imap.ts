@@ -99,6 +99,7 @@ export class OAuthTokens {
 
 /** A client for `mailbox`, not yet connected. Auto-IDLE is off: the watcher enters IDLE itself at once. */
 export async function imapClient(mailbox: Mailbox, tokens: OAuthTokens): Promise<ImapFlow> {
+  if (mailbox.secretsProblem) throw new AppError('CONFIG_INVALID', mailbox.secretsProblem);
   const s = mailbox.settings;
   const auth =
     s.auth.type === 'password'
@@ -112,6 +113,8 @@ export async function imapClient(mailbox: Mailbox, tokens: OAuthTokens): Promise
     tls: { rejectUnauthorized: s.tlsVerify },
     auth,
     logger: false,
+    // Server lines come back as 'log' events: the watcher looks for untagged NO and BAD.
+    emitLogs: true,
     disableAutoIdle: true,
     maxIdleTime: IDLE_REFRESH_MS,
     connectionTimeout: IMAP_TIMEOUTS.connectMs,

@@ -12,7 +12,7 @@ import { type Json, useWebhookSuite } from '../../test/support/webhooks.js';
  * introspection endpoint, standing in for the provider.
  */
 
-const skip = (await databaseSkipReason()) ?? serviceSkipReason('dovecot', await probeDovecot());
+const skip = (await databaseSkipReason()) || serviceSkipReason('dovecot', await probeDovecot());
 
 describe.skipIf(skip)('mailboxes', () => {
   const suite = useWebhookSuite();

@@ -36,6 +36,12 @@ export interface InboundOptions {
   parseWorkers: number;
   /** Whether this process runs mailbox watchers (default true). */
   watch?: boolean;
+  /**
+   * This instance as lease owner; default a random id. Give one that survives a restart (the
+   * composition root uses the host name and data directory), so that a process restarted after
+   * a crash takes its watchers' leases back at once instead of waiting for them to expire.
+   */
+  instanceId?: string;
 }
 
 /** A watcher that has not succeeded for this long reads as down in /readyz. */
@@ -46,7 +52,7 @@ export class Inbound {
   readonly parser: ParsePool;
   private readonly tokens: OAuthTokens;
   private readonly watchers = new Map<string, FolderWatcher>();
-  private readonly instanceId = uuidv7();
+  private readonly instanceId: string;
   private readonly metrics: InboundMetrics | undefined;
   private unsubscribe: (() => void) | undefined;
   private reconciling: Promise<void> = Promise.resolve();
@@ -54,6 +60,7 @@ export class Inbound {
 
   constructor(private readonly options: InboundOptions) {
     const { store, clock, logger } = options;
+    this.instanceId = options.instanceId ?? uuidv7();
     this.mailboxes = new MailboxRegistry({ store, clock, logger, secretKey: options.secretKey });
     this.parser = new ParsePool({ workers: options.parseWorkers });
     this.tokens = new OAuthTokens(() => clock.now());

@@ -12,7 +12,7 @@ import { ManualClock } from '../core/clock.js';
  * unread and visible); outside the mailbox schedule mail waits, then flows when it opens.
  */
 
-const skip = (await databaseSkipReason()) ?? serviceSkipReason('dovecot', await probeDovecot());
+const skip = (await databaseSkipReason()) || serviceSkipReason('dovecot', await probeDovecot());
 
 function message(n: number, subject = `Order ${n}`): string {
   return [
@@ -71,6 +71,16 @@ describe.skipIf(skip)('mailbox watcher', () => {
   });
 
   async function createMailbox(folder: string, extra: Json = {}): Promise<Json> {
+    // The folder exists before the watcher connects: a watcher that finds no folder backs off,
+    // and its backoff runs on this test's manual clock, which only the test moves.
+    const client = new ImapFlow({ ...dovecot.imapConfig(), disableAutoIdle: true });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      await client.mailboxCreate(folder);
+    } finally {
+      await client.logout();
+    }
     const created = await suite.app.request<Json>('POST', '/api/mailboxes', {
       body: {
         name: `alice ${folder}`,

@@ -56,8 +56,14 @@ export interface WatcherDeps {
   onRecorded?(count: number, mailboxId: string): void;
 }
 
-const LEASE_TTL_MS = 60_000;
-const LEASE_RENEW_MS = 20_000;
+/**
+ * The lease outlives a crashed holder by at most this long. A process restarted on the same
+ * host and data directory has the same owner id and takes its lease back at once.
+ */
+const LEASE_TTL_MS = 30_000;
+const LEASE_RENEW_MS = 10_000;
+/** How often a standby instance tries to take the lease. */
+const STANDBY_RETRY_MS = 5_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 60_000;
 /** Messages and bytes fetched and recorded per transaction. */
@@ -69,6 +75,7 @@ export class FolderWatcher {
   private stopping = false;
   private client: ImapFlow | undefined;
   private wake: (() => void) | undefined;
+  private interruptSleep: (() => void) | undefined;
   private pendingWake = false;
   private loop: Promise<void> | undefined;
   private failures = 0;
@@ -104,6 +111,7 @@ export class FolderWatcher {
   async stop(): Promise<void> {
     this.stopping = true;
     this.signal();
+    this.interruptSleep?.();
     this.client?.close();
     await this.loop;
     await releaseLease(this.deps.store.db, this.leaseName, this.deps.instanceId).catch(() => undefined);
@@ -130,7 +138,7 @@ export class FolderWatcher {
     while (!this.stopping) {
       if (!(await this.holdLease())) {
         this.setState('standby');
-        await this.sleep(LEASE_TTL_MS / 2);
+        await this.sleep(STANDBY_RETRY_MS);
         continue;
       }
       try {
@@ -194,35 +202,109 @@ export class FolderWatcher {
     });
     client.on('error', () => undefined); // reported through the failed command or 'close'
     client.on('exists', () => this.signal());
+    // A folder deleted and made again under a selected session: Dovecot sends no BYE and no
+    // EXISTS, only an untagged NO, and goes on answering FETCH and STATUS from the old folder's
+    // index, so new mail would never be seen. A new SELECT reads the folder as it is: it runs
+    // after an untagged NO or BAD, and whenever a wait ends with no news.
+    let recheck = false;
+    client.on('log', (entry) => {
+      if (entry.src === 's' && typeof entry.msg === 'string' && /^\* (NO|BAD)\b/i.test(entry.msg)) {
+        recheck = true;
+        this.signal();
+      }
+    });
     await client.connect();
     const opened = await client.mailboxOpen(this.folder);
     this.status.connectedSince = this.deps.clock.now();
     const uidvalidity = Number(opened.uidValidity);
     const idle = this.mailbox.settings.mode === 'idle' && client.capabilities.has('IDLE');
     const pollMs = durationMsOf(this.mailbox.settings.pollInterval);
-    let leaseRenewedAt = this.deps.clock.now();
-    await this.resumePoint(client, uidvalidity, Number(opened.uidNext));
-    while (!this.stopping && !closed) {
+    // The lease is renewed on its own timer, so neither a long IDLE nor a long poll interval nor a
+    // long fetch lets it lapse; losing it (another instance took over) ends the session.
+    const renewal = this.renewLeaseEvery(LEASE_RENEW_MS, () => {
+      closed = true;
+      client.close();
+    });
+    try {
+      await this.resumePoint(client, uidvalidity, Number(opened.uidNext));
+      await this.watch(client, uidvalidity, {
+        idle,
+        pollMs,
+        isClosed: () => closed,
+        recheck: () => recheck,
+        rechecked: (value) => {
+          recheck = value;
+        },
+      });
+    } finally {
+      renewal.cancel();
+    }
+  }
+
+  /** Renews the lease every `ms` until cancelled; calls `lost` if another instance holds it. */
+  private renewLeaseEvery(ms: number, lost: () => void): Timer {
+    let timer: Timer;
+    let cancelled = false;
+    const renew = (): void => {
+      void this.holdLease().then((held) => {
+        if (cancelled) return;
+        if (!held && !this.stopping) {
+          this.deps.logger.warn({
+            event: 'watcher.lease_lost',
+            mailboxId: this.mailbox.id,
+            folder: this.folder,
+          });
+          lost();
+          return;
+        }
+        timer = this.deps.clock.setTimer(ms, renew);
+      });
+    };
+    timer = this.deps.clock.setTimer(ms, renew);
+    return {
+      cancel: () => {
+        cancelled = true;
+        timer.cancel();
+      },
+    };
+  }
+
+  /** Fetch, mark, wait for news; again, until the connection ends. */
+  private async watch(
+    client: ImapFlow,
+    uidvalidity: number,
+    session: {
+      idle: boolean;
+      pollMs: number;
+      isClosed: () => boolean;
+      recheck: () => boolean;
+      rechecked: (value: boolean) => void;
+    },
+  ): Promise<void> {
+    const { idle, pollMs } = session;
+    while (!this.stopping && !session.isClosed()) {
       this.pendingWake = false;
       this.setState('fetching');
+      if (session.recheck()) {
+        const reopened = await client.mailboxOpen(this.folder);
+        session.rechecked(false);
+        // UIDs were renumbered under this session: reconnect, and the resume point is set again.
+        if (Number(reopened.uidValidity) !== uidvalidity) return;
+      }
       await this.fetchNew(client, uidvalidity);
       await applyMailboxActions(this.deps, client, this.mailbox, this.folder, uidvalidity);
       this.status.lastSuccessAt = this.deps.clock.now();
       this.failures = 0;
-      if (this.deps.clock.now() - leaseRenewedAt >= LEASE_RENEW_MS) {
-        if (!(await this.holdLease())) return; // another instance took over: stand by
-        leaseRenewedAt = this.deps.clock.now();
-      }
-      if (this.pendingWake || this.stopping || closed) continue;
+      if (this.pendingWake || this.stopping || session.isClosed()) continue;
       this.setState(idle ? 'idle' : 'polling');
-      const waited = this.waitForNews(idle ? LEASE_RENEW_MS : Math.min(pollMs, LEASE_RENEW_MS));
+      // IDLE is left every IDLE_REFRESH_MS for a fetch (a safety net) and entered again, well
+      // within RFC 2177's 29 minutes; in poll mode the wait is the poll interval.
+      const waited = this.waitForNews(idle ? IDLE_REFRESH_MS : pollMs);
       // IDLE at once: imapflow's automatic IDLE would start only after 15 s of quiet. Any
-      // command (the next fetch) ends it; `maxIdleTime` refreshes it every IDLE_REFRESH_MS.
+      // command (the next fetch) ends it.
       if (idle) void client.idle().catch(() => undefined);
       await waited;
-      if (!idle && !this.pendingWake && this.deps.clock.now() - (this.status.lastSuccessAt ?? 0) < pollMs) {
-        await this.waitForNews(pollMs - (this.deps.clock.now() - (this.status.lastSuccessAt ?? 0)));
-      }
+      if (!this.pendingWake) session.rechecked(true);
     }
   }
 
@@ -230,7 +312,7 @@ export class FolderWatcher {
   private waitForNews(ms: number): Promise<void> {
     if (this.pendingWake) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer: Timer = this.deps.clock.setTimer(Math.min(ms, IDLE_REFRESH_MS), () => done());
+      const timer: Timer = this.deps.clock.setTimer(ms, () => done());
       const done = (): void => {
         timer.cancel();
         this.wake = undefined;
@@ -240,8 +322,23 @@ export class FolderWatcher {
     });
   }
 
+  /**
+   * Waits out a backoff or a standby; only `stop` cuts it short. Mail and handled-message
+   * signals do not: they leave `pendingWake` set until the next session, and a sleep that
+   * returned on it at once turned standby and backoff into loops hammering the lease table and
+   * the server (after a kill -9, for the whole lease TTL, starving the process).
+   */
   private sleep(ms: number): Promise<void> {
-    return this.waitForNews(ms);
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer: Timer = this.deps.clock.setTimer(ms, () => done());
+      const done = (): void => {
+        timer.cancel();
+        this.interruptSleep = undefined;
+        resolve();
+      };
+      this.interruptSleep = done;
+    });
   }
 
   /** Reads (or sets, on first connection and after a UIDVALIDITY change) the folder's resume point. */
