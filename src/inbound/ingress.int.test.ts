@@ -53,7 +53,8 @@ describe.skipIf(skip)('HTTP ingestion', () => {
     expect(first.body).toMatchObject({ state: 'parsed', duplicateOf: null });
 
     const [request] = await suite.receiver.waitForRequests(1);
-    const payload = (request?.json() as Json).data as Json;
+    if (!request) throw new Error('no request received');
+    const payload = (request.json() as Json).data as Json;
     expect(payload).toMatchObject({
       email_id: first.body.id,
       subject: 'Demande de désabonnement',
