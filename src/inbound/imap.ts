@@ -1,4 +1,5 @@
 import { ImapFlow } from 'imapflow';
+import { parseDuration } from '../core/config/parsers.js';
 import { AppError } from '../core/errors.js';
 import type { Mailbox } from './mailboxes.js';
 
@@ -16,12 +17,13 @@ export const IMAP_TIMEOUTS = {
   /**
    * Inactivity that declares the socket dead. IDLE is broken and entered again every
    * `IDLE_REFRESH_MS` (well before the 29 minutes of RFC 2177), so a live IDLE connection is
-   * never this quiet; a dead one is found within this delay.
+   * never this quiet; a dead one is found within this delay. In poll mode the connection is
+   * quiet between polls: the limit is then the poll interval plus this.
    */
-  socketMs: 6 * 60_000,
+  socketMs: 3 * 60_000,
 };
 /** IDLE is refreshed this often: before RFC 2177's 29 minutes, and before NATs forget the flow. */
-export const IDLE_REFRESH_MS = 5 * 60_000;
+export const IDLE_REFRESH_MS = 2 * 60_000;
 
 /** An OAuth2 access token and when it stops working. */
 interface AccessToken {
@@ -119,7 +121,8 @@ export async function imapClient(mailbox: Mailbox, tokens: OAuthTokens): Promise
     maxIdleTime: IDLE_REFRESH_MS,
     connectionTimeout: IMAP_TIMEOUTS.connectMs,
     greetingTimeout: IMAP_TIMEOUTS.greetingMs,
-    socketTimeout: IMAP_TIMEOUTS.socketMs,
+    socketTimeout:
+      s.mode === 'poll' ? parseDuration(s.pollInterval) + IMAP_TIMEOUTS.socketMs : IMAP_TIMEOUTS.socketMs,
     clientInfo: { name: 'Facteur' },
   });
 }

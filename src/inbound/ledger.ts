@@ -15,6 +15,11 @@ import type { InboundEmail } from './email.js';
 
 /** The queue that runs the rules over a recorded message. */
 export const ROUTE_QUEUE = 'inbound.route';
+/**
+ * Notified (payload: the mailbox id) when a message of a mailbox is ready for its mailbox
+ * action; every instance hears it (LISTEN/NOTIFY on PostgreSQL), and the one watching wakes.
+ */
+export const ACK_READY_CHANNEL = 'inbound_ack_ready';
 
 /** States of a ledger row. */
 export const LEDGER_STATES = [

@@ -227,8 +227,3 @@ function durationOrNaN(text: string): number {
     return Number.NaN;
   }
 }
-
-/** The poll interval (a validated duration) in ms. */
-export function durationMsOf(text: string): number {
-  return parseDuration(text);
-}

@@ -12,7 +12,7 @@ import type { RuleStore } from '../rules/index.js';
 import { type Decision, type Evaluation, evaluateRules, senderAllowed } from '../rules/index.js';
 import type { Webhooks } from '../webhooks/index.js';
 import type { InboundEmail } from './email.js';
-import type { LedgerState } from './ledger.js';
+import { ACK_READY_CHANNEL, type LedgerState } from './ledger.js';
 import { mailboxSchedule } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
 
@@ -38,8 +38,6 @@ export interface RouteDeps {
   rules: RuleStore;
   webhooks: Webhooks;
   mail: Pick<MailDeps, 'retryScheduleMs' | 'defaultFrom'>;
-  /** A message of this mailbox is ready for its mailbox action (after the commit). */
-  onAckReady(mailboxId: string): void;
 }
 
 /** What was decided for a row, before it is written. */
@@ -74,7 +72,6 @@ export async function routeMessage(deps: RouteDeps, job: Job<RouteJobPayload>): 
     now,
   );
   const written = await store.groupTransaction((tx) => applyRouting(deps, tx, row, routing, now));
-  if (written && row.mailbox_id && written.ackState === 'pending') deps.onAckReady(row.mailbox_id);
   return written ? { state: written.state, deliveries: written.deliveries } : { alreadyRouted: true };
 }
 
@@ -122,7 +119,7 @@ async function decide(
 async function applyRouting(
   deps: RouteDeps,
   tx: Tx,
-  row: { id: string; uid: number | null; subject: string },
+  row: { id: string; uid: number | null; subject: string; mailbox_id: string | null },
   routing: Routing,
   now: number,
 ): Promise<{ state: LedgerState; ackState: string; deliveries: number } | undefined> {
@@ -168,6 +165,7 @@ async function applyRouting(
     })
     .where('id', '=', row.id)
     .execute();
+  if (ackState === 'pending' && row.mailbox_id) tx.notify(ACK_READY_CHANNEL, row.mailbox_id);
   return { state, ackState, deliveries };
 }
 

@@ -10,7 +10,7 @@ import type { Webhooks } from '../webhooks/index.js';
 import { appsScriptIdentity, emailFromAppsScript } from './apps-script.js';
 import { arrivalFromRaw } from './arrival.js';
 import { OAuthTokens } from './imap.js';
-import { type Arrival, type Recorded, ROUTE_QUEUE, recordArrivals } from './ledger.js';
+import { ACK_READY_CHANNEL, type Arrival, type Recorded, ROUTE_QUEUE, recordArrivals } from './ledger.js';
 import { MAILBOXES_CHANNEL, type Mailbox, MailboxRegistry } from './mailboxes.js';
 import { InboundMetrics } from './metrics.js';
 import { ParsePool } from './parse-pool.js';
@@ -97,7 +97,6 @@ export class Inbound {
           {
             ...this.options,
             mailbox: (id) => this.mailboxes.load(id).catch(() => undefined),
-            onAckReady: (mailboxId) => this.signalMailbox(mailboxId),
           },
           job,
         ),
@@ -122,9 +121,16 @@ export class Inbound {
   /** Starts a watcher for every watched folder of every active mailbox, and follows changes. */
   async start(): Promise<void> {
     if (this.options.watch === false) return;
-    this.unsubscribe = this.options.store.subscribe(MAILBOXES_CHANNEL, () => {
+    const unsubscribeMailboxes = this.options.store.subscribe(MAILBOXES_CHANNEL, () => {
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch(() => undefined);
     });
+    const unsubscribeAcks = this.options.store.subscribe(ACK_READY_CHANNEL, (mailboxId) =>
+      this.signalMailbox(mailboxId),
+    );
+    this.unsubscribe = () => {
+      unsubscribeMailboxes();
+      unsubscribeAcks();
+    };
     await this.reconcile();
   }
 
@@ -256,7 +262,7 @@ export class Inbound {
         .executeTakeFirst();
       if (updated?.mailbox_id && updated.ack_state === 'pending') {
         const mailboxId = updated.mailbox_id;
-        tx.afterCommit(() => this.signalMailbox(mailboxId));
+        tx.notify(ACK_READY_CHANNEL, mailboxId);
       }
     }
   }

@@ -203,4 +203,26 @@ describe.skipIf(skip)('mailbox watcher', () => {
       expect.objectContaining({ mailbox: 'alice Afternoon', folder: 'Afternoon', state: 'idle' }),
     ]);
   });
+
+  it('polls every pollInterval when set to poll, on the injected clock', async () => {
+    const endpoint = await suite.api.createEndpoint({ eventTypes: ['inbound.*'] });
+    await routeAllTo(endpoint.id);
+    const mailbox = await createMailbox('Polled', { mode: 'poll', pollInterval: '10m' });
+    await vi.waitFor(
+      async () => {
+        const view = await suite.app.request<Json>('GET', `/api/mailboxes/${mailbox.id}`);
+        expect(view.body.watchers[0]?.state).toBe('polling');
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    await dovecot.append('alice', 'Polled', message(30));
+    // No IDLE: the message waits for the next poll.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await ledger(mailbox.id)).toEqual([]);
+    clock.advance(10 * 60_000);
+    await vi.waitFor(async () => expect((await ledger(mailbox.id))[0]?.state).toBe('acknowledged'), {
+      timeout: 15_000,
+      interval: 50,
+    });
+  });
 });

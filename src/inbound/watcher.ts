@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
 import type { Clock, Timer } from '../core/clock.js';
+import { parseDuration } from '../core/config/parsers.js';
 import { acquireLease, releaseLease, type Store } from '../core/db/index.js';
 import type { AppError } from '../core/errors.js';
 import type { Logger } from '../core/observability/index.js';
@@ -8,7 +9,6 @@ import { applyMailboxActions } from './acknowledge.js';
 import { arrivalFromRaw, type ParseLike } from './arrival.js';
 import { IDLE_REFRESH_MS, imapClient, imapError, type OAuthTokens } from './imap.js';
 import { type Arrival, folderCursor, recordArrivals, saveFolderCursor } from './ledger.js';
-import { durationMsOf } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
 
 /**
@@ -218,7 +218,7 @@ export class FolderWatcher {
     this.status.connectedSince = this.deps.clock.now();
     const uidvalidity = Number(opened.uidValidity);
     const idle = this.mailbox.settings.mode === 'idle' && client.capabilities.has('IDLE');
-    const pollMs = durationMsOf(this.mailbox.settings.pollInterval);
+    const pollMs = parseDuration(this.mailbox.settings.pollInterval);
     // The lease is renewed on its own timer, so neither a long IDLE nor a long poll interval nor a
     // long fetch lets it lapse; losing it (another instance took over) ends the session.
     const renewal = this.renewLeaseEvery(LEASE_RENEW_MS, () => {
