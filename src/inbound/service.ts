@@ -55,6 +55,8 @@ export class Inbound {
   private readonly instanceId: string;
   private readonly metrics: InboundMetrics | undefined;
   private unsubscribe: (() => void) | undefined;
+  private readonly unsubscribeCache: () => void;
+  private readonly mailboxCache = new Map<string, Promise<Mailbox | undefined>>();
   private reconciling: Promise<void> = Promise.resolve();
   private stopped = false;
 
@@ -68,6 +70,23 @@ export class Inbound {
     options.webhooks.onDeliverySucceeded((tx, deliveryId, now) =>
       this.noteDeliverySucceeded(tx, deliveryId, now),
     );
+    this.unsubscribeCache = store.subscribe(MAILBOXES_CHANNEL, () => this.mailboxCache.clear());
+  }
+
+  /**
+   * A mailbox as routing reads it (schedule, allowlist): from memory, forgotten whenever any
+   * instance changes a mailbox, so each message does not cost a read and an unseal.
+   */
+  private cachedMailbox(id: string): Promise<Mailbox | undefined> {
+    let found = this.mailboxCache.get(id);
+    if (!found) {
+      found = this.mailboxes.load(id).catch(() => undefined);
+      this.mailboxCache.set(id, found);
+      void found.then((mailbox) => {
+        if (!mailbox) this.mailboxCache.delete(id);
+      });
+    }
+    return found;
   }
 
   get store(): Store {
@@ -96,7 +115,7 @@ export class Inbound {
         routeMessage(
           {
             ...this.options,
-            mailbox: (id) => this.mailboxes.load(id).catch(() => undefined),
+            mailbox: (id) => this.cachedMailbox(id),
           },
           job,
         ),
@@ -137,6 +156,7 @@ export class Inbound {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    this.unsubscribeCache();
     await this.reconciling;
     await Promise.all([...this.watchers.values()].map((w) => w.stop()));
     this.watchers.clear();
