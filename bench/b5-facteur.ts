@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
 import { createApiKey } from '../src/access/index.js';
 import { systemClock } from '../src/core/clock.js';
 import { parseBootConfig } from '../src/core/config/index.js';
 import { createLogger } from '../src/core/observability/logger.js';
 import { startFacteur } from '../src/main.js';
 import { onParentMessage, report } from './lib/child.js';
+import { clearStatementTimes, timeStatements, topStatements } from './lib/sql-time.js';
 import { UsageMonitor } from './lib/usage.js';
 
 /**
@@ -24,55 +24,6 @@ import { UsageMonitor } from './lib/usage.js';
 
 /** Facteur's own shutdown deadline is 20 s (FACTEUR_SHUTDOWN_TIMEOUT); past this, stop is stuck. */
 const STOP_LIMIT_MS = 45_000;
-
-/** Milliseconds and calls per SQL text, while profiling. */
-const sqlTime = new Map<string, { ms: number; calls: number }>();
-
-/** Wraps better-sqlite3's statement methods to time each SQL text (only when profiling). */
-function timeStatements(): void {
-  const probe = new SqliteDatabase(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, unknown>;
-  probe.close();
-  for (const name of ['run', 'all', 'get'] as const) {
-    const original = proto[name] as (this: { source: string }, ...args: unknown[]) => unknown;
-    proto[name] = function (this: { source: string }, ...args: unknown[]) {
-      const started = performance.now();
-      try {
-        return original.apply(this, args);
-      } finally {
-        const entry = sqlTime.get(this.source) ?? { ms: 0, calls: 0 };
-        entry.ms += performance.now() - started;
-        entry.calls++;
-        sqlTime.set(this.source, entry);
-      }
-    };
-  }
-}
-
-/** The statements that took longest; lists of placeholders are folded, so `in (?, ?)` and `in (?)` add up. */
-function topStatements(count = 16): Array<{ sql: string; ms: number; calls: number }> {
-  const folded = new Map<string, { ms: number; calls: number }>();
-  let total = 0;
-  let calls = 0;
-  for (const [sql, t] of sqlTime) {
-    const key = sql
-      .replace(/\s+/g, ' ')
-      .replace(/\(\?(, \?)+\)/g, '(?, ...)')
-      .trim()
-      .slice(0, 240);
-    const entry = folded.get(key) ?? { ms: 0, calls: 0 };
-    entry.ms += t.ms;
-    entry.calls += t.calls;
-    folded.set(key, entry);
-    total += t.ms;
-    calls += t.calls;
-  }
-  const top = [...folded]
-    .map(([sql, t]) => ({ sql, ms: Math.round(t.ms), calls: t.calls }))
-    .sort((a, b) => b.ms - a.ms)
-    .slice(0, count);
-  return [{ sql: '(all statements)', ms: Math.round(total), calls }, ...top];
-}
 
 async function main(): Promise<void> {
   const profileDir = process.env.B5_PROFILE_DIR;
@@ -108,7 +59,7 @@ async function main(): Promise<void> {
     const { cmd } = message as { cmd: string };
     if (cmd === 'reset') {
       monitor.resetPeak();
-      sqlTime.clear();
+      clearStatementTimes();
       await session?.post('Profiler.enable');
       await session?.post('Profiler.start');
       report(monitor.snapshot());

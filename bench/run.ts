@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { runB3 } from './b3.js';
 import { runB4 } from './b4.js';
 import { runB5 } from './b5.js';
+import { runB6 } from './b6.js';
+import { runB7 } from './b7.js';
 import { ROOT } from './lib/child.js';
 import type { BenchOptions, BenchReport, Sync } from './lib/report.js';
 
@@ -18,12 +20,16 @@ const BENCHMARKS: Record<string, (options: BenchOptions) => Promise<BenchReport>
   b3: runB3,
   b4: runB4,
   b5: runB5,
+  b6: runB6,
+  b7: runB7,
 };
 
 const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')} ...] [--quick] [--sync=full|normal|both] [--rounds=N] [--profile]
   b3 flags: --pacer=open-loop|autocannon  --rates=500,2000,5000  --phase-seconds=4
   b4 flags: --pg=auto|on|off  --jobs=20000  --single=3000  --latency-jobs=1000  --latency-rate=250
-  b5 flags: --events=50000  --concurrency=100  --latency-rate=1000  --latency-seconds=10  --receiver-ports=per-endpoint|single  --fault=on|off  --tail-seconds=15  --warmup-events=2000`;
+  b5 flags: --events=50000  --concurrency=100  --latency-rate=1000  --latency-seconds=10  --receiver-ports=per-endpoint|single  --fault=on|off  --tail-seconds=15  --warmup-events=2000
+  b6 flags: --latency-messages=60  --latency-rate=1  --warmup-messages=3  --sustain-rate=50  --sustain-seconds=600  --restart=on|off  --workers=1  --mark-seen=on|off
+  b7 flags: --messages=20000  --workers=1,2  --deliveries=on|off  --append-connections=4  --timeout-seconds=900`;
 
 function parseArgs(argv: string[]): { names: string[]; options: BenchOptions } {
   const names: string[] = [];

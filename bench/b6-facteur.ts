@@ -1,0 +1,240 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createApiKey } from '../src/access/index.js';
+import { systemClock } from '../src/core/clock.js';
+import { parseBootConfig } from '../src/core/config/index.js';
+import { createLogger } from '../src/core/observability/logger.js';
+import { startFacteur } from '../src/main.js';
+import { onParentMessage, report } from './lib/child.js';
+import { clearStatementTimes, timeStatements, topStatements } from './lib/sql-time.js';
+import { UsageMonitor, type UsageSnapshot } from './lib/usage.js';
+
+/**
+ * B6's and B7's Facteur under test, one per process (pinned to core 0 by the parent): a whole
+ * Facteur instance started in this process with `startFacteur` (so that the benchmark can watch
+ * its event loop), on a fresh data directory, job engine and mailbox watchers running, logs at
+ * warn on stderr. Prints `{url, key, dbPath}` once listening, then answers `reset` / `usage` /
+ * `stop`. `usage` includes the event-loop delay since the last `reset`
+ * (`perf_hooks.monitorEventLoopDelay`, sampled every `ELD_RESOLUTION_MS`: the stall is the
+ * longest gap between samples minus that interval). With `B6_PROFILE_DIR` set, each `reset` ..
+ * `usage` window is also written as a V8 CPU profile, with the time spent per SQL statement.
+ *
+ * usage: b6-facteur.ts <full|normal> <parseWorkers>
+ */
+
+/** Facteur's own shutdown deadline is 20 s (FACTEUR_SHUTDOWN_TIMEOUT); past this, stop is stuck. */
+const STOP_LIMIT_MS = 45_000;
+/** Event-loop sampling interval. */
+const ELD_RESOLUTION_MS = 5;
+
+/** Event-loop delay over a window: the longest stall and the distribution of sampled delays. */
+export interface EventLoopStats {
+  /** Longest time the loop could not run a timer, beyond the sampling interval (ms). */
+  maxStallMs: number;
+  p99StallMs: number;
+  meanStallMs: number;
+  /** Samples over 50 ms of stall. */
+  samples: number;
+}
+
+/**
+ * Event-loop gaps over `STALL_MS`, each split by the main thread's scheduler statistics
+ * (`/proc/self/task/<pid>/schedstat`, ns): `runMs` is the main thread's own CPU time in the gap
+ * (Facteur's code blocking the loop), `waitMs` the time it was runnable but not running (the
+ * core was busy with another thread of this process, e.g. a parse worker, or with another
+ * process on this shared machine).
+ */
+export interface Stall {
+  /** End of the gap, monotonic clock in µs (the time base of V8 CPU profiles, to find the gap in one). */
+  atUs: number;
+  gapMs: number;
+  runMs: number;
+  waitMs: number;
+}
+
+const STALL_MS = 50;
+const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+
+/** Watches the loop with a 5 ms timer and keeps the gaps over STALL_MS with their schedstat split. */
+class StallWatch {
+  stalls: Stall[] = [];
+  private last = performance.now();
+  private lastStat = this.read();
+  private readonly timer = setInterval(() => this.tick(), ELD_RESOLUTION_MS);
+
+  constructor() {
+    this.timer.unref();
+  }
+
+  private read(): [number, number] {
+    try {
+      const [run, wait] = readFileSync(SCHEDSTAT, 'utf8').split(' ');
+      return [Number(run) / 1e6, Number(wait) / 1e6];
+    } catch {
+      return [Number.NaN, Number.NaN];
+    }
+  }
+
+  private tick(): void {
+    const at = performance.now();
+    const stat = this.read();
+    const gap = at - this.last - ELD_RESOLUTION_MS;
+    if (gap > STALL_MS) {
+      this.stalls.push({
+        atUs: Number(process.hrtime.bigint() / 1000n),
+        gapMs: gap,
+        runMs: stat[0] - this.lastStat[0],
+        waitMs: stat[1] - this.lastStat[1],
+      });
+    }
+    this.last = at;
+    this.lastStat = stat;
+  }
+
+  reset(): void {
+    this.stalls = [];
+  }
+
+  /** The longest gaps, and the longest by own CPU time. */
+  summary(): { count: number; longest: Stall[]; maxRunMs: number } {
+    const longest = [...this.stalls].sort((a, b) => b.gapMs - a.gapMs).slice(0, 5);
+    return { count: this.stalls.length, longest, maxRunMs: Math.max(0, ...this.stalls.map((s) => s.runMs)) };
+  }
+}
+
+/** CPU seconds of the main thread (user + system, from /proc/self/task/<pid>/stat). */
+function mainThreadCpuSeconds(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** What `usage` answers: CPU seconds and involuntary switches since the last `reset`, peak RSS since then. */
+export type FacteurUsage = UsageSnapshot & {
+  eventLoop: EventLoopStats;
+  /** Of `cpuSeconds`, the main thread's (event loop) and every other thread's (parse workers, libuv pool, V8 helpers); 10 ms ticks. */
+  threads: { mainCpuSeconds: number; otherCpuSeconds: number };
+  /** Gaps over 50 ms split into own CPU and waiting for the core (see Stall). */
+  stalls: { count: number; longest: Stall[]; maxRunMs: number };
+  /** `process.memoryUsage()` at the highest RSS sampled (every 100 ms) since the last `reset`: where the memory was. */
+  memoryAtPeak: NodeJS.MemoryUsage;
+  profile?: string;
+  sql?: Array<{ sql: string; ms: number; calls: number }>;
+};
+
+async function main(): Promise<void> {
+  const profileDir = process.env.B6_PROFILE_DIR;
+  if (profileDir) timeStatements();
+  const session = profileDir ? new Session() : undefined;
+  session?.connect();
+  let window = 0;
+  const [sync, workers = '1'] = process.argv.slice(2);
+  if (sync !== 'full' && sync !== 'normal')
+    throw new Error('usage: b6-facteur.ts <full|normal> <parseWorkers>');
+  const dir = mkdtempSync(join(tmpdir(), 'facteur-b6-'));
+  const monitor = new UsageMonitor();
+  const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+  eld.enable();
+  const stallWatch = new StallWatch();
+  const parsed = parseBootConfig(
+    {
+      FACTEUR_DATA_DIR: dir,
+      FACTEUR_HOST: '127.0.0.1',
+      FACTEUR_PORT: '0',
+      FACTEUR_CATCHER_PORT: '0',
+      FACTEUR_LOG_LEVEL: 'warn',
+      FACTEUR_SQLITE_SYNCHRONOUS: sync,
+      FACTEUR_INBOUND_PARSE_WORKERS: workers,
+    },
+    { cwd: dir, isTty: false },
+  );
+  if (!parsed.ok) throw new Error(`invalid config: ${JSON.stringify(parsed.problems)}`);
+  // Logs go to stderr: stdout carries the benchmark protocol.
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  const facteur = await startFacteur(parsed.config, { logger, clock: systemClock });
+  const { key } = await createApiKey({ store: facteur.store, clock: systemClock, logger }, 'bench');
+  report({ url: facteur.url, key, dbPath: join(dir, 'facteur.db'), pid: process.pid });
+  const eventLoop = (): EventLoopStats => {
+    const stall = (ns: number) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
+    return {
+      maxStallMs: stall(eld.max),
+      p99StallMs: stall(eld.percentile(99)),
+      meanStallMs: stall(eld.mean),
+      samples: eld.count,
+    };
+  };
+  let base = monitor.snapshot();
+  let mainBase = mainThreadCpuSeconds();
+  let memoryAtPeak = process.memoryUsage();
+  const memorySampler = setInterval(() => {
+    const memory = process.memoryUsage();
+    if (memory.rss > memoryAtPeak.rss) memoryAtPeak = memory;
+  }, 100);
+  memorySampler.unref();
+  onParentMessage(async (message) => {
+    const { cmd } = message as { cmd: string };
+    if (cmd === 'reset') {
+      monitor.resetPeak();
+      base = monitor.snapshot();
+      mainBase = mainThreadCpuSeconds();
+      memoryAtPeak = process.memoryUsage();
+      eld.reset();
+      stallWatch.reset();
+      clearStatementTimes();
+      await session?.post('Profiler.enable');
+      await session?.post('Profiler.start');
+      report(monitor.snapshot());
+    }
+    if (cmd === 'usage') {
+      const now = monitor.snapshot();
+      const usage: FacteurUsage = {
+        ...now,
+        cpuSeconds: now.cpuSeconds - base.cpuSeconds,
+        involuntarySwitches: now.involuntarySwitches - base.involuntarySwitches,
+        eventLoop: eventLoop(),
+        stalls: stallWatch.summary(),
+        threads: {
+          mainCpuSeconds: mainThreadCpuSeconds() - mainBase,
+          otherCpuSeconds: now.cpuSeconds - base.cpuSeconds - (mainThreadCpuSeconds() - mainBase),
+        },
+        memoryAtPeak,
+      };
+      if (session && profileDir) {
+        const { profile } = await session.post('Profiler.stop');
+        const file = join(profileDir, `b6-facteur-${process.pid}-${++window}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        report({ ...usage, profile: file, sql: topStatements() });
+      } else report(usage);
+    }
+    if (cmd === 'stop') {
+      const startedAt = performance.now();
+      const watchdog = setTimeout(() => {
+        const resources = process.getActiveResourcesInfo();
+        rmSync(dir, { recursive: true, force: true });
+        report({ stopped: false, after: STOP_LIMIT_MS, resources });
+        process.exit(2);
+      }, STOP_LIMIT_MS);
+      await facteur.stop();
+      clearTimeout(watchdog);
+      monitor.stop();
+      eld.disable();
+      // B6_KEEP_DATA=1 keeps the data directory (and its SQLite file) for inspection.
+      if (!process.env.B6_KEEP_DATA) rmSync(dir, { recursive: true, force: true });
+      else process.stderr.write(`b6-facteur: kept ${dir}\n`);
+      report({ stopped: true, seconds: (performance.now() - startedAt) / 1000 });
+      process.exit(0);
+    }
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
