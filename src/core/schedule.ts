@@ -7,6 +7,17 @@ import { AppError } from './errors.js';
  * from `Intl.DateTimeFormat` for the schedule's zone, DST included.
  */
 
+/** Weekday names, index = the weekday number (0 = Sunday), as schedules are written in the API. */
+export const WEEKDAYS = [
+  'sunday',
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+] as const;
+
 /** A delivery schedule in one time zone. */
 export interface DeliverySchedule {
   /** IANA zone name, e.g. `Europe/Paris`. */

@@ -1,22 +1,18 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/config/parsers.js';
-import { type DeliverySchedule, isValidTimeZone, parseTimeOfDay, scheduleProblem } from '../core/schedule.js';
+import {
+  type DeliverySchedule,
+  isValidTimeZone,
+  parseTimeOfDay,
+  scheduleProblem,
+  WEEKDAYS,
+} from '../core/schedule.js';
 
 /**
  * Mailbox settings as the API takes them (`/api/mailboxes`), validated on write. Credentials
  * (password, OAuth2 refresh token and client secret) are split off and sealed at rest; the rest
  * is stored as written, so that what the API shows is what was given.
  */
-
-export const MAILBOX_WEEKDAYS = [
-  'sunday',
-  'monday',
-  'tuesday',
-  'wednesday',
-  'thursday',
-  'friday',
-  'saturday',
-] as const;
 
 const timeOfDay = z
   .string()
@@ -51,7 +47,7 @@ const oauthAuth = z.strictObject({
 
 const scheduleSchema = z.strictObject({
   weekdays: z
-    .array(z.enum(MAILBOX_WEEKDAYS))
+    .array(z.enum(WEEKDAYS))
     .min(1, 'needs at least one active day')
     .prefault(['monday', 'tuesday', 'wednesday', 'thursday', 'friday'])
     .describe('Days on which mail is handled (default Monday to Friday).'),
@@ -209,7 +205,7 @@ export function mailboxProblems(settings: MailboxSettings): { field: string; mes
 export function mailboxSchedule(settings: Pick<MailboxSettings, 'schedule'>): DeliverySchedule | null {
   const s = settings.schedule;
   if (!s) return null;
-  const active = new Set(s.weekdays.map((day) => MAILBOX_WEEKDAYS.indexOf(day)));
+  const active = new Set(s.weekdays.map((day) => WEEKDAYS.indexOf(day)));
   return {
     timeZone: s.timeZone,
     window: s.hours

@@ -2,6 +2,7 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseSkipReason } from '../../test/support/database.js';
 import { type DovecotInstance, probeDovecot, startDovecot } from '../../test/support/dovecot.js';
+import { deleteRulesAndMailboxes } from '../../test/support/imap-stream.js';
 import { serviceSkipReason } from '../../test/support/services.js';
 import { advanceTo, type Json, useWebhookSuite } from '../../test/support/webhooks.js';
 import { ManualClock } from '../core/clock.js';
@@ -62,13 +63,7 @@ describe.skipIf(skip)('mailbox watcher', () => {
     await dovecot?.close();
   });
   // Each test starts with no rules and no mailboxes (a failed test leaves none behind).
-  afterEach(async () => {
-    const { body } = await suite.app.request<Json>('GET', '/api/rules');
-    for (const rule of body.rules as Json[]) await suite.app.request('DELETE', `/api/rules/${rule.id}`);
-    const mailboxes = await suite.app.request<Json>('GET', '/api/mailboxes');
-    for (const m of mailboxes.body.mailboxes as Json[])
-      await suite.app.request('DELETE', `/api/mailboxes/${m.id}`);
-  });
+  afterEach(() => deleteRulesAndMailboxes(suite.app));
 
   async function createMailbox(folder: string, extra: Json = {}): Promise<Json> {
     // The folder exists before the watcher connects: a watcher that finds no folder backs off,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type ParseProblem, parseDuration } from '../core/config/parsers.js';
-import { formatTimeOfDay, isValidTimeZone, parseTimeOfDay } from '../core/schedule.js';
+import { formatTimeOfDay, isValidTimeZone, parseTimeOfDay, WEEKDAYS } from '../core/schedule.js';
 import { normaliseEndpointUrl } from './endpoint-url.js';
 import { secretProblem } from './signing.js';
 
@@ -20,15 +20,7 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 /** Retry schedule of Standard Webhooks services: after the first try, these delays. */
 export const DEFAULT_RETRY_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '10h'] as const;
 
-export const WEEKDAYS = [
-  'sunday',
-  'monday',
-  'tuesday',
-  'wednesday',
-  'thursday',
-  'friday',
-  'saturday',
-] as const;
+export { WEEKDAYS };
 
 /** Event types are dotted names; a subscription may end in `*` (`invoice.*`, or `*` for all). */
 const EVENT_TYPE = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i;

@@ -2,7 +2,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { databaseSkipReason } from '../support/database.js';
 import { difficultMessages } from '../support/difficult-mail.js';
 import { type DovecotInstance, probeDovecot, startDovecot } from '../support/dovecot.js';
-import { appendAll, createFolder, streamMessage, withImap } from '../support/imap-stream.js';
+import {
+  appendAll,
+  createFolder,
+  deleteRulesAndMailboxes,
+  streamMessage,
+  withImap,
+} from '../support/imap-stream.js';
 import { serviceSkipReason } from '../support/services.js';
 import { type Json, useWebhookSuite } from '../support/webhooks.js';
 
@@ -38,13 +44,7 @@ describe.skipIf(skip)('inbound mail streamed from Dovecot', () => {
     await dovecot?.close();
   });
   // Each test starts with no rules and no mailboxes (a failed test leaves none behind).
-  afterEach(async () => {
-    const { body } = await suite.app.request<Json>('GET', '/api/rules');
-    for (const rule of body.rules as Json[]) await suite.app.request('DELETE', `/api/rules/${rule.id}`);
-    const mailboxes = await suite.app.request<Json>('GET', '/api/mailboxes');
-    for (const m of mailboxes.body.mailboxes as Json[])
-      await suite.app.request('DELETE', `/api/mailboxes/${m.id}`);
-  });
+  afterEach(() => deleteRulesAndMailboxes(suite.app));
 
   async function createMailbox(folder: string): Promise<Json> {
     const created = await suite.app.request<Json>('POST', '/api/mailboxes', {

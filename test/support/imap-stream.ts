@@ -1,5 +1,6 @@
 import { ImapFlow } from 'imapflow';
 import type { DovecotInstance } from './dovecot.js';
+import type { TestFacteur } from './facteur.js';
 
 /**
  * Streams of test mail into a private Dovecot: numbered messages with distinct Message-IDs, a
@@ -76,4 +77,12 @@ export async function appendAll(
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.appenders ?? 4, messages.length) }, appender));
+}
+
+/** Deletes every rule and mailbox of `app`, so each inbound test starts from none. */
+export async function deleteRulesAndMailboxes(app: TestFacteur): Promise<void> {
+  const rules = await app.request<{ rules: { id: string }[] }>('GET', '/api/rules');
+  for (const rule of rules.body.rules) await app.request('DELETE', `/api/rules/${rule.id}`);
+  const mailboxes = await app.request<{ mailboxes: { id: string }[] }>('GET', '/api/mailboxes');
+  for (const mailbox of mailboxes.body.mailboxes) await app.request('DELETE', `/api/mailboxes/${mailbox.id}`);
 }
