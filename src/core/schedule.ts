@@ -213,6 +213,7 @@ export function scheduleStateAt(s: DeliverySchedule, now: number): ScheduleState
  * look again from the local midnight that ends that vacation.
  */
 function openingAfter(s: DeliverySchedule, now: number, local: LocalTime): number {
+  if (!s.vacations || s.vacations.length === 0) return nextOpening(s, now, local.wall);
   const weekly: DeliverySchedule = { ...s, vacations: [] };
   const probe = new ZoneProbe(s.timeZone);
   let from = now;
