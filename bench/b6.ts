@@ -395,7 +395,7 @@ function summarize(
     const dovecotCores = `${fmt(cores(0, k), 2)} -> ${fmt(cores(appending.length - 1 - k, appending.length - 1), 2)}`;
     const behind =
       r.appendRate < r.rate * 0.95
-        ? ` (APPENDs could not keep the pace: ${fmtInt(r.slipped)} waits with ${100} outstanding; Dovecot, on core 1, set it)`
+        ? ` (APPENDs could not keep the pace: ${fmtInt(r.slipped)} waits with 100 APPENDs outstanding; Dovecot, on core 1, set it)`
         : '';
     const grew = r.lagGrowth > r.rate;
     const drained = r.drainSeconds !== null;
