@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { systemClock } from '../src/core/clock.js';
 import { parseBootConfig } from '../src/core/config/index.js';
 import { createLogger } from '../src/core/observability/logger.js';
 import { startFacteur } from '../src/main.js';
-import { onParentMessage, report } from './lib/child.js';
+import { onParentMessage, report, stopWithWatchdog } from './lib/child.js';
 import { clearStatementTimes, timeStatements, topStatements } from './lib/sql-time.js';
 import { UsageMonitor } from './lib/usage.js';
 
@@ -74,22 +74,15 @@ async function main(): Promise<void> {
       } else report(usage);
     }
     if (cmd === 'stop') {
-      const startedAt = performance.now();
-      // A stop that never returns would hang the benchmark: report what is still open, then exit.
-      const watchdog = setTimeout(() => {
-        const resources = process.getActiveResourcesInfo();
-        rmSync(dir, { recursive: true, force: true });
-        report({ stopped: false, after: STOP_LIMIT_MS, resources });
-        process.exit(2);
-      }, STOP_LIMIT_MS);
-      await facteur.stop();
-      clearTimeout(watchdog);
-      monitor.stop();
-      // B5_KEEP_DATA=1 keeps the data directory (and its SQLite file) for inspection.
-      if (!process.env.B5_KEEP_DATA) rmSync(dir, { recursive: true, force: true });
-      else process.stderr.write(`b5-facteur: kept ${dir}\n`);
-      report({ stopped: true, seconds: (performance.now() - startedAt) / 1000 });
-      process.exit(0);
+      await stopWithWatchdog(facteur, {
+        dir,
+        limitMs: STOP_LIMIT_MS,
+        keepDataEnv: 'B5_KEEP_DATA',
+        name: 'b5-facteur',
+        cleanup: () => {
+          monitor.stop();
+        },
+      });
     }
   });
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { systemClock } from '../src/core/clock.js';
 import { parseBootConfig } from '../src/core/config/index.js';
 import { createLogger } from '../src/core/observability/logger.js';
 import { startFacteur } from '../src/main.js';
-import { onParentMessage, report } from './lib/child.js';
+import { onParentMessage, report, stopWithWatchdog } from './lib/child.js';
 import { clearStatementTimes, timeStatements, topStatements } from './lib/sql-time.js';
 import { UsageMonitor, type UsageSnapshot } from './lib/usage.js';
 
@@ -214,22 +214,16 @@ async function main(): Promise<void> {
       } else report(usage);
     }
     if (cmd === 'stop') {
-      const startedAt = performance.now();
-      const watchdog = setTimeout(() => {
-        const resources = process.getActiveResourcesInfo();
-        rmSync(dir, { recursive: true, force: true });
-        report({ stopped: false, after: STOP_LIMIT_MS, resources });
-        process.exit(2);
-      }, STOP_LIMIT_MS);
-      await facteur.stop();
-      clearTimeout(watchdog);
-      monitor.stop();
-      eld.disable();
-      // B6_KEEP_DATA=1 keeps the data directory (and its SQLite file) for inspection.
-      if (!process.env.B6_KEEP_DATA) rmSync(dir, { recursive: true, force: true });
-      else process.stderr.write(`b6-facteur: kept ${dir}\n`);
-      report({ stopped: true, seconds: (performance.now() - startedAt) / 1000 });
-      process.exit(0);
+      await stopWithWatchdog(facteur, {
+        dir,
+        limitMs: STOP_LIMIT_MS,
+        keepDataEnv: 'B6_KEEP_DATA',
+        name: 'b6-facteur',
+        cleanup: () => {
+          monitor.stop();
+          eld.disable();
+        },
+      });
     }
   });
 }

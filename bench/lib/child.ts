@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -131,4 +132,29 @@ export function onParentMessage(handler: (message: unknown) => void | Promise<vo
       process.exit(1);
     });
   });
+}
+
+/**
+ * Stops a Facteur child: a stop that never returns would hang the benchmark, so after
+ * `limitMs` it reports what is still open and exits 2. `keepDataEnv` set to 1 keeps `dir`
+ * (and its SQLite file) for inspection. Exits the process.
+ */
+export async function stopWithWatchdog(
+  facteur: { stop(): Promise<void> },
+  options: { dir: string; limitMs: number; keepDataEnv: string; name: string; cleanup?: () => void },
+): Promise<never> {
+  const startedAt = performance.now();
+  const watchdog = setTimeout(() => {
+    const resources = process.getActiveResourcesInfo();
+    rmSync(options.dir, { recursive: true, force: true });
+    report({ stopped: false, after: options.limitMs, resources });
+    process.exit(2);
+  }, options.limitMs);
+  await facteur.stop();
+  clearTimeout(watchdog);
+  options.cleanup?.();
+  if (!process.env[options.keepDataEnv]) rmSync(options.dir, { recursive: true, force: true });
+  else process.stderr.write(`${options.name}: kept ${options.dir}\n`);
+  report({ stopped: true, seconds: (performance.now() - startedAt) / 1000 });
+  process.exit(0);
 }

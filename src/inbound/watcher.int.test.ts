@@ -2,7 +2,7 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseSkipReason } from '../../test/support/database.js';
 import { type DovecotInstance, probeDovecot, startDovecot } from '../../test/support/dovecot.js';
-import { deleteRulesAndMailboxes } from '../../test/support/imap-stream.js';
+import { createFolder, deleteRulesAndMailboxes, dovecotMailbox } from '../../test/support/imap-stream.js';
 import { serviceSkipReason } from '../../test/support/services.js';
 import { advanceTo, type Json, useWebhookSuite } from '../../test/support/webhooks.js';
 import { ManualClock } from '../core/clock.js';
@@ -68,25 +68,9 @@ describe.skipIf(skip)('mailbox watcher', () => {
   async function createMailbox(folder: string, extra: Json = {}): Promise<Json> {
     // The folder exists before the watcher connects: a watcher that finds no folder backs off,
     // and its backoff runs on this test's manual clock, which only the test moves.
-    const client = new ImapFlow({ ...dovecot.imapConfig(), disableAutoIdle: true });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      await client.mailboxCreate(folder);
-    } finally {
-      await client.logout();
-    }
+    await createFolder(dovecot, folder);
     const created = await suite.app.request<Json>('POST', '/api/mailboxes', {
-      body: {
-        name: `alice ${folder}`,
-        host: '127.0.0.1',
-        port: dovecot.port,
-        tls: 'none',
-        auth: { type: 'password', user: 'alice', password: 'secret' },
-        folders: [folder],
-        startFrom: 'all',
-        ...extra,
-      },
+      body: dovecotMailbox(dovecot, folder, extra),
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(JSON.stringify(created.body)).not.toContain('secret"');

@@ -6,6 +6,7 @@ import {
   appendAll,
   createFolder,
   deleteRulesAndMailboxes,
+  dovecotMailbox,
   streamMessage,
   withImap,
 } from '../support/imap-stream.js';
@@ -48,15 +49,7 @@ describe.skipIf(skip)('inbound mail streamed from Dovecot', () => {
 
   async function createMailbox(folder: string): Promise<Json> {
     const created = await suite.app.request<Json>('POST', '/api/mailboxes', {
-      body: {
-        name: `alice ${folder}`,
-        host: '127.0.0.1',
-        port: dovecot.port,
-        tls: 'none',
-        auth: { type: 'password', user: 'alice', password: 'secret' },
-        folders: [folder],
-        startFrom: 'all',
-      },
+      body: dovecotMailbox(dovecot, folder),
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     return created.body;

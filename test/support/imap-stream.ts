@@ -86,3 +86,21 @@ export async function deleteRulesAndMailboxes(app: TestFacteur): Promise<void> {
   const mailboxes = await app.request<{ mailboxes: { id: string }[] }>('GET', '/api/mailboxes');
   for (const mailbox of mailboxes.body.mailboxes) await app.request('DELETE', `/api/mailboxes/${mailbox.id}`);
 }
+
+/** The `POST /api/mailboxes` body for `folder` of the instance's user alice (no TLS, from the first message). */
+export function dovecotMailbox(
+  dovecot: DovecotInstance,
+  folder: string,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    name: `alice ${folder}`,
+    host: '127.0.0.1',
+    port: dovecot.port,
+    tls: 'none',
+    auth: { type: 'password', user: 'alice', password: 'secret' },
+    folders: [folder],
+    startFrom: 'all',
+    ...extra,
+  };
+}
