@@ -29,12 +29,27 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: {
     status: 413,
     retryable: false,
-    doc: 'The request body is larger than `FACTEUR_HTTP_BODY_LIMIT`.',
+    doc: "The request body is larger than the route's limit: `FACTEUR_HTTP_BODY_LIMIT`, or the route's own limit where it has one; `details.limitBytes` says which.",
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     retryable: false,
-    doc: 'The request has a `Content-Type` this route does not accept (use `application/json`).',
+    doc: 'The request has a `Content-Type` this route does not accept; `details.accepted` lists the ones it does (`application/json` for all but `/api/ingress/raw`).',
+  },
+  URI_TOO_LONG: {
+    status: 414,
+    retryable: false,
+    doc: 'A path parameter is longer than 100 characters; no id is that long.',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    retryable: false,
+    doc: 'The path exists but not with this method; the `Allow` header and `details.allowed` list the methods it takes.',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    retryable: false,
+    doc: 'The request headers are larger than the server reads (16 KiB in all); the connection is closed after the answer.',
   },
   AUTH_REQUIRED: {
     status: 401,

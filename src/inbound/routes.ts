@@ -272,6 +272,9 @@ function registerIngressRoutes(app: HttpApp, inbound: Inbound): void {
         summary:
           'Takes a raw RFC 822 message (Content-Type: message/rfc822); answers once it is durably in the ledger.',
         tags,
+        consumes: ['message/rfc822'],
+        // The bytes of the message as received, kept verbatim; the parser copes with any bytes.
+        body: z.any().meta({ type: 'string', format: 'binary', description: 'The raw message (RFC 5322).' }),
         querystring: ingressQuery,
         response: { 200: ingressAnswer },
       },

@@ -18,7 +18,7 @@ import {
   otherFormat,
   redactUrl,
 } from './request.js';
-import { judgeAnswer } from './response.js';
+import { finalAttemptMessage, judgeAnswer } from './response.js';
 import { type AttemptRow, getDeliveryWork, insertAttempts, updateDelivery } from './store.js';
 
 /**
@@ -230,10 +230,19 @@ export async function onDeliverySettled(
   attemptsOfRun.delete(job);
   const attempts = made.length > 0 ? made : await interruptedAttempt(tx, job, settlement, now);
   for (const attempt of attempts) attempt.delivery_id = deliveryId;
-  await insertAttempts(tx, attempts);
   const last = attempts.at(-1);
+  let error = 'error' in settlement && settlement.error ? settlement.error : null;
+  if (settlement.status === 'dead' && error) {
+    // The verdict was written before anyone knew it was the last attempt.
+    error = new AppError(error.code, finalAttemptMessage(error.message), {
+      details: error.details,
+      retryable: error.retryable,
+      cause: error,
+    });
+    if (last?.error_message) last.error_message = finalAttemptMessage(last.error_message);
+  }
+  await insertAttempts(tx, attempts);
   const counts = { attempt_count: sql<number>`attempt_count + ${attempts.length}`, updated_at: now } as const;
-  const error = 'error' in settlement && settlement.error ? settlement.error : null;
   const lastError = { last_error_code: error?.code ?? null, last_error_message: error?.message ?? null };
   const statusCode = last ? { last_status_code: last.status_code } : {};
   const metrics = deps.guards.metrics;
@@ -293,7 +302,7 @@ export async function onDeliverySettled(
       metrics?.deliveries.inc({ endpoint: endpointId, outcome: settlement.status });
       if (countsAsFailing(attempts, error)) await deps.alerts.noteFailure(tx, endpointId, now);
       if (settlement.status === 'dead')
-        await deps.alerts.deliveryDead(tx, job.payload, settlement.error, now);
+        await deps.alerts.deliveryDead(tx, job.payload, error ?? settlement.error, now);
       return;
   }
 }

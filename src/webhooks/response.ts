@@ -38,6 +38,20 @@ const BODY_QUOTE_LENGTH = 200;
 
 const ON_SCHEDULE = "retried on the endpoint's schedule";
 
+// Every retry plan of a verdict starts with "; retried" and holds no full stop of its own.
+const RETRY_PLAN = /; retried [^.]*\./;
+
+/**
+ * A verdict's message for the attempt after which no attempt is left: its retry plan ("retried
+ * no earlier than in 2 s") would be false, so it says the delivery is dead instead.
+ */
+export function finalAttemptMessage(message: string): string {
+  return message.replace(
+    RETRY_PLAN,
+    '; no attempts are left, so the delivery is dead: replay it once the receiver is fixed.',
+  );
+}
+
 /** Judges one HTTP answer under the endpoint's rules; `now` (epoch ms) resolves a `Retry-After` date. */
 export function judgeAnswer(answer: HttpAnswer, rules: AnswerRules, now: number): AnswerVerdict {
   const { statusCode } = answer;

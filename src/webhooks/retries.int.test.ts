@@ -64,6 +64,10 @@ describe.skipIf(skip)('webhook retries and answers', () => {
       expect(dead.attempts).toHaveLength(8);
       expect(Math.abs(Date.parse(dead.attempts[7].startedAt) - dueAt)).toBeLessThanOrEqual(100);
       expect(dead.lastError.code).toBe('WEBHOOK_SERVER_ERROR');
+      // The last attempt says what became of the delivery, not a retry that will not happen.
+      expect(dead.lastError.message).toMatch(/no attempts are left, so the delivery is dead/);
+      expect(dead.attempts[7].errorMessage).not.toMatch(/retried/);
+      expect(dead.attempts[6].errorMessage).toMatch(/retried on the endpoint's schedule/);
       expect(suite.receiver.requests).toHaveLength(8);
       const [alert] = await alertReceiver.waitForRequests(1);
       const body = alert?.json<Json>();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { maskSecret } from '../core/crypto/index.js';
 import { AppError } from '../core/errors.js';
+import { optionalBody } from '../core/http/input.js';
 import type { HttpApp } from '../core/http/server.js';
 import { type Endpoint, maskedHeaders } from './endpoints.js';
 import { eventInputSchema } from './events.js';
@@ -176,14 +177,14 @@ export function registerWebhookRoutes(app: HttpApp, webhooks: Webhooks): void {
           'Replaces the signing secret; the old one keeps signing alongside the new one for `overlap`.',
         tags,
         params: idParams,
-        body: z
-          .strictObject({
+        body: optionalBody(
+          z.strictObject({
             overlap: durationSchema(0, 7 * 86_400_000)
               .prefault('24h')
               .describe('How long the previous secret keeps signing (default 24h, at most 7d).'),
             secret: endpointCreateSchema.shape.secret,
-          })
-          .prefault({}),
+          }),
+        ),
         response: { 200: z.object({ secret: z.string(), previousSecretExpiresAt: z.string() }) },
       },
     },
@@ -205,13 +206,13 @@ export function registerWebhookRoutes(app: HttpApp, webhooks: Webhooks): void {
           'Sends a test event to the endpoint now, or with dryRun returns the exact request without sending it.',
         tags,
         params: idParams,
-        body: z
-          .strictObject({
+        body: optionalBody(
+          z.strictObject({
             type: eventInputSchema.shape.type.default('facteur.test'),
             payload: eventInputSchema.shape.payload.default({ message: 'Test event from Facteur' }),
             dryRun: z.boolean().default(false),
-          })
-          .prefault({}),
+          }),
+        ),
         response: {
           200: z.object({
             request: z.object({

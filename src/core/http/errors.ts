@@ -1,4 +1,4 @@
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { classifyDatabaseError } from '../db/index.js';
 import { AppError, ERROR_CODES } from '../errors.js';
@@ -41,13 +41,6 @@ export function httpErrorFrom(error: unknown): AppError {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError('INVALID_JSON', `the request body is not valid JSON: ${fastifyError.message}`);
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError(
-        'PAYLOAD_TOO_LARGE',
-        'the request body is larger than the limit (FACTEUR_HTTP_BODY_LIMIT)',
-      );
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type; send application/json`);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('VALIDATION_FAILED', 'the Content-Length header does not match the body');
   }
@@ -65,6 +58,76 @@ export function httpErrorFrom(error: unknown): AppError {
   }
   return new AppError('INTERNAL', 'internal error; the server log has the cause (look for this request id)', {
     cause: error,
+  });
+}
+
+/** `1 MiB`, `26 MiB`, `512 KiB`: a byte limit as people write it. */
+function formatBytes(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * The errors whose message depends on the route that was asked for: a body over that route's
+ * limit (which is FACTEUR_HTTP_BODY_LIMIT only where the route does not set its own) and a media
+ * type the route does not take. Undefined for everything else.
+ */
+export function requestErrorFrom(
+  error: unknown,
+  request: FastifyRequest,
+  defaultBodyLimit: number,
+): AppError | undefined {
+  const code = (error as Partial<FastifyError>).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const limit = request.routeOptions.bodyLimit ?? defaultBodyLimit;
+    const which =
+      limit === defaultBodyLimit ? 'the limit set by FACTEUR_HTTP_BODY_LIMIT' : "this route's own limit";
+    return new AppError(
+      'PAYLOAD_TOO_LARGE',
+      `the request body is larger than ${formatBytes(limit)} (${which})`,
+      { details: { limitBytes: limit } },
+    );
+  }
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return unsupportedMediaType(request);
+  return undefined;
+}
+
+/** The media types a route's body may have: its `schema.consumes`, else JSON. */
+export function acceptedMediaTypes(request: FastifyRequest): readonly string[] {
+  const consumes = (request.routeOptions.schema as { consumes?: readonly string[] } | undefined)?.consumes;
+  return consumes && consumes.length > 0 ? consumes : ['application/json'];
+}
+
+/** UNSUPPORTED_MEDIA_TYPE naming what the route takes. */
+export function unsupportedMediaType(request: FastifyRequest): AppError {
+  const sent = String(request.headers['content-type'] ?? 'none').slice(0, 100);
+  const accepted = acceptedMediaTypes(request);
+  return new AppError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `unsupported Content-Type ${JSON.stringify(sent)}; this route takes ${accepted.join(' or ')}`,
+    { details: { contentType: sent, accepted } },
+  );
+}
+
+/** Fastify's routing errors (before any route is chosen), in the API's vocabulary. */
+export function frameworkError(error: FastifyError): AppError {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new AppError(
+      'URI_TOO_LONG',
+      'a path parameter is longer than 100 characters; no id is that long',
+      {
+        details: [{ in: 'params', field: '', message: 'is longer than 100 characters' }],
+      },
+    );
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return new AppError('VALIDATION_FAILED', 'the URL path is not valid percent-encoded UTF-8', {
+      details: [{ in: 'path', field: 'path', message: 'is not valid percent-encoded UTF-8' }],
+    });
+  }
+  return new AppError('VALIDATION_FAILED', 'the request could not be routed', {
+    details: [{ in: 'path', field: 'path', message: 'could not be routed' }],
   });
 }
 

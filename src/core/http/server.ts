@@ -16,7 +16,8 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import type { HealthRegistry, Logger } from '../observability/index.js';
-import { errorBody, httpErrorFrom, statusOf } from './errors.js';
+import { errorBody, frameworkError, httpErrorFrom, requestErrorFrom, statusOf } from './errors.js';
+import { drainRequest, hasUnreadBody, installInputRules } from './input.js';
 
 /** The Fastify instance type every feature registers its routes on. */
 export type HttpApp = FastifyInstance<
@@ -70,13 +71,43 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     // While draining, our own hook answers SHUTTING_DOWN in the API's error shape.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // A path that is not valid percent-encoding, or a parameter longer than maxParamLength,
+    // answers in the API's error shape (Fastify's own answers echo the whole URL back).
+    frameworkErrors: (error, request, reply) => {
+      const appError = frameworkError(error);
+      (reply as unknown as FastifyReply).status(statusOf(appError)).send(errorBody(appError));
+    },
+    // Requests Node's parser cannot read (bad header bytes, oversized headers) never reach a
+    // route; they get the same error shape on a connection that is then closed.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const code = (error as { code?: string }).code;
+      const appError =
+        code === 'HPE_HEADER_OVERFLOW'
+          ? new AppError('HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts')
+          : new AppError(
+              'VALIDATION_FAILED',
+              'the request is not valid HTTP/1.1 (malformed request line or headers)',
+              {
+                details: [{ in: 'headers', field: '', message: 'could not be parsed' }],
+              },
+            );
+      const status = statusOf(appError);
+      const body = JSON.stringify(errorBody(appError));
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `connection: close\r\n\r\n${body}`,
+      );
+    },
   }).withTypeProvider<ZodTypeProvider>() as unknown as HttpApp;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // JSON only: a text/plain body must be refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  installInputRules(app);
 
-  installErrorHandling(app, options.logger);
+  installErrorHandling(app, options);
   installRequestMetrics(app, options.metrics);
 
   await app.register(swagger, {
@@ -162,9 +193,12 @@ const API_ERROR_RESPONSES = {
   503: errorBodySchema.describe('DATABASE_UNAVAILABLE or SHUTTING_DOWN'),
 };
 
-function installErrorHandling(app: HttpApp, logger: Logger): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const appError = httpErrorFrom(error);
+function installErrorHandling(app: HttpApp, options: HttpServerOptions): void {
+  const { logger } = options;
+  const routes = new RouteMethods();
+  app.addHook('onRoute', (route) => routes.add(route.method, route.url));
+  app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const appError = requestErrorFrom(error, request, options.bodyLimitBytes) ?? httpErrorFrom(error);
     const status = statusOf(appError);
     const context = {
       event: 'http.error',
@@ -192,15 +226,60 @@ function installErrorHandling(app: HttpApp, logger: Logger): void {
     }
     if (appError.retryAfterMs !== undefined)
       reply.header('retry-after', Math.ceil(appError.retryAfterMs / 1000));
+    // A client still sending its body when the answer is already known (over the limit, wrong
+    // type, no key) must read that answer, not a reset: read the rest (bounded) and drop it.
+    if (hasUnreadBody(request)) await drainRequest(request.raw, reply);
     return reply.status(status).send(errorBody(appError));
   });
-  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    const error = new AppError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
-    return reply.status(404).send(errorBody(error));
+  app.setNotFoundHandler(async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = routes.methodsFor(path);
+    const shown = path.length > 200 ? `${path.slice(0, 200)}...` : path;
+    const error =
+      allowed.length > 0
+        ? new AppError(
+            'METHOD_NOT_ALLOWED',
+            `${request.method} is not allowed on ${shown}; use ${allowed.join(', ')}`,
+            {
+              details: { allowed },
+            },
+          )
+        : new AppError('NOT_FOUND', `no route ${request.method} ${shown}`);
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '));
+    if (hasUnreadBody(request)) await drainRequest(request.raw, reply);
+    return reply.status(statusOf(error)).send(errorBody(error));
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+}
+
+/** Which methods each route template takes, to answer 405 with `Allow` for a known path. */
+class RouteMethods {
+  private readonly templates: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+
+  add(method: string | string[], url: string): void {
+    const pattern = new RegExp(
+      `^${url
+        .split('/')
+        .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+        .join('/')}/?$`,
+    );
+    let entry = this.templates.find((t) => t.pattern.source === pattern.source);
+    if (!entry) {
+      entry = { pattern, methods: new Set() };
+      this.templates.push(entry);
+    }
+    for (const m of Array.isArray(method) ? method : [method]) entry.methods.add(m);
+  }
+
+  methodsFor(path: string): string[] {
+    const methods = new Set<string>();
+    for (const { pattern, methods: these } of this.templates) {
+      if (pattern.test(path)) for (const m of these) methods.add(m);
+    }
+    return [...methods].sort();
+  }
 }
 
 function installRequestMetrics(app: HttpApp, registry: Registry): void {
