@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { EmailAddress, InboundEmail } from './email.js';
+import { addressProblem } from '../core/email-address.js';
+import { type EmailAddress, type InboundEmail, withTextRule } from './email.js';
 import { extractLinks } from './links.js';
 import { bodiesFrom, DEFAULT_PARSE_LIMITS, type ParseLimits } from './parse.js';
 import { replyText } from './reply-text.js';
@@ -17,7 +18,10 @@ const nonBlank = z.string().refine((value) => value.trim() !== '', 'must not be 
 /** The pushed JSON. Missing `sender` or `body` is a 400; unknown fields are accepted and dropped. */
 export const appsScriptPayloadSchema = z.object({
   subject: z.string().default(''),
-  sender: nonBlank,
+  sender: nonBlank.refine(
+    (value) => parseAppsScriptSender(value) !== null,
+    'must be an address, as `Name <addr@example.com>`, `"Name" <addr@example.com>` or `addr@example.com`',
+  ),
   date: z.string().optional(),
   body: nonBlank,
   snippet: z.string().optional(),
@@ -35,9 +39,11 @@ export function parseAppsScriptSender(sender: string): EmailAddress | null {
     let name = value.slice(0, open).trim();
     if (name.length >= 2 && name.startsWith('"') && name.endsWith('"'))
       name = name.slice(1, -1).replace(/\\(.)/g, '$1');
-    return address.includes('@') ? { address: address.toLowerCase(), name } : null;
+    return addressProblem(address) === undefined ? { address: address.toLowerCase(), name } : null;
   }
-  return value.includes('@') && !/[\s<>]/.test(value) ? { address: value.toLowerCase(), name: '' } : null;
+  return !/[\s<>]/.test(value) && addressProblem(value) === undefined
+    ? { address: value.toLowerCase(), name: '' }
+    : null;
 }
 
 /** The pushed date as ISO-8601 (UTC), or null when absent or unreadable. */
@@ -68,7 +74,7 @@ export function emailFromAppsScript(
   const headers: Record<string, string[]> = { from: [payload.sender], subject: [payload.subject] };
   if (payload.date !== undefined) headers['date'] = [payload.date];
   const { subject, sender, date, body, snippet } = payload;
-  return {
+  return withTextRule({
     messageId: null,
     inReplyTo: null,
     references: [],
@@ -86,5 +92,5 @@ export function emailFromAppsScript(
     links: extractLinks(bodies.text, bodies.html),
     // The request body is not at hand here; the JSON of its fields is what was pushed.
     size: Buffer.byteLength(JSON.stringify({ subject, sender, date, body, snippet })),
-  };
+  });
 }

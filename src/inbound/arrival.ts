@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../core/errors.js';
+import { replaceForbiddenChars } from '../core/text.js';
 import type { InboundEmail } from './email.js';
 import type { Arrival, InboundSource } from './ledger.js';
 
@@ -50,9 +51,10 @@ export async function arrivalFromRaw(
         ok: false,
         code: e.code,
         message: e.message,
-        subject: headers.subject ?? '',
-        from: headers.from ?? null,
-        messageId: headers.messageId ?? null,
+        // Read as latin1 from raw bytes: a NUL in them would not fit a PostgreSQL text column.
+        subject: replaceForbiddenChars(headers.subject ?? '').text,
+        from: headers.from === undefined ? null : replaceForbiddenChars(headers.from).text,
+        messageId: headers.messageId === undefined ? null : replaceForbiddenChars(headers.messageId).text,
       },
     };
   }

@@ -4,6 +4,8 @@
  * this form, never mailparser's objects, so that every source behaves the same.
  */
 
+import { replaceForbiddenChars } from '../core/text.js';
+
 /** A mailbox address with its display name ('' when none). Addresses are lower-cased. */
 export interface EmailAddress {
   address: string;
@@ -53,4 +55,64 @@ export interface InboundEmail {
   size: number;
   /** Which parts were cut to their limit: `text`, `html`. */
   truncated: string[];
+  /**
+   * Which fields held NUL or unpaired surrogates, replaced by U+FFFD (`subject`, `text`,
+   * `headers.x-odd`, `attachments[0].filename`, ...). Empty for nearly every message.
+   */
+  replaced: string[];
+}
+
+/**
+ * The email with every NUL and unpaired surrogate replaced by U+FFFD, and `replaced` naming
+ * where. Real mail does hold NUL bytes; PostgreSQL cannot store them in text, so every source
+ * passes its email through here and the two databases record the same thing. The raw bytes
+ * are never changed (they are only hashed); this is about the parsed text.
+ */
+export function withTextRule(email: Omit<InboundEmail, 'replaced'>): InboundEmail {
+  const replaced: string[] = [];
+  const clean = (value: string, field: string): string => {
+    const result = replaceForbiddenChars(value);
+    if (result.replaced) replaced.push(field);
+    return result.text;
+  };
+  const cleanOrNull = (value: string | null, field: string) => (value === null ? null : clean(value, field));
+  const address = (value: EmailAddress, field: string): EmailAddress => ({
+    address: clean(value.address, `${field}.address`),
+    name: clean(value.name, `${field}.name`),
+  });
+  const addresses = (values: EmailAddress[], field: string) =>
+    values.map((value, index) => address(value, `${field}[${index}]`));
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(email.headers)) {
+    const key = clean(name, `headers.${name}`);
+    headers[key] = values.map((value) => clean(value, `headers.${key}`));
+  }
+  const cleaned: InboundEmail = {
+    ...email,
+    messageId: cleanOrNull(email.messageId, 'messageId'),
+    inReplyTo: cleanOrNull(email.inReplyTo, 'inReplyTo'),
+    references: email.references.map((id, index) => clean(id, `references[${index}]`)),
+    subject: clean(email.subject, 'subject'),
+    from: email.from === null ? null : address(email.from, 'from'),
+    sender: clean(email.sender, 'sender'),
+    to: addresses(email.to, 'to'),
+    cc: addresses(email.cc, 'cc'),
+    replyTo: addresses(email.replyTo, 'replyTo'),
+    headers,
+    text: clean(email.text, 'text'),
+    html: cleanOrNull(email.html, 'html'),
+    replyText: clean(email.replyText, 'replyText'),
+    attachments: email.attachments.map((attachment, index) => ({
+      ...attachment,
+      filename: cleanOrNull(attachment.filename, `attachments[${index}].filename`),
+      contentType: clean(attachment.contentType, `attachments[${index}].contentType`),
+      contentId: cleanOrNull(attachment.contentId, `attachments[${index}].contentId`),
+      disposition: cleanOrNull(attachment.disposition, `attachments[${index}].disposition`),
+    })),
+    links: email.links.map((link, index) => clean(link, `links[${index}]`)),
+    // Last, so that every field above has been cleaned when it is read.
+    replaced: [],
+  };
+  cleaned.replaced = [...new Set(replaced)];
+  return cleaned;
 }

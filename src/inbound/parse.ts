@@ -12,7 +12,7 @@ import {
 import addressparser, { type Address } from 'nodemailer/lib/addressparser/index.js';
 import { formatMailbox } from '../core/email-address.js';
 import { AppError } from '../core/errors.js';
-import type { AttachmentMeta, EmailAddress, InboundEmail } from './email.js';
+import { type AttachmentMeta, type EmailAddress, type InboundEmail, withTextRule } from './email.js';
 import { extractLinks } from './links.js';
 import { replyText } from './reply-text.js';
 
@@ -329,7 +329,7 @@ function toInboundEmail(
   const { headers, sender } = renderHeaders(collected.headerLines);
   const bodies = bodiesFrom(collected.text, withoutEdgeBreaks(collected.html), limits);
   const references = parsed.get('references');
-  return {
+  return withTextRule({
     messageId: bareMessageId(parsed.get('message-id')),
     inReplyTo: bareMessageId(parsed.get('in-reply-to')),
     references: (Array.isArray(references) ? references : [references])
@@ -348,7 +348,7 @@ function toInboundEmail(
     attachments,
     links: extractLinks(bodies.text, bodies.html),
     size: raw.length,
-  };
+  });
 }
 
 /**

@@ -249,6 +249,9 @@ function registerIngressRoutes(app: HttpApp, inbound: Inbound): void {
   app.post(
     '/ingress/gmail',
     {
+      // The pushed fields are mail text: NUL and unpaired surrogates are replaced and recorded
+      // in `replaced` (see withTextRule), not refused, or the script would push it forever.
+      config: { mailText: true },
       // Over the general body limit a push would get 413 and the script would retry it forever;
       // its HTML is capped at parse time anyway.
       bodyLimit: RAW_INGRESS_MAX_BYTES,

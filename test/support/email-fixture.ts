@@ -21,6 +21,7 @@ export function makeEmail(fields: Partial<InboundEmail> = {}): InboundEmail {
     links: [],
     size: 100,
     truncated: [],
+    replaced: [],
     ...fields,
   };
 }
