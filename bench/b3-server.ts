@@ -33,6 +33,7 @@ async function startFacteurUnderTest(dir: string, sync: Sync): Promise<Running> 
   const parsed = parseBootConfig(
     {
       FACTEUR_DATA_DIR: dir,
+      FACTEUR_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8',
       FACTEUR_HOST: '127.0.0.1',
       FACTEUR_PORT: '0',
       FACTEUR_CATCHER_PORT: '0',

@@ -242,7 +242,6 @@ async function retryProbe(rate: number, seconds: number, timeoutMs: number) {
     {
       name: 'flaky',
       url: receiver.url(-1),
-      allowPrivateTargets: true,
       eventTypes: ['bench.flaky'],
       concurrency: ENDPOINT_CONCURRENCY,
       retrySchedule: [...FAULT_RETRY_SCHEDULE],

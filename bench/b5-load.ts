@@ -47,7 +47,6 @@ export class FacteurApi {
         {
           name: `e${i + 1}`,
           url: urls[i],
-          allowPrivateTargets: true,
           eventTypes: [eventType(i)],
           concurrency,
         },

@@ -314,7 +314,7 @@ export class InboundApi {
     const endpoint = await this.call<{ id: string }>(
       'POST',
       '/endpoints',
-      { name: 'bench-inbound', url, allowPrivateTargets: true, eventTypes: ['inbound.*'] },
+      { name: 'bench-inbound', url, eventTypes: ['inbound.*'] },
       201,
     );
     const rule = await this.call<{ id: string }>(

@@ -51,6 +51,11 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The request headers are larger than the server reads (16 KiB in all); the connection is closed after the answer.',
   },
+  TARGET_FORBIDDEN: {
+    status: 400,
+    retryable: false,
+    doc: "A host Facteur would connect to on a user's behalf (webhook endpoint, mailbox IMAP host, OAuth token URL) is not public: loopback, private, link-local, cloud metadata, unique-local, unspecified, shared (CGNAT), multicast or reserved; `details` names the `field`, `address` and `rule`. Allowed only by the server's `FACTEUR_ALLOW_PRIVATE_TARGETS`, metadata addresses never. Checked on save and again on every connection.",
+  },
   AUTH_REQUIRED: {
     status: 401,
     retryable: false,
@@ -189,11 +194,6 @@ export const ERROR_CODES = {
     status: 502,
     retryable: true,
     doc: "The endpoint's host name does not resolve; check the URL. Retried, in case the name is being set up.",
-  },
-  WEBHOOK_TARGET_FORBIDDEN: {
-    status: 400,
-    retryable: false,
-    doc: "The endpoint's address is not public: loopback, private, link-local, cloud metadata, unique-local, unspecified, shared (CGNAT), multicast or reserved (the error names the rule); refused unless the endpoint sets `allowPrivateTargets`. Checked on save and again on every connection.",
   },
   WEBHOOK_SERVER_ERROR: {
     status: 502,

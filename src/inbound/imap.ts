@@ -1,6 +1,9 @@
+import { isIP } from 'node:net';
 import { ImapFlow } from 'imapflow';
+import { fetch } from 'undici';
 import { parseDuration } from '../core/config/parsers.js';
-import { AppError } from '../core/errors.js';
+import { AppError, isAppError } from '../core/errors.js';
+import { guardedAgent, type TargetGuard } from '../core/net/ssrf.js';
 import type { Mailbox } from './mailboxes.js';
 
 /**
@@ -34,8 +37,20 @@ interface AccessToken {
 /** Exchanges refresh tokens for access tokens, caching each until a minute before it expires. */
 export class OAuthTokens {
   private readonly cache = new Map<string, AccessToken>();
+  private readonly dispatcher: ReturnType<typeof guardedAgent>;
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    /** The SSRF guard: the token URL receives the client secret and refresh token. */
+    guard: TargetGuard,
+  ) {
+    this.dispatcher = guardedAgent(guard);
+  }
+
+  /** Closes the pooled connections to token URLs. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
 
   /** A valid access token for `mailbox` (an OAuth2 one). */
   async accessToken(mailbox: Mailbox): Promise<string> {
@@ -51,15 +66,20 @@ export class OAuthTokens {
       client_id: auth.clientId,
       ...(mailbox.secrets.clientSecret ? { client_secret: mailbox.secrets.clientSecret } : {}),
     });
-    let response: Response;
+    let response: Awaited<ReturnType<typeof fetch>>;
     try {
       response = await fetch(auth.tokenUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body,
         signal: AbortSignal.timeout(15_000),
+        dispatcher: this.dispatcher,
+        redirect: 'error',
       });
     } catch (error) {
+      // The guard refused the address (a name that now resolves to a private one): say so.
+      const cause = (error as { cause?: unknown }).cause;
+      if (isAppError(cause) && cause.code === 'TARGET_FORBIDDEN') throw cause;
       throw new AppError(
         'IMAP_OAUTH_FAILED',
         `the token URL ${auth.tokenUrl} cannot be reached: ${(error as Error).message}`,
@@ -100,15 +120,23 @@ export class OAuthTokens {
 }
 
 /** A client for `mailbox`, not yet connected. Auto-IDLE is off: the watcher enters IDLE itself at once. */
-export async function imapClient(mailbox: Mailbox, tokens: OAuthTokens): Promise<ImapFlow> {
+export async function imapClient(
+  mailbox: Mailbox,
+  tokens: OAuthTokens,
+  guard: TargetGuard,
+): Promise<ImapFlow> {
   if (mailbox.secretsProblem) throw new AppError('CONFIG_INVALID', mailbox.secretsProblem);
   const s = mailbox.settings;
+  // imapflow takes no DNS lookup: resolve through the guard here and connect to the address it
+  // judged, naming the host for TLS (SNI and certificate) so that nothing else changes.
+  const address = await guard.resolveForConnect(s.host);
   const auth =
     s.auth.type === 'password'
       ? { user: s.auth.user, pass: mailbox.secrets.password ?? '' }
       : { user: s.auth.user, accessToken: await tokens.accessToken(mailbox) };
   return new ImapFlow({
-    host: s.host,
+    host: address,
+    ...(isIP(s.host) ? {} : { servername: s.host }),
     port: s.port,
     secure: s.tls === 'implicit',
     doSTARTTLS: s.tls === 'starttls' ? true : s.tls === 'none' ? false : undefined,

@@ -4,6 +4,7 @@ import { isUniqueViolation, type Store, type Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { runDeferredNow } from '../core/jobs/index.js';
+import type { TargetGuard } from '../core/net/ssrf.js';
 import type { Logger } from '../core/observability/index.js';
 import { parseOrThrow, validationError } from '../core/validation.js';
 import { ROUTE_QUEUE } from './ledger.js';
@@ -44,6 +45,8 @@ export interface MailboxDeps {
   clock: Clock;
   logger: Logger;
   secretKey: Buffer;
+  /** The SSRF guard, for the save-time check of the IMAP host and the OAuth token URL. */
+  guard: TargetGuard;
 }
 
 export class MailboxRegistry {
@@ -70,6 +73,7 @@ export class MailboxRegistry {
   async create(input: MailboxCreateInput): Promise<Mailbox> {
     const { settings, secrets } = splitCredentials(input);
     this.check(settings);
+    await this.checkTargets(settings);
     const now = this.deps.clock.now();
     const id = uuidv7();
     await this.write((tx) =>
@@ -113,6 +117,7 @@ export class MailboxRegistry {
       settings = splitCredentials(parseOrThrow(mailboxCreateSchema, withAuth, 'body')).settings;
     }
     this.check(settings);
+    await this.checkTargets(settings);
     await this.write((tx) =>
       tx.db
         .updateTable('mailboxes')
@@ -175,6 +180,13 @@ export class MailboxRegistry {
         'body',
         problems.map((p) => ({ in: 'body', ...p })),
       );
+  }
+
+  /** The IMAP host and the OAuth token URL must be hosts the SSRF guard lets Facteur reach. */
+  private async checkTargets(settings: MailboxSettings): Promise<void> {
+    await this.deps.guard.checkHost(settings.host, 'host');
+    if (settings.auth.type === 'oauth2')
+      await this.deps.guard.checkSecretUrl(settings.auth.tokenUrl, 'auth.tokenUrl');
   }
 
   /**

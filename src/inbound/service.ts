@@ -2,7 +2,9 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
+import { type LeaseIdentity, leaseIdentity } from '../core/instance.js';
 import type { QueueDefinition } from '../core/jobs/index.js';
+import type { TargetGuard } from '../core/net/ssrf.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import type { MailDeps } from '../mail/index.js';
 import type { RuleStore } from '../rules/index.js';
@@ -37,11 +39,13 @@ export interface InboundOptions {
   /** Whether this process runs mailbox watchers (default true). */
   watch?: boolean;
   /**
-   * This instance as lease owner; default a random id. Give one that survives a restart (the
-   * composition root uses the host name and data directory), so that a process restarted after
-   * a crash takes its watchers' leases back at once instead of waiting for them to expire.
+   * This instance's id (`stableInstanceId`); default a random id. Give one that survives a
+   * restart, so that a process restarted after a crash takes its watchers' leases back at once
+   * (they are held by an earlier run of the same instance) instead of waiting for them to expire.
    */
   instanceId?: string;
+  /** The SSRF guard for IMAP hosts and OAuth token URLs, on save and on connect. */
+  guard: TargetGuard;
 }
 
 /** A watcher that has not succeeded for this long reads as down in /readyz. */
@@ -52,7 +56,7 @@ export class Inbound {
   readonly parser: ParsePool;
   private readonly tokens: OAuthTokens;
   private readonly watchers = new Map<string, FolderWatcher>();
-  private readonly instanceId: string;
+  private readonly identity: LeaseIdentity;
   private readonly metrics: InboundMetrics | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly unsubscribeCache: () => void;
@@ -62,10 +66,16 @@ export class Inbound {
 
   constructor(private readonly options: InboundOptions) {
     const { store, clock, logger } = options;
-    this.instanceId = options.instanceId ?? uuidv7();
-    this.mailboxes = new MailboxRegistry({ store, clock, logger, secretKey: options.secretKey });
+    this.identity = leaseIdentity(options.instanceId ?? uuidv7());
+    this.mailboxes = new MailboxRegistry({
+      store,
+      clock,
+      logger,
+      secretKey: options.secretKey,
+      guard: options.guard,
+    });
     this.parser = new ParsePool({ workers: options.parseWorkers });
-    this.tokens = new OAuthTokens(() => clock.now());
+    this.tokens = new OAuthTokens(() => clock.now(), options.guard);
     this.metrics = options.metrics ? new InboundMetrics(options.metrics, () => this.statuses()) : undefined;
     options.webhooks.onDeliverySucceeded((tx, deliveryId, now) =>
       this.noteDeliverySucceeded(tx, deliveryId, now),
@@ -161,6 +171,7 @@ export class Inbound {
     await Promise.all([...this.watchers.values()].map((w) => w.stop()));
     this.watchers.clear();
     await this.parser.close();
+    await this.tokens.close();
   }
 
   /** Brings the running watchers in line with the mailboxes: new, changed, paused, deleted. */
@@ -185,8 +196,9 @@ export class Inbound {
           clock: this.options.clock,
           logger: this.options.logger,
           tokens: this.tokens,
+          guard: this.options.guard,
           parser: this.parser,
-          instanceId: this.instanceId,
+          identity: this.identity,
           onRecorded: (count) => this.metrics?.recorded(count, 'imap'),
         },
         mailbox,

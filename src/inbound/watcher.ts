@@ -4,6 +4,8 @@ import type { Clock, Timer } from '../core/clock.js';
 import { parseDuration } from '../core/config/parsers.js';
 import { acquireLease, releaseLease, type Store } from '../core/db/index.js';
 import type { AppError } from '../core/errors.js';
+import type { LeaseIdentity } from '../core/instance.js';
+import type { TargetGuard } from '../core/net/ssrf.js';
 import type { Logger } from '../core/observability/index.js';
 import { applyMailboxActions } from './acknowledge.js';
 import { arrivalFromRaw, type ParseLike } from './arrival.js';
@@ -49,16 +51,18 @@ export interface WatcherDeps {
   clock: Clock;
   logger: Logger;
   tokens: OAuthTokens;
+  /** The SSRF guard the IMAP connection goes through. */
+  guard: TargetGuard;
   parser: ParseLike;
-  /** This process, as lease owner. */
-  instanceId: string;
+  /** This process, as lease owner; an earlier run of the same instance is taken over at once. */
+  identity: LeaseIdentity;
   /** New messages recorded (the route jobs wake by themselves); for metrics. */
   onRecorded?(count: number, mailboxId: string): void;
 }
 
 /**
  * The lease outlives a crashed holder by at most this long. A process restarted on the same
- * host and data directory has the same owner id and takes its lease back at once.
+ * host and data directory is the same instance and takes its lease back at once.
  */
 const LEASE_TTL_MS = 30_000;
 const LEASE_RENEW_MS = 10_000;
@@ -114,7 +118,7 @@ export class FolderWatcher {
     this.interruptSleep?.();
     this.client?.close();
     await this.loop;
-    await releaseLease(this.deps.store.db, this.leaseName, this.deps.instanceId).catch(() => undefined);
+    await releaseLease(this.deps.store.db, this.leaseName, this.deps.identity.owner).catch(() => undefined);
     this.setState('stopped');
   }
 
@@ -179,10 +183,26 @@ export class FolderWatcher {
   }
 
   private async holdLease(): Promise<boolean> {
+    const { identity, logger } = this.deps;
+    // An earlier run of this instance died holding the folder (kill -9): take it back now
+    // rather than after LEASE_TTL_MS. Another instance's lease is left to expire.
+    const mayTakeOver = (owner: string): boolean => {
+      if (!identity.isEarlierRun(owner)) return false;
+      logger.info(
+        {
+          event: 'watcher.lease_recovered',
+          mailboxId: this.mailbox.id,
+          folder: this.folder,
+          previousOwner: owner,
+        },
+        'taking back the folder lease of an earlier run of this instance',
+      );
+      return true;
+    };
     try {
       return await acquireLease(
         this.deps.store.db,
-        { name: this.leaseName, owner: this.deps.instanceId, ttlMs: LEASE_TTL_MS },
+        { name: this.leaseName, owner: identity.owner, ttlMs: LEASE_TTL_MS, mayTakeOver },
         this.deps.clock.now(),
       );
     } catch {
@@ -193,7 +213,7 @@ export class FolderWatcher {
   /** One connection's life: open the folder, catch up, then wait for news until the connection ends. */
   private async session(): Promise<void> {
     this.setState('connecting');
-    const client = await imapClient(this.mailbox, this.deps.tokens);
+    const client = await imapClient(this.mailbox, this.deps.tokens, this.deps.guard);
     this.client = client;
     let closed = false;
     client.on('close', () => {

@@ -194,7 +194,6 @@ describe.skipIf(skip)('webhook delivery', () => {
         body: {
           name: 'ops',
           url: `${alerts.url}/ops`,
-          allowPrivateTargets: true,
           eventTypes: ['facteur.alert.*'],
         },
       });

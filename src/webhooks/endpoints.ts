@@ -4,6 +4,7 @@ import { maskSecret, seal, unseal } from '../core/crypto/index.js';
 import type { Database, Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
+import type { TargetGuard } from '../core/net/ssrf.js';
 import type { Logger } from '../core/observability/index.js';
 import { parseOrThrow, validationError } from '../core/validation.js';
 import {
@@ -18,7 +19,6 @@ import {
   subscribes,
 } from './model.js';
 import { generateSecret } from './signing.js';
-import { checkTargetUrl } from './ssrf.js';
 import {
   bringEndpointJobsForward,
   deleteEndpointRow,
@@ -69,8 +69,8 @@ export interface EndpointDeps {
   clock: Clock;
   logger: Logger;
   secretKey: Buffer;
-  /** DNS lookup for the save-time address check (tests inject one). */
-  lookup?: Parameters<typeof checkTargetUrl>[1]['lookup'];
+  /** The SSRF guard, for the save-time address check. */
+  guard: TargetGuard;
 }
 
 export class EndpointRegistry {
@@ -177,7 +177,7 @@ export class EndpointRegistry {
     );
     const merged = { ...currentWritten, ...patch };
     const settings = this.checkSettings(merged);
-    if (patch.url !== undefined || patch.allowPrivateTargets !== undefined) await this.checkTarget(settings);
+    if (patch.url !== undefined) await this.checkTarget(settings);
     const secrets = { ...current.secrets, headers: merged.headers };
     const now = this.deps.clock.now();
     await this.write(async (tx) => {
@@ -312,17 +312,9 @@ export class EndpointRegistry {
     return settings;
   }
 
+  /** A name that does not resolve yet is allowed: it is checked again on every connection. */
   private async checkTarget(settings: EndpointSettings): Promise<void> {
-    try {
-      await checkTargetUrl(settings.url, {
-        allowPrivateTargets: settings.allowPrivateTargets,
-        ...(this.deps.lookup ? { lookup: this.deps.lookup } : {}),
-      });
-    } catch (error) {
-      // A name that does not resolve yet is allowed (it is checked again on every connection).
-      if (error instanceof AppError && error.code === 'WEBHOOK_DNS_FAILED') return;
-      throw error;
-    }
+    await this.deps.guard.checkUrl(settings.url, 'url');
   }
 
   private fromRow(row: EndpointRow): Endpoint {

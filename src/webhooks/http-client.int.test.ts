@@ -3,8 +3,8 @@ import { createServer as createTcpServer, type LookupFunction, type Socket } fro
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpReceiver, startHttpReceiver } from '../../test/support/http-receiver.js';
 import { AppError } from '../core/errors.js';
+import { PUBLIC_TARGETS_ONLY, TargetGuard } from '../core/net/ssrf.js';
 import { WebhookHttpClient, type WebhookHttpClientOptions, type WebhookHttpRequest } from './http-client.js';
-import { checkTargetUrl } from './ssrf.js';
 
 /** A raw node:http server on 127.0.0.1, for answers the receiver cannot script. */
 async function startRawServer(handler: (req: IncomingMessage, res: ServerResponse) => void) {
@@ -63,8 +63,13 @@ async function appError(promise: Promise<unknown>): Promise<AppError> {
 describe('WebhookHttpClient', () => {
   let receiver: HttpReceiver;
   const clients: WebhookHttpClient[] = [];
-  const client = (options?: WebhookHttpClientOptions) => {
-    const created = new WebhookHttpClient(options);
+  /** A client whose guard allows every private target (the receivers are on loopback), or none when `strict`. */
+  const client = (
+    options: Omit<WebhookHttpClientOptions, 'guard'> & { lookup?: LookupFunction; strict?: boolean } = {},
+  ) => {
+    const { lookup, strict, ...rest } = options;
+    const guard = new TargetGuard(strict ? PUBLIC_TARGETS_ONLY : { allowed: 'all' }, lookup);
+    const created = new WebhookHttpClient({ ...rest, guard });
     clients.push(created);
     return created;
   };
@@ -74,7 +79,6 @@ describe('WebhookHttpClient', () => {
     body: '{"event":"mail.received"}',
     connectTimeoutMs: 2_000,
     timeoutMs: 5_000,
-    allowPrivateTargets: true,
     ...extra,
   });
 
@@ -232,8 +236,8 @@ describe('WebhookHttpClient', () => {
 
   it('reports a lookup that never answers as a connect timeout', async () => {
     const stuck: LookupFunction = () => {};
-    const request = post('http://stuck.test/', { connectTimeoutMs: 200, allowPrivateTargets: false });
-    const error = await appError(client({ lookup: stuck }).send(request));
+    const request = post('http://stuck.test/', { connectTimeoutMs: 200 });
+    const error = await appError(client({ lookup: stuck, strict: true }).send(request));
     expect(error.code).toBe('WEBHOOK_TIMEOUT');
     expect(error.details).toMatchObject({ host: 'stuck.test', port: 80, timeout: 'connect', timeoutMs: 200 });
     expect(error.message).toContain('connectTimeoutMs = 200 ms');
@@ -263,10 +267,12 @@ describe('WebhookHttpClient', () => {
     ];
     for (const [what, url, host, rule] of refusals) {
       it(`refuses ${what} before sending anything`, async () => {
-        const error = await appError(client().send(post(url(), { allowPrivateTargets: false })));
-        expect(error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
+        const error = await appError(client({ strict: true }).send(post(url())));
+        expect(error.code).toBe('TARGET_FORBIDDEN');
         expect(error.details).toMatchObject({ host, rule });
-        expect(error.message).toContain(`${rule} addresses are not allowed`);
+        expect(error.message).toContain(
+          rule === 'metadata' ? 'metadata addresses are never allowed' : `${rule} addresses are not allowed`,
+        );
         expect(receiver.requests).toHaveLength(0);
       });
     }
@@ -280,9 +286,9 @@ describe('WebhookHttpClient', () => {
       await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
       const { port: tlsPort } = tcp.address() as { port: number };
       try {
-        const request = post(`https://localhost:${tlsPort}/`, { allowPrivateTargets: false });
-        const error = await appError(client().send(request));
-        expect(error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
+        const request = post(`https://localhost:${tlsPort}/`);
+        const error = await appError(client({ strict: true }).send(request));
+        expect(error.code).toBe('TARGET_FORBIDDEN');
         expect(connections).toBe(0);
       } finally {
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -292,15 +298,17 @@ describe('WebhookHttpClient', () => {
     it('defeats DNS rebinding: the save-time check passes, the connection is refused', async () => {
       const lookup = rebindingLookup('93.184.216.34', '127.0.0.1');
       const url = `http://rebind.test:${receiver.port}/hook`;
-      await expect(checkTargetUrl(url, { allowPrivateTargets: false, lookup })).resolves.toBeUndefined();
-      const webhooks = client({ lookup });
-      const error = await appError(webhooks.send(post(url, { allowPrivateTargets: false })));
-      expect(error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
+      const strict = new TargetGuard(PUBLIC_TARGETS_ONLY, lookup);
+      await expect(strict.checkUrl(url, 'url')).resolves.toBeInstanceOf(URL);
+      const webhooks = new WebhookHttpClient({ guard: strict });
+      clients.push(webhooks);
+      const error = await appError(webhooks.send(post(url)));
+      expect(error.code).toBe('TARGET_FORBIDDEN');
       expect(error.details).toEqual({ host: 'rebind.test', address: '127.0.0.1', rule: 'loopback' });
       expect(lookup.calls).toBe(2);
       expect(receiver.requests).toHaveLength(0);
 
-      const allowed = await webhooks.send(post(url, { allowPrivateTargets: true }));
+      const allowed = await client({ lookup }).send(post(url));
       expect(allowed.statusCode).toBe(200);
       expect(receiver.requests).toHaveLength(1);
       expect(receiver.requests[0]!.headers.host).toBe(`rebind.test:${receiver.port}`);

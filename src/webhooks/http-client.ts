@@ -1,8 +1,8 @@
-import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, buildConnector, type Dispatcher, errors } from 'undici';
 import { AppError, type ErrorCode, isAppError } from '../core/errors.js';
-import { bareHost, forbiddenAddressRule, guardedLookup, targetForbiddenError } from './ssrf.js';
+import { bareHost, guardConnector, TargetGuard } from '../core/net/ssrf.js';
 
 /**
  * The outbound HTTP layer of webhook delivery: one POST, no redirects, keep-alive pools, the
@@ -19,8 +19,6 @@ export interface WebhookHttpRequest {
   connectTimeoutMs: number;
   /** Total limit: connect + response headers + reading the body. */
   timeoutMs: number;
-  /** The endpoint's `allowPrivateTargets`: when true the SSRF guard is skipped. */
-  allowPrivateTargets: boolean;
   /** Aborting rejects promptly with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -39,8 +37,8 @@ export interface WebhookHttpResponse {
 
 /** Options of `WebhookHttpClient`. */
 export interface WebhookHttpClientOptions {
-  /** Base DNS lookup; default `dns.lookup` (tests inject one to simulate rebinding). */
-  lookup?: LookupFunction;
+  /** The SSRF guard every connection goes through; default: public addresses only. */
+  guard?: TargetGuard;
   /** Keep-alive connections per origin; default 64. */
   connectionsPerOrigin?: number;
   /** Bytes of response body kept; default 65536. */
@@ -108,26 +106,12 @@ function withConnectTimeout(connect: buildConnector.connector, timeoutMs: number
   };
 }
 
-/**
- * A connector for new pooled connections; when `guarded`, the SSRF guard applies to each one.
- * Names go through `guardedLookup`, which undici hands to net.connect and tls.connect
- * (buildConnector spreads its options into theirs, checked in undici 7.30.2's lib/core/connect.js).
- * IP literals are judged here, because net.connect never calls `lookup` for them.
- */
-function connectorFor(guarded: boolean, timeoutMs: number, base?: LookupFunction): buildConnector.connector {
-  const lookup = guarded ? guardedLookup(base) : base;
-  const connect = withConnectTimeout(
-    buildConnector({ timeout: 0, ...(lookup ? { lookup } : {}) }),
-    timeoutMs,
+/** A connector for new pooled connections, each judged by the SSRF guard. */
+function connectorFor(guard: TargetGuard, timeoutMs: number): buildConnector.connector {
+  return guardConnector(
+    guard,
+    withConnectTimeout(buildConnector({ timeout: 0, lookup: guard.lookup() }), timeoutMs),
   );
-  if (!guarded) return connect;
-  return (options, callback) => {
-    const host = bareHost(options.hostname);
-    const rule = isIP(host) ? forbiddenAddressRule(host) : null;
-    if (!rule) return connect(options, callback);
-    // Answer asynchronously, as net.connect would: undici's connect loop expects it.
-    process.nextTick(() => callback(targetForbiddenError(host, host, rule), null));
-  };
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -240,16 +224,16 @@ function deadlineFor(request: WebhookHttpRequest): { signal: AbortSignal; dispos
 
 /** Sends webhook POSTs over pooled keep-alive connections, with the SSRF guard at connect time. */
 export class WebhookHttpClient {
-  private readonly lookup: LookupFunction | undefined;
+  private readonly guard: TargetGuard;
   private readonly connectionsPerOrigin: number;
   private readonly maxBodyBytes: number;
   private readonly userAgent: string;
-  // Keyed by guard and connect timeout: undici fixes the connect timeout per agent.
+  // Keyed by connect timeout: undici fixes it per agent.
   private readonly agents = new Map<string, Agent>();
   private closed = false;
 
   constructor(options: WebhookHttpClientOptions = {}) {
-    this.lookup = options.lookup;
+    this.guard = options.guard ?? new TargetGuard();
     this.connectionsPerOrigin = options.connectionsPerOrigin ?? 64;
     this.maxBodyBytes = options.maxBodyBytes ?? 65_536;
     this.userAgent = options.userAgent ?? 'Facteur-Webhooks/1.0';
@@ -298,7 +282,7 @@ export class WebhookHttpClient {
     progress: { phase: Phase },
   ) {
     const payload = Buffer.from(request.body, 'utf8');
-    const agent = this.agentFor(!request.allowPrivateTargets, request.connectTimeoutMs);
+    const agent = this.agentFor(request.connectTimeoutMs);
     const response = await agent.request({
       origin: url.origin,
       path: url.pathname + url.search,
@@ -323,11 +307,11 @@ export class WebhookHttpClient {
     return headers;
   }
 
-  private agentFor(guarded: boolean, connectTimeoutMs: number): Agent {
-    const key = `${guarded ? 'guarded' : 'open'}:${connectTimeoutMs}`;
+  private agentFor(connectTimeoutMs: number): Agent {
+    const key = String(connectTimeoutMs);
     let agent = this.agents.get(key);
     if (!agent) {
-      const connect = connectorFor(guarded, connectTimeoutMs, this.lookup);
+      const connect = connectorFor(this.guard, connectTimeoutMs);
       agent = new Agent({ connections: this.connectionsPerOrigin, connect });
       this.agents.set(key, agent);
     }

@@ -125,7 +125,13 @@ const settingsShape = {
   timeWindow: z.strictObject({ start: timeOfDay, end: timeOfDay }).nullable(),
   absenceWeekdays: z.array(z.enum(WEEKDAYS)).max(6, 'cannot hold every day of the week'),
   timeZone: z.string().refine(isValidTimeZone, 'must be an IANA time zone like Europe/Paris'),
-  allowPrivateTargets: z.boolean(),
+  // Removed: a per-endpoint switch let any API key turn the SSRF guard off, metadata included.
+  // Kept in the schema only to say so when a client still sends it.
+  allowPrivateTargets: z
+    .unknown()
+    .refine(() => false, 'was removed; set FACTEUR_ALLOW_PRIVATE_TARGETS on the server instead')
+    .optional()
+    .meta({ deprecated: true, description: 'Removed: refused with 400. Use FACTEUR_ALLOW_PRIVATE_TARGETS.' }),
   disableAfter: durationSchema(60_000, 365 * 86_400_000).describe(
     'Disable the endpoint after failing continuously this long (alert at half).',
   ),
@@ -149,7 +155,6 @@ export interface EndpointSettings {
   timeWindow: { start: number; end: number } | null;
   absenceWeekdays: number[];
   timeZone: string;
-  allowPrivateTargets: boolean;
   disableAfterMs: number;
 }
 
@@ -170,7 +175,6 @@ export const ENDPOINT_DEFAULTS = {
   timeWindow: null,
   absenceWeekdays: [],
   timeZone: 'UTC',
-  allowPrivateTargets: false,
   disableAfter: '5d',
 } as const;
 
@@ -200,7 +204,6 @@ export const endpointCreateSchema = z.strictObject({
   timeWindow: settingsShape.timeWindow.prefault(null),
   absenceWeekdays: settingsShape.absenceWeekdays.prefault([]),
   timeZone: settingsShape.timeZone.prefault(ENDPOINT_DEFAULTS.timeZone),
-  allowPrivateTargets: settingsShape.allowPrivateTargets.prefault(false),
   disableAfter: settingsShape.disableAfter.prefault(ENDPOINT_DEFAULTS.disableAfter),
   secret: secretField.optional(),
 });
@@ -247,7 +250,6 @@ export function settingsFromInput(input: ParsedSettings): {
     timeWindow: input.timeWindow,
     absenceWeekdays: [...new Set(input.absenceWeekdays.map((day) => WEEKDAYS.indexOf(day)))].sort(),
     timeZone: input.timeZone,
-    allowPrivateTargets: input.allowPrivateTargets,
     disableAfterMs: input.disableAfter,
   };
   return { settings, problems };
@@ -284,7 +286,6 @@ export function inputFromSettings(
       : null,
     absenceWeekdays: s.absenceWeekdays.map((d) => WEEKDAYS[d] as (typeof WEEKDAYS)[number]),
     timeZone: s.timeZone,
-    allowPrivateTargets: s.allowPrivateTargets,
     disableAfter: formatDuration(s.disableAfterMs),
   };
 }

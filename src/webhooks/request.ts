@@ -88,7 +88,6 @@ export function httpRequestFor(
     body: request.body,
     connectTimeoutMs: endpoint.settings.connectTimeoutMs,
     timeoutMs: endpoint.settings.timeoutMs,
-    allowPrivateTargets: endpoint.settings.allowPrivateTargets,
     ...(signal ? { signal } : {}),
   };
 }

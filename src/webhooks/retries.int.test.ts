@@ -31,7 +31,6 @@ describe.skipIf(skip)('webhook retries and answers', () => {
         body: {
           name: 'alerts',
           url: `${alertReceiver.url}/alerts`,
-          allowPrivateTargets: true,
           eventTypes: ['facteur.alert.*'],
         },
       });

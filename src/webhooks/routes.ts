@@ -38,7 +38,6 @@ const endpointSchema = z.object({
   timeWindow: z.object({ start: z.string(), end: z.string() }).nullable(),
   absenceWeekdays: z.array(z.string()),
   timeZone: z.string(),
-  allowPrivateTargets: z.boolean(),
   disableAfter: z.string(),
   secret: z
     .string()

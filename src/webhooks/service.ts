@@ -5,6 +5,7 @@ import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { enqueueJob, type QueueDefinition } from '../core/jobs/index.js';
+import type { TargetGuard } from '../core/net/ssrf.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { Alerts } from './alerts.js';
 import { type DeliveryDeps, deliverWebhook, onDeliveryReplayed, onDeliverySettled } from './delivery.js';
@@ -44,12 +45,8 @@ export interface WebhookOptions {
   concurrency: number;
   alertEmailTo: readonly string[];
   mail: { defaultFrom: string; retryScheduleMs: readonly number[] };
-  /** Tests inject a DNS lookup (for the SSRF guard); default: the system resolver. */
-  lookup?: ConstructorParameters<typeof WebhookHttpClient>[0] extends infer O
-    ? O extends { lookup?: infer L }
-      ? L
-      : never
-    : never;
+  /** The SSRF guard for endpoint URLs, on save and on every connection. */
+  guard: TargetGuard;
 }
 
 const DEFAULT_SCHEDULE_MS = DEFAULT_RETRY_SCHEDULE.map((d) => parseDuration(d));
@@ -78,7 +75,7 @@ export class Webhooks {
       clock,
       logger,
       secretKey: options.secretKey,
-      ...(options.lookup ? { lookup: options.lookup } : {}),
+      guard: options.guard,
     });
     this.guards = new EndpointGuards({
       clock,
@@ -86,7 +83,7 @@ export class Webhooks {
       ...(options.metrics ? { metrics: options.metrics } : {}),
       onBreakerClosed: (endpointId) => void this.resumeDeferred(endpointId, ['WEBHOOK_UNAVAILABLE']),
     });
-    this.client = new WebhookHttpClient(options.lookup ? { lookup: options.lookup } : {});
+    this.client = new WebhookHttpClient({ guard: options.guard });
     this.alerts = new Alerts({
       store,
       clock,

@@ -6,7 +6,8 @@ import { type Json, useWebhookSuite } from '../../test/support/webhooks.js';
 /**
  * The SSRF guard through the API: private targets are refused when an endpoint is saved, with
  * the rule named, and again at connection time, so a name that later resolves to loopback
- * (DNS rebinding) reaches nothing. `allowPrivateTargets` lets on-premise receivers through.
+ * (DNS rebinding) reaches nothing. The server's FACTEUR_ALLOW_PRIVATE_TARGETS lets on-premise
+ * receivers through, never cloud metadata; the old per-endpoint switch is refused by name.
  */
 
 const skip = await databaseSkipReason();
@@ -27,43 +28,118 @@ function rebindingLookup(): LookupFunction {
 }
 
 describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
-  const suite = useWebhookSuite({}, { lookup: rebindingLookup() });
+  // The guard as shipped: no private target allowed.
+  const suite = useWebhookSuite({ FACTEUR_ALLOW_PRIVATE_TARGETS: 'false' }, { lookup: rebindingLookup() });
 
   it.each([
     ['http://127.0.0.1:9/hook', 'loopback'],
     ['http://10.0.0.1/hook', 'private'],
     ['http://169.254.169.254/latest/meta-data', 'metadata'],
     ['http://[::1]:9/hook', 'loopback'],
+    ['http://[fd00:ec2::254]/latest', 'metadata'],
     ['http://localhost:9/hook', 'loopback'],
-  ])('refuses %s on save, naming the %s rule', async (url, rule) => {
+  ])('refuses %s on save, naming the %s rule and the field', async (url, rule) => {
     const answer = await suite.app.request<Json>('POST', '/api/endpoints', { body: { name: 'x', url } });
     expect(answer.status).toBe(400);
-    expect(answer.body.error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
-    expect(answer.body.error.details.rule).toBe(rule);
+    expect(answer.body.error.code).toBe('TARGET_FORBIDDEN');
+    expect(answer.body.error.details).toMatchObject({ field: 'url', rule });
     expect(answer.body.error.message).toContain(rule);
-    expect(answer.body.error.message).toContain('allowPrivateTargets');
+    expect(answer.body.error.message).toContain(
+      rule === 'metadata' ? 'never allowed' : 'FACTEUR_ALLOW_PRIVATE_TARGETS',
+    );
   });
 
   it('refuses a name that resolves to loopback at connection time (DNS rebinding)', async () => {
-    const endpoint = await suite.api.createEndpoint({
+    await suite.api.createEndpoint({
       url: `http://rebind.test:${suite.receiver.port}/hook`,
-      allowPrivateTargets: false,
       eventTypes: ['rebind.*'],
     });
     const event = await suite.api.publish('rebind.now');
     const d = await suite.api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('failed'));
-    expect(d.attempts[0]).toMatchObject({ errorCode: 'WEBHOOK_TARGET_FORBIDDEN', statusCode: null });
+    expect(d.attempts[0]).toMatchObject({ errorCode: 'TARGET_FORBIDDEN', statusCode: null });
     expect(d.attempts[0].errorMessage).toContain('loopback');
     expect(suite.receiver.requests).toHaveLength(0);
-    // The same endpoint, told private targets are allowed, reaches the suite.receiver.
-    const patched = await suite.app.request<Json>('PATCH', `/api/endpoints/${endpoint.id}`, {
-      body: { allowPrivateTargets: true },
-    });
-    expect(patched.status).toBe(200);
-    await suite.app.request('POST', `/api/deliveries/${d.id}/replay`);
-    await suite.api.waitForDelivery(d.id, (x) => expect(x.status).toBe('succeeded'));
-    expect(suite.receiver.requests).toHaveLength(1);
   });
+
+  it('refuses the removed allowPrivateTargets field by name, on create and on patch', async () => {
+    const created = await suite.app.request<Json>('POST', '/api/endpoints', {
+      body: { name: 'x', url: 'https://example.com/hook', allowPrivateTargets: true },
+    });
+    expect(created.status).toBe(400);
+    expect(created.body.error.details).toEqual([
+      expect.objectContaining({
+        field: 'allowPrivateTargets',
+        message: expect.stringContaining('removed; set FACTEUR_ALLOW_PRIVATE_TARGETS'),
+      }),
+    ]);
+  });
+});
+
+describe.skipIf(skip)('FACTEUR_ALLOW_PRIVATE_TARGETS', () => {
+  describe('true', () => {
+    const suite = useWebhookSuite({ FACTEUR_ALLOW_PRIVATE_TARGETS: 'true' });
+
+    it('delivers to a loopback receiver, and still refuses metadata addresses', async () => {
+      const endpoint = await suite.api.createEndpoint({ eventTypes: ['local.*'] });
+      const event = await suite.api.publish('local.now');
+      await suite.api.waitForDelivery(event.deliveries[0].id, (x) => expect(x.status).toBe('succeeded'));
+      expect(suite.receiver.requests).toHaveLength(1);
+      expect(endpoint.url).toContain('127.0.0.1');
+      for (const url of [
+        'http://169.254.169.254/',
+        'http://[fd00:ec2::254]/',
+        'http://[::ffff:169.254.169.254]/',
+      ]) {
+        const answer = await suite.app.request<Json>('POST', '/api/endpoints', { body: { name: 'm', url } });
+        expect([url, answer.status, answer.body.error?.details?.rule]).toEqual([url, 400, 'metadata']);
+      }
+      const privateOk = await suite.app.request<Json>('POST', '/api/endpoints', {
+        body: { name: 'lan', url: 'http://10.0.0.1/hook' },
+      });
+      expect(privateOk.status).toBe(201);
+    });
+  });
+
+  describe('a CIDR list', () => {
+    const suite = useWebhookSuite({ FACTEUR_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8,fd00::/8' });
+
+    it('allows only its ranges, and never metadata inside them', async () => {
+      const event = await suite.api.publish('none.yet');
+      expect(event.deliveries).toEqual([]);
+      const local = await suite.api.createEndpoint({ eventTypes: ['cidr.*'] });
+      expect(local.id).toBeTruthy();
+      const lan = await suite.app.request<Json>('POST', '/api/endpoints', {
+        body: { name: 'lan', url: 'http://10.0.0.1/hook' },
+      });
+      expect(lan.status).toBe(400);
+      expect(lan.body.error.details.rule).toBe('private');
+      const metadata = await suite.app.request<Json>('POST', '/api/endpoints', {
+        body: { name: 'm', url: 'http://[fd00:ec2::254]/' },
+      });
+      expect(metadata.body.error.details.rule).toBe('metadata');
+      const ula = await suite.app.request<Json>('POST', '/api/endpoints', {
+        body: { name: 'ula', url: 'http://[fd12::1]/hook' },
+      });
+      expect(ula.status).toBe(201);
+    });
+  });
+
+  it('refuses a malformed value at boot, naming the variable and the form', async () => {
+    const { parseBootConfig } = await import('../core/config/index.js');
+    const parsed = parseBootConfig({ FACTEUR_ALLOW_PRIVATE_TARGETS: '10.0.0.0/33' });
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok)
+      expect(parsed.problems).toEqual([
+        expect.objectContaining({
+          variable: 'FACTEUR_ALLOW_PRIVATE_TARGETS',
+          message: expect.stringContaining('"10.0.0.0/33" is not a CIDR range'),
+        }),
+      ]);
+  });
+});
+
+describe.skipIf(skip)('webhook endpoint settings', () => {
+  const suite = useWebhookSuite();
 
   it('rejects bad settings with every field named', async () => {
     const answer = await suite.app.request<Json>('POST', '/api/endpoints', {
@@ -93,7 +169,7 @@ describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
 
   it('normalises Make.com tokens', async () => {
     const bare = await suite.app.request<Json>('POST', '/api/endpoints', {
-      body: { name: 'make', url: 'abcdefghijklmnopqrstuvwxyz123456', allowPrivateTargets: true },
+      body: { name: 'make', url: 'abcdefghijklmnopqrstuvwxyz123456' },
     });
     expect(bare.status, JSON.stringify(bare.body)).toBe(201);
     expect(bare.body.url).toBe('https://hook.eu2.make.com/abcdefghijklmnopqrstuvwxyz123456');
@@ -101,7 +177,6 @@ describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
       body: {
         name: 'make',
         url: 'abcdefghijklmnopqrstuvwxyz123456@hook.us1.make.com',
-        allowPrivateTargets: true,
       },
     });
     expect(withHost.body.url).toBe('https://hook.us1.make.com/abcdefghijklmnopqrstuvwxyz123456');

@@ -88,7 +88,6 @@ describe.skipIf(skip)('kill -9 while watching a mailbox that receives 500 messag
     const endpoint = await api('/api/endpoints', {
       name: 'crash receiver',
       url: `${receiver.url}/hook`,
-      allowPrivateTargets: true,
       concurrency: ENDPOINT_CONCURRENCY,
     });
     await api('/api/rules', { name: 'everything', actions: [{ type: 'webhook', endpoints: [endpoint.id] }] });

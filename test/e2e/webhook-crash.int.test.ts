@@ -53,7 +53,6 @@ describe.skipIf(skip)('kill -9 while delivering 5,000 webhooks', () => {
     const created = await api('/api/endpoints', {
       name: 'crash receiver',
       url: `${receiver.url}/hook`,
-      allowPrivateTargets: true,
       concurrency: 10,
     });
     expect(created.status).toBe(201);

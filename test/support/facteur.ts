@@ -13,6 +13,9 @@ import { createTestDatabase, type TestDatabase } from './database.js';
  * free ports and an API key, plus a small JSON client for its API.
  */
 
+/** FACTEUR_ALLOW_PRIVATE_TARGETS for tests: loopback only (the guard still refuses the rest). */
+export const LOOPBACK_TARGETS = '127.0.0.0/8,::1/128';
+
 /** A running test instance. */
 export interface TestFacteur {
   facteur: Facteur;
@@ -66,6 +69,8 @@ export async function startTestFacteur(
     FACTEUR_CATCHER_PORT: '0',
     FACTEUR_LOG_LEVEL: 'silent',
     FACTEUR_SHUTDOWN_TIMEOUT: '2s',
+    // Receivers, Dovecot and token servers of the tests listen on loopback.
+    FACTEUR_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS,
     ...env,
   });
   if (!parsed.ok) throw new Error(`test config invalid: ${JSON.stringify(parsed.problems)}`);

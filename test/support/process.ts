@@ -29,7 +29,13 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('FACTEUR_')),
   );
-  return { ...base, FACTEUR_LOG_FORMAT: 'json', ...env };
+  // Receivers and Dovecot of the tests listen on loopback.
+  return {
+    ...base,
+    FACTEUR_LOG_FORMAT: 'json',
+    FACTEUR_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8,::1/128',
+    ...env,
+  };
 }
 
 /** Starts `facteur <args>` with `env` in `cwd` (default: the repository root). */

@@ -34,7 +34,7 @@ export function webhookApi(app: TestFacteur, receiver: HttpReceiver) {
   return {
     async createEndpoint(settings: Json = {}): Promise<Json> {
       const created = await app.request<Json>('POST', '/api/endpoints', {
-        body: { name: 'receiver', url: `${receiver.url}/hook`, allowPrivateTargets: true, ...settings },
+        body: { name: 'receiver', url: `${receiver.url}/hook`, ...settings },
       });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       return created.body;

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { addressProblem, parseMailbox } from '../email-address.js';
+import { PUBLIC_TARGETS_ONLY, parseTargetPolicy, type TargetPolicy } from '../net/ssrf.js';
 import {
   ParseProblem,
   parseChoice,
@@ -47,6 +48,8 @@ export interface BootConfig {
   mail: { defaultFrom: string; sendConcurrency: number; retryScheduleMs: number[] };
   jobs: { leaseMs: number; pollIntervalMs: number; retentionMs: number; shutdownTimeoutMs: number };
   webhooks: { concurrency: number };
+  /** The SSRF guard's policy: which non-public addresses outbound connections may reach. */
+  network: { privateTargets: TargetPolicy };
   /** Where alerts (retries exhausted, endpoint disabled) are emailed, besides alert endpoints. */
   alerts: { emailTo: string[] };
   /** Inbound mail: parser worker threads (0: the main thread). */
@@ -115,6 +118,13 @@ export const VARIABLES: readonly VariableSpec[] = [
     default: '5mb',
     form: 'size like 512kb, 5mb',
     description: 'Largest accepted request body; larger ones get 413.',
+  },
+  {
+    name: 'FACTEUR_ALLOW_PRIVATE_TARGETS',
+    default: 'false',
+    form: 'false, true, or CIDR ranges like 127.0.0.0/8,10.0.0.0/8,fd00::/8',
+    description:
+      "Which non-public addresses Facteur may connect to on a user's behalf (webhook endpoints, mailbox IMAP hosts, OAuth token URLs): none, all, or those ranges. Cloud metadata addresses (169.254.169.254, fd00:ec2::254, ...) are refused whatever this says.",
   },
   {
     name: 'FACTEUR_SMTP_URL',
@@ -335,6 +345,13 @@ export function parseBootConfig(
     [10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000],
     parseDurationList,
   );
+  const privateTargets = read('FACTEUR_ALLOW_PRIVATE_TARGETS', PUBLIC_TARGETS_ONLY, (raw) => {
+    try {
+      return parseTargetPolicy(raw);
+    } catch (error) {
+      throw new ParseProblem((error as Error).message);
+    }
+  });
   const webhookConcurrency = read('FACTEUR_WEBHOOK_CONCURRENCY', 100, (raw) => parseInteger(raw, 1, 1000));
   const alertEmailTo = read<string[]>('FACTEUR_ALERT_EMAIL', [], (raw) => {
     const addresses = raw
@@ -383,6 +400,7 @@ export function parseBootConfig(
     mail: { defaultFrom, sendConcurrency, retryScheduleMs },
     jobs: { leaseMs, pollIntervalMs, retentionMs, shutdownTimeoutMs },
     webhooks: { concurrency: webhookConcurrency },
+    network: { privateTargets },
     alerts: { emailTo: alertEmailTo },
     inbound: { parseWorkers },
   };

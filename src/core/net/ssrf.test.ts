@@ -1,12 +1,12 @@
 import type { LookupFunction } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../core/errors.js';
+import { AppError } from '../errors.js';
 import {
   type AddressRule,
-  checkTargetUrl,
   forbiddenAddressRule,
-  guardedLookup,
-  targetForbiddenError,
+  PUBLIC_TARGETS_ONLY,
+  parseTargetPolicy,
+  TargetGuard,
 } from './ssrf.js';
 
 const cases: Record<AddressRule, string[]> = {
@@ -86,17 +86,70 @@ describe('forbiddenAddressRule', () => {
   });
 });
 
-describe('targetForbiddenError', () => {
-  it('names the host, the address and the rule, and how to allow it', () => {
-    const error = targetForbiddenError('localhost', '127.0.0.1', 'loopback');
+describe('the TARGET_FORBIDDEN error', () => {
+  it('names the field, host, address and rule, and how to allow it', () => {
+    const error = new TargetGuard().forbidden('localhost', '127.0.0.1', 'loopback', 'url');
     expect(error).toBeInstanceOf(AppError);
-    expect(error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
+    expect(error.code).toBe('TARGET_FORBIDDEN');
     expect(error.retryable).toBe(false);
     expect(error.message).toBe(
-      'refused to connect to 127.0.0.1 (localhost): loopback addresses are not allowed; ' +
-        'set allowPrivateTargets on the endpoint to deliver to private or on-premise receivers',
+      'url: refused to connect to 127.0.0.1 (localhost): loopback addresses are not allowed; ' +
+        'set FACTEUR_ALLOW_PRIVATE_TARGETS on the server to reach private or on-premise hosts',
     );
-    expect(error.details).toEqual({ host: 'localhost', address: '127.0.0.1', rule: 'loopback' });
+    expect(error.details).toEqual({
+      field: 'url',
+      host: 'localhost',
+      address: '127.0.0.1',
+      rule: 'loopback',
+    });
+    expect(new TargetGuard().forbidden('169.254.169.254', '169.254.169.254', 'metadata').message).toContain(
+      'cloud metadata addresses are never allowed',
+    );
+  });
+});
+
+describe('the policy (FACTEUR_ALLOW_PRIVATE_TARGETS)', () => {
+  it('reads false, true and CIDR lists, and names a bad entry', () => {
+    expect(parseTargetPolicy('')).toBe(PUBLIC_TARGETS_ONLY);
+    expect(parseTargetPolicy('false')).toBe(PUBLIC_TARGETS_ONLY);
+    expect(parseTargetPolicy('TRUE')).toEqual({ allowed: 'all' });
+    expect(parseTargetPolicy('127.0.0.0/8, fd00::/8,10.1.2.3')).toEqual({
+      allowed: ['127.0.0.0/8', 'fd00::/8', '10.1.2.3'],
+    });
+    for (const bad of ['yes', '10.0.0.0/33', '10.0.0.0/', 'fd00::/129', '300.1.1.1/8', '10.0.0.0/8/1'])
+      expect(() => parseTargetPolicy(bad), bad).toThrow(/is not a CIDR range/);
+  });
+
+  it('refuses everything non-public when off', () => {
+    const guard = new TargetGuard();
+    for (const ip of ['127.0.0.1', '10.0.0.1', '192.168.1.1', '::1', 'fd12::1'])
+      expect([ip, guard.refusal(ip)]).not.toEqual([ip, null]);
+    expect(guard.refusal('93.184.216.34')).toBeNull();
+  });
+
+  it('allows every private range when true, but never metadata, in any form', () => {
+    const guard = new TargetGuard({ allowed: 'all' });
+    for (const ip of ['127.0.0.1', '10.0.0.1', '169.254.1.1', '::1', 'fd12::1', '100.64.0.1'])
+      expect([ip, guard.refusal(ip)]).toEqual([ip, null]);
+    for (const ip of [
+      '169.254.169.254',
+      '::ffff:169.254.169.254',
+      '::ffff:a9fe:a9fe',
+      'fd00:ec2::254',
+      '100.100.100.200',
+    ])
+      expect([ip, guard.refusal(ip)]).toEqual([ip, 'metadata']);
+  });
+
+  it('allows only the listed ranges, judging IPv4-mapped addresses by their IPv4', () => {
+    const guard = new TargetGuard(parseTargetPolicy('127.0.0.0/8,fd00::/8,10.9.9.9'));
+    expect(guard.refusal('127.0.0.1')).toBeNull();
+    expect(guard.refusal('::ffff:127.0.0.1')).toBeNull();
+    expect(guard.refusal('10.9.9.9')).toBeNull();
+    expect(guard.refusal('10.9.9.10')).toBe('private');
+    expect(guard.refusal('::1')).toBe('loopback');
+    expect(guard.refusal('fd12::1')).toBeNull();
+    expect(guard.refusal('fd00:ec2::254')).toBe('metadata');
   });
 });
 
@@ -130,15 +183,15 @@ async function caught(promise: Promise<unknown>): Promise<AppError> {
   return error as AppError;
 }
 
-describe('checkTargetUrl', () => {
+describe('TargetGuard.checkUrl', () => {
   const lookup = tableLookup(table);
-  const check = (url: string, allowPrivateTargets = false) =>
-    checkTargetUrl(url, { allowPrivateTargets, lookup });
+  const check = (url: string, allowAll = false) =>
+    new TargetGuard(allowAll ? { allowed: 'all' } : PUBLIC_TARGETS_ONLY, lookup).checkUrl(url, 'url');
 
   it('accepts names that resolve only to public addresses, and public IP literals', async () => {
-    await expect(check('https://public.test/hook?token=x')).resolves.toBeUndefined();
-    await expect(check('http://93.184.216.34:8080/')).resolves.toBeUndefined();
-    await expect(check('http://[2606:4700::1111]/')).resolves.toBeUndefined();
+    await expect(check('https://public.test/hook?token=x')).resolves.toBeInstanceOf(URL);
+    await expect(check('http://93.184.216.34:8080/')).resolves.toBeInstanceOf(URL);
+    await expect(check('http://[2606:4700::1111]/')).resolves.toBeInstanceOf(URL);
   });
 
   it('refuses IP literals, bracketed IPv6 and WHATWG-normalised IPv4 forms', async () => {
@@ -154,21 +207,32 @@ describe('checkTargetUrl', () => {
 
   it('refuses a name when any of its addresses is forbidden', async () => {
     const error = await caught(check('https://mixed.test/'));
-    expect(error.code).toBe('WEBHOOK_TARGET_FORBIDDEN');
-    expect(error.details).toEqual({ host: 'mixed.test', address: '10.0.0.7', rule: 'private' });
+    expect(error.code).toBe('TARGET_FORBIDDEN');
+    expect(error.details).toEqual({ field: 'url', host: 'mixed.test', address: '10.0.0.7', rule: 'private' });
     expect(error.message).toContain('10.0.0.7 (mixed.test): private addresses');
     expect((await caught(check('http://metadata.test/'))).details).toMatchObject({ rule: 'metadata' });
   });
 
-  it('checks nothing when the endpoint allows private targets', async () => {
-    await expect(check('http://127.0.0.1/', true)).resolves.toBeUndefined();
-    await expect(check('http://unknown.test/', true)).resolves.toBeUndefined();
+  it('lets private targets through when the policy allows them, metadata never', async () => {
+    await expect(check('http://127.0.0.1/', true)).resolves.toBeInstanceOf(URL);
+    expect((await caught(check('http://metadata.test/', true))).details).toMatchObject({ rule: 'metadata' });
   });
 
-  it('reports a name that does not resolve as WEBHOOK_DNS_FAILED', async () => {
-    const error = await caught(check('https://unknown.test/'));
-    expect(error.code).toBe('WEBHOOK_DNS_FAILED');
-    expect(error.details).toEqual({ host: 'unknown.test', phase: 'dns', causeCode: 'ENOTFOUND' });
+  it('lets a name that does not resolve yet pass (it is judged again on each connection)', async () => {
+    await expect(check('https://unknown.test/')).resolves.toBeInstanceOf(URL);
+  });
+
+  it('asks https of a URL that carries secrets, unless its host is an allowed private one', async () => {
+    const strict = new TargetGuard(PUBLIC_TARGETS_ONLY, lookup);
+    const error = await caught(strict.checkSecretUrl('http://public.test/token', 'auth.tokenUrl'));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.details).toEqual([expect.objectContaining({ field: 'auth.tokenUrl' })]);
+    expect(error.message).toContain('must be an https URL');
+    await expect(
+      strict.checkSecretUrl('https://public.test/token', 'auth.tokenUrl'),
+    ).resolves.toBeUndefined();
+    const local = new TargetGuard(parseTargetPolicy('127.0.0.0/8'), lookup);
+    await expect(local.checkSecretUrl('http://127.0.0.1:9/token', 'auth.tokenUrl')).resolves.toBeUndefined();
   });
 
   it('reports a malformed URL as VALIDATION_FAILED', async () => {
@@ -182,9 +246,9 @@ function callGuarded(lookup: LookupFunction, hostname: string, all: boolean) {
   );
 }
 
-describe('guardedLookup', () => {
+describe('TargetGuard.lookup', () => {
   it('passes public answers through in both the all and the single-address forms', async () => {
-    const lookup = guardedLookup(tableLookup(table));
+    const lookup = new TargetGuard(PUBLIC_TARGETS_ONLY, tableLookup(table)).lookup();
     expect(await callGuarded(lookup, 'public.test', true)).toMatchObject({
       error: null,
       address: [
@@ -199,8 +263,8 @@ describe('guardedLookup', () => {
     });
   });
 
-  it('fails with WEBHOOK_TARGET_FORBIDDEN when a resolved address is forbidden', async () => {
-    const lookup = guardedLookup(tableLookup(table));
+  it('fails with TARGET_FORBIDDEN when a resolved address is forbidden', async () => {
+    const lookup = new TargetGuard(PUBLIC_TARGETS_ONLY, tableLookup(table)).lookup();
     const all = await callGuarded(lookup, 'mixed.test', true);
     expect(all.error).toBeInstanceOf(AppError);
     expect((all.error as AppError).details).toEqual({
@@ -209,12 +273,12 @@ describe('guardedLookup', () => {
       rule: 'private',
     });
     const single = await callGuarded(lookup, 'metadata.test', false);
-    expect((single.error as AppError).code).toBe('WEBHOOK_TARGET_FORBIDDEN');
+    expect((single.error as AppError).code).toBe('TARGET_FORBIDDEN');
   });
 
   it('passes DNS errors through untouched and forwards the caller options to the base lookup', async () => {
     const calls: unknown[] = [];
-    const lookup = guardedLookup(tableLookup(table, calls));
+    const lookup = new TargetGuard(PUBLIC_TARGETS_ONLY, tableLookup(table, calls)).lookup();
     const { error } = await callGuarded(lookup, 'unknown.test', false);
     expect((error as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
     expect(calls).toEqual([{ all: false }]);
