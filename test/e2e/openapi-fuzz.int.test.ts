@@ -1,0 +1,370 @@
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/core/errors.js';
+import { databaseSkipReason } from '../support/database.js';
+import { startTestFacteur, type TestFacteur } from '../support/facteur.js';
+
+/**
+ * A fuzz test driven by `/openapi.json`, on both databases: every route of the document (a new
+ * route is fuzzed without anyone listing it) gets malformed, mistyped, oversized and hostile
+ * input: no key, a wrong key, broken JSON, each field missing or of the wrong type, NUL and
+ * unpaired surrogates in every string, huge numbers, odd path parameters, a body over the
+ * limit. No answer may be a 5xx or a reset; every error answer has the API's shape with a
+ * registered code and a bounded message; a valid body built from the schema must be accepted,
+ * so that the fuzzing reaches past validation. The server answers /healthz afterwards.
+ */
+
+const skip = await databaseSkipReason();
+
+type Schema = {
+  type?: string | string[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  enum?: unknown[];
+  const?: unknown;
+  default?: unknown;
+  examples?: unknown[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  allOf?: Schema[];
+  format?: string;
+  minLength?: number;
+  minItems?: number;
+  minimum?: number;
+  maximum?: number;
+  pattern?: string;
+  deprecated?: boolean;
+};
+type Operation = {
+  parameters?: Array<{ in: string; name: string; required?: boolean; schema?: Schema }>;
+  requestBody?: { content: Record<string, { schema: Schema }> };
+};
+type Json = Record<string, unknown>;
+
+/** Bodies the schema alone cannot make valid (they need another resource, or bytes). */
+function exampleBody(path: string, method: string): unknown {
+  const key = `${method} ${path}`;
+  const rule = { name: `fuzz rule ${++made}`, actions: [{ type: 'tag', tags: ['fuzz'] }] };
+  const examples: Record<string, unknown> = {
+    'POST /api/messages': { to: ['fuzz@example.com'], subject: 'fuzz', text: 'hello' },
+    'POST /api/endpoints': { name: `fuzz ${++made}`, url: 'https://example.com/fuzz' },
+    'POST /api/rules': rule,
+    'PATCH /api/rules/{id}': { name: `fuzz rule ${++made}` },
+    'POST /api/rules/backtest': { last: 10 },
+    'POST /api/ingress/gmail': { subject: 'fuzz', sender: 'Fuzz <fuzz@example.com>', body: '<p>x</p>' },
+    'POST /api/mailboxes': {
+      name: `fuzz ${++made}`,
+      host: 'imap.invalid',
+      port: 993,
+      tls: 'implicit',
+      auth: { type: 'password', user: 'fuzz', password: 'fuzz' },
+    },
+  };
+  return examples[key];
+}
+let made = 0;
+
+/** A value valid for `schema`, as far as a schema says: required fields, enums, formats. */
+function generate(schema: Schema | undefined, depth = 0): unknown {
+  if (!schema || depth > 6) return undefined;
+  if (schema.examples?.length) return schema.examples[0];
+  if (schema.const !== undefined) return schema.const;
+  if (schema.default !== undefined) return schema.default;
+  if (schema.enum?.length) return schema.enum[0];
+  const choices = schema.anyOf ?? schema.oneOf;
+  if (choices) return generate(choices.find((c) => c.type !== 'null') ?? choices[0], depth + 1);
+  if (schema.allOf?.length) return generate(schema.allOf[0], depth + 1);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'object': {
+      const out: Json = {};
+      for (const name of schema.required ?? []) out[name] = generate(schema.properties?.[name], depth + 1);
+      return out;
+    }
+    case 'array':
+      return Array.from({ length: schema.minItems ?? 1 }, () => generate(schema.items, depth + 1));
+    case 'string':
+      if (schema.format === 'email') return 'fuzz@example.com';
+      if (schema.format === 'uri') return 'https://example.com/fuzz';
+      if (schema.format === 'date-time') return new Date().toISOString();
+      if (schema.format === 'uuid') return '01900000-0000-7000-8000-000000000000';
+      return 'f'.repeat(Math.max(1, schema.minLength ?? 1));
+    case 'integer':
+    case 'number':
+      return schema.minimum ?? 1;
+    case 'boolean':
+      return false;
+    default:
+      return undefined;
+  }
+}
+
+/** Every string inside `value`, by path. */
+function stringPaths(value: unknown, path: Array<string | number> = []): Array<Array<string | number>> {
+  if (typeof value === 'string') return [path];
+  if (Array.isArray(value)) return value.flatMap((item, i) => stringPaths(item, [...path, i]));
+  if (value && typeof value === 'object')
+    return Object.entries(value).flatMap(([key, item]) => stringPaths(item, [...path, key]));
+  return [];
+}
+
+function setAt(value: unknown, path: Array<string | number>, replacement: unknown): unknown {
+  const copy = structuredClone(value) as Json;
+  let node: Json = copy;
+  for (const part of path.slice(0, -1)) node = node[part as string] as Json;
+  const last = path.at(-1);
+  if (last === undefined) return replacement;
+  if (replacement === DELETE) delete node[last as string];
+  else node[last as string] = replacement;
+  return copy;
+}
+const DELETE = Symbol('delete');
+
+interface Case {
+  route: string;
+  name: string;
+  method: string;
+  path: string;
+  body?: string;
+  contentType?: string;
+  auth?: 'none' | 'wrong';
+  expectAccepted?: boolean;
+}
+
+interface Answer {
+  status: number;
+  text: string;
+  error?: string;
+}
+
+describe.skipIf(skip)('fuzzing every route of /openapi.json', () => {
+  let app: TestFacteur;
+  beforeAll(async () => {
+    app = await startTestFacteur({ FACTEUR_HTTP_BODY_LIMIT: '64kb' });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  /** Sends one case over node:http, so a reset is seen as what it is. */
+  function send(c: Case): Promise<Answer> {
+    return new Promise((resolve) => {
+      const url = new URL(app.url);
+      const body = c.body === undefined ? undefined : Buffer.from(c.body, 'utf8');
+      const headers: Record<string, string | number> = {};
+      if (c.auth === undefined) headers.authorization = `Bearer ${app.key}`;
+      else if (c.auth === 'wrong') headers.authorization = 'Bearer fk_wrong_key_0000000000000000';
+      if (body) {
+        headers['content-type'] = c.contentType ?? 'application/json';
+        headers['content-length'] = body.length;
+      }
+      let answer: Answer | undefined;
+      let uploaded = body === undefined;
+      const done = () => answer && uploaded && resolve(answer);
+      const req = httpRequest(
+        { host: url.hostname, port: url.port, path: c.path, method: c.method, headers },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => {
+            answer = { status: res.statusCode ?? 0, text };
+            done();
+          });
+        },
+      );
+      req.on('error', (error) =>
+        resolve({ status: 0, text: '', error: (error as NodeJS.ErrnoException).code ?? error.message }),
+      );
+      if (body)
+        req.end(body, () => {
+          uploaded = true;
+          done();
+        });
+      else req.end();
+    });
+  }
+
+  /** What is wrong with an answer, or null. */
+  function problem(c: Case, a: Answer): string | null {
+    if (a.error) return `connection error ${a.error}`;
+    if (a.status >= 500) return `status ${a.status}: ${a.text.slice(0, 200)}`;
+    if (c.expectAccepted && a.status >= 400)
+      return `a body built from the schema was refused (${a.status}: ${a.text.slice(0, 300)}); give the route an example (zod .meta({ examples })) or add it to exampleBody()`;
+    if (a.status < 400) return null;
+    let body: { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    try {
+      body = JSON.parse(a.text);
+    } catch {
+      return `status ${a.status} with a body that is not JSON: ${a.text.slice(0, 100)}`;
+    }
+    const error = body.error;
+    if (!error || typeof error.code !== 'string' || typeof error.message !== 'string')
+      return `status ${a.status} without the error shape: ${a.text.slice(0, 200)}`;
+    if (!Object.hasOwn(ERROR_CODES, error.code)) return `unregistered code ${error.code}`;
+    if (error.message.length > 2000 || a.text.length > 8000)
+      return `message of ${error.message.length} characters`;
+    if (error.code === 'VALIDATION_FAILED' && (error.details === null || error.details === undefined))
+      return 'VALIDATION_FAILED without details naming the field';
+    return null;
+  }
+
+  it('answers every case without a 5xx, a reset or a shapeless error, and accepts valid bodies', async () => {
+    const doc = (
+      await app.request<{ paths: Record<string, Record<string, Operation>> }>('GET', '/openapi.json')
+    ).body;
+    const ids = new Map<string, string>();
+    const failures: string[] = [];
+    let sent = 0;
+    const run = async (cases: Case[]) => {
+      for (let i = 0; i < cases.length; i += 8) {
+        const batch = cases.slice(i, i + 8);
+        const answers = await Promise.all(batch.map(send));
+        sent += batch.length;
+        batch.forEach((c, k) => {
+          const p = problem(c, answers[k] as Answer);
+          if (p) failures.push(`${c.method} ${c.route} [${c.name}]: ${p}`);
+        });
+      }
+    };
+
+    // Creations first (they give real ids to the routes below them), deletions last.
+    const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ path, method: method.toUpperCase(), op })),
+    );
+    const rank = (r: { path: string; method: string }) =>
+      r.method === 'DELETE' ? 3 : r.method === 'POST' && !r.path.includes('{') ? 0 : 1;
+    routes.sort((a, b) => rank(a) - rank(b));
+
+    for (const { path, method, op } of routes) {
+      if (path === '/openapi.json' || path === '/metrics') continue;
+      const collection = path.split('/{')[0] as string;
+      const fill = (value: string) => path.replace(/\{[^}]+\}/g, value);
+      const realPath = fill(ids.get(collection) ?? '01900000-0000-7000-8000-000000000000');
+      const content = op.requestBody?.content ?? {};
+      const json = content['application/json']?.schema;
+      const cases: Case[] = [];
+      const base = (extra: Partial<Case>): Case => ({
+        route: path,
+        name: '',
+        method,
+        path: realPath,
+        ...extra,
+      });
+
+      // Authentication.
+      if (path.startsWith('/api/')) {
+        cases.push(base({ name: 'no key', auth: 'none' }), base({ name: 'wrong key', auth: 'wrong' }));
+      }
+      // Path parameters.
+      if (path.includes('{')) {
+        for (const [name, value] of [
+          ['bad percent-encoding', '%ff%fe'],
+          ['NUL', '%00'],
+          ['NUL inside', 'a%00b'],
+          ['lone surrogate', '%ed%a0%80'],
+          ['5,000 characters', 'x'.repeat(5000)],
+          ['dot segments', '..%2f..'],
+        ] as const)
+          cases.push(base({ name: `path ${name}`, path: fill(value) }));
+      }
+      // Query parameters.
+      for (const param of op.parameters ?? []) {
+        if (param.in !== 'query') continue;
+        for (const [name, value] of [
+          ['NUL', 'a%00b'],
+          ['lone surrogate', '%ed%a0%80'],
+          ['10,000 characters', 'q'.repeat(10_000)],
+          ['negative', '-1'],
+          ['huge', '1e308'],
+        ] as const)
+          cases.push(
+            base({ name: `query ${param.name} ${name}`, path: `${realPath}?${param.name}=${value}` }),
+          );
+      }
+      // Bodies.
+      if (json || method === 'POST' || method === 'PATCH' || method === 'PUT') {
+        for (const [name, text] of [
+          ['malformed JSON', '{"a":'],
+          ['an array', '[1,2]'],
+          ['a string', '"text"'],
+          ['a number', '12'],
+          ['a __proto__ key', '{"__proto__":{"admin":true}}'],
+          ['a constructor.prototype key', '{"constructor":{"prototype":{"admin":true}}}'],
+          ['NUL in a key', '{"a\\u0000b":1}'],
+        ] as const)
+          cases.push(base({ name, body: text }));
+        cases.push(base({ name: 'text/plain', body: 'hello', contentType: 'text/plain' }));
+        cases.push(base({ name: 'over the body limit', body: `{"x":"${'a'.repeat(80 * 1024)}"}` }));
+      }
+      if (json) {
+        const valid =
+          path === '/api/rules/order'
+            ? {
+                ids: (
+                  await app.request<{ rules: Array<{ id: string }> }>('GET', '/api/rules')
+                ).body.rules.map((r) => r.id),
+              }
+            : (exampleBody(path, method) ?? generate(json));
+        // The valid body first: it must be accepted, and what it creates serves the routes below.
+        const accepted = base({ name: 'a valid body', body: JSON.stringify(valid), expectAccepted: true });
+        const answer = await send(accepted);
+        sent += 1;
+        const p = problem(accepted, answer);
+        if (p) failures.push(`${method} ${path} [a valid body]: ${p}`);
+        if (answer.status < 300 && method === 'POST' && !path.includes('{')) {
+          const id = (JSON.parse(answer.text) as { id?: string }).id;
+          if (id) ids.set(path, id);
+        }
+        for (const key of Object.keys((valid as Json) ?? {})) {
+          cases.push(base({ name: `${key} missing`, body: JSON.stringify(setAt(valid, [key], DELETE)) }));
+          cases.push(base({ name: `${key} as a number`, body: JSON.stringify(setAt(valid, [key], 12345)) }));
+          cases.push(
+            base({ name: `${key} as an object`, body: JSON.stringify(setAt(valid, [key], { x: 1 })) }),
+          );
+          cases.push(base({ name: `${key} as 1e308`, body: JSON.stringify(setAt(valid, [key], 1e308)) }));
+          cases.push(
+            base({ name: `${key} as 2^53+1`, body: JSON.stringify(setAt(valid, [key], 2 ** 53 + 1)) }),
+          );
+          cases.push(base({ name: `${key} as -1.5`, body: JSON.stringify(setAt(valid, [key], -1.5)) }));
+          cases.push(base({ name: `${key} as null`, body: JSON.stringify(setAt(valid, [key], null)) }));
+          cases.push(base({ name: `${key} as ""`, body: JSON.stringify(setAt(valid, [key], '')) }));
+          cases.push(base({ name: `${key} as an array`, body: JSON.stringify(setAt(valid, [key], [[]])) }));
+        }
+        cases.push(
+          base({ name: 'an unknown field', body: JSON.stringify({ ...(valid as Json), zzUnknown: 1 }) }),
+        );
+        for (const at of stringPaths(valid)) {
+          const where = at.join('.');
+          cases.push(base({ name: `NUL in ${where}`, body: JSON.stringify(setAt(valid, at, 'a\u0000b')) }));
+          cases.push(
+            base({ name: `lone surrogate in ${where}`, body: JSON.stringify(setAt(valid, at, '\ud800x')) }),
+          );
+          cases.push(
+            base({
+              name: `10,000 characters in ${where}`,
+              body: JSON.stringify(setAt(valid, at, 'w'.repeat(10_000))),
+            }),
+          );
+        }
+        await run(cases);
+      } else {
+        await run(cases);
+      }
+    }
+
+    const health = await app.request('GET', '/healthz');
+    if (health.status !== 200) failures.push(`/healthz answered ${health.status} after the fuzzing`);
+    const shown = failures.slice(0, 60).join('\n');
+    expect(failures, `${failures.length} of ${sent} cases failed:\n${shown}`).toEqual([]);
+    // Every route got its share of cases (no route was skipped for want of a schema).
+    expect(sent).toBeGreaterThan(routes.length * 10);
+    // The valid bodies created resources, so the routes under them were fuzzed past NOT_FOUND.
+    expect([...ids.keys()]).toEqual(
+      expect.arrayContaining(['/api/endpoints', '/api/rules', '/api/mailboxes']),
+    );
+  });
+});
