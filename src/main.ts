@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import type { LookupFunction } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createKeyVerifier } from './access/index.js';
 import { type Clock, systemClock, type Timer } from './core/clock.js';
@@ -8,7 +8,9 @@ import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/ind
 import { migrateToLatest, openStore, type Store } from './core/db/index.js';
 import { AppError } from './core/errors.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
+import { stableInstanceId } from './core/instance.js';
 import { JobEngine, queueStatistics, registerJobRoutes, runDeferredNow } from './core/jobs/index.js';
+import { TargetGuard } from './core/net/ssrf.js';
 import {
   type ComponentHealth,
   createMetricsRegistry,
@@ -25,7 +27,7 @@ import {
   sendQueue,
 } from './mail/index.js';
 import { RuleStore, registerRuleRoutes } from './rules/index.js';
-import { registerWebhookRoutes, type WebhookOptions, Webhooks } from './webhooks/index.js';
+import { registerWebhookRoutes, Webhooks } from './webhooks/index.js';
 
 /**
  * The composition root: reads nothing itself, builds every part from the boot config, starts
@@ -56,8 +58,8 @@ export interface StartOptions {
   logger: Logger;
   /** Default: the system clock. */
   clock?: Clock;
-  /** DNS lookup for webhook targets (tests simulate DNS answers); default: the system resolver. */
-  lookup?: WebhookOptions['lookup'];
+  /** DNS lookup for the SSRF guard (tests simulate DNS answers); default: the system resolver. */
+  lookup?: LookupFunction;
 }
 
 /** The package version. */
@@ -123,11 +125,17 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     cleanups.push(() => transport.close());
 
     const metrics = createMetricsRegistry();
+    // The one SSRF guard every outbound connection made on a user's behalf goes through.
+    const guard = new TargetGuard(config.network.privateTargets, options.lookup);
+    // Host and data directory: a process restarted after a crash is the same instance, so it
+    // takes back the job and mailbox leases its dead run held at once instead of when they expire.
+    const instanceId = stableInstanceId(config.dataDir);
     const engine = new JobEngine({
       store,
       clock,
       logger,
       metrics,
+      instanceId,
       leaseMs: config.jobs.leaseMs,
       pollIntervalMs: config.jobs.pollIntervalMs,
       retentionMs: config.jobs.retentionMs,
@@ -149,7 +157,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       concurrency: config.webhooks.concurrency,
       alertEmailTo: config.alerts.emailTo,
       mail: mailDeps,
-      ...(options.lookup ? { lookup: options.lookup } : {}),
+      guard,
     });
     cleanups.push(() => webhooks.stop());
     engine.register(webhooks.queue());
@@ -165,7 +173,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       rules,
       mail: mailDeps,
       parseWorkers: config.inbound.parseWorkers,
-      instanceId: `${hostname()}:${config.dataDir}`,
+      instanceId,
+      guard,
     });
     cleanups.push(() => inbound.stop());
     engine.register(inbound.queue());

@@ -135,7 +135,7 @@ describe.skipIf(skip)('kill -9 while watching a mailbox that receives 500 messag
       await vi.waitFor(
         async () => {
           if (watcherBackMs === null) {
-            // The dead process's lease on the folder must expire before the new watcher connects.
+            // The same instance restarted: it takes its dead run's folder lease back at once.
             const view = await fetch(`${second.url}/api/mailboxes/${mailbox.id}`, {
               headers: { authorization: `Bearer ${key}` },
             }).then((r) => r.json() as Promise<{ watchers: Array<{ connectedSince: string | null }> }>);

@@ -53,7 +53,12 @@ describe.skipIf(skip)('JobEngine', () => {
     await database?.drop();
   });
 
-  function makeEngine(clock: ManualClock, queues: QueueDefinition[], target: Store = store): JobEngine {
+  function makeEngine(
+    clock: ManualClock,
+    queues: QueueDefinition[],
+    target: Store = store,
+    instanceId?: string,
+  ): JobEngine {
     const engine = new JobEngine({
       store: target,
       clock,
@@ -62,6 +67,7 @@ describe.skipIf(skip)('JobEngine', () => {
       pollIntervalMs: 3_600_000, // the safety poll never fires unless a test advances an hour
       metrics: new Registry(),
       random: () => 0.5,
+      ...(instanceId !== undefined ? { instanceId } : {}),
     });
     for (const queue of queues) engine.register(queue);
     engines.push(engine);
@@ -431,23 +437,36 @@ describe.skipIf(skip)('JobEngine', () => {
     });
   });
 
-  it('puts back the job of a worker killed with SIGKILL once its lease expires', async () => {
+  /** The engine of test/fixtures/engine-worker.ts in a child process, once its job runs. */
+  async function spawnWorker(env: Record<string, string> = {}) {
     const fixture = fileURLToPath(new URL('../../../test/fixtures/engine-worker.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-      env: { ...process.env, FACTEUR_DATABASE_URL: database.url, LEASE_MS: String(LEASE_MS) },
+      env: { ...process.env, FACTEUR_DATABASE_URL: database.url, LEASE_MS: String(LEASE_MS), ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const exited = once(child, 'exit');
     const ids: string[] = [];
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       for (const line of chunk.split('\n')) if (line.startsWith('started ')) ids.push(line.slice(8));
     });
     await vi.waitFor(() => expect(ids).toHaveLength(1), { timeout: 20_000 });
-    const killedAt = Date.now();
-    const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
     expect(child.exitCode).toBeNull(); // it must die holding the lease, not finish
-    child.kill('SIGKILL');
-    await exited;
+    return {
+      child,
+      ids,
+      /** kill -9, resolved once the process is gone. */
+      kill: async () => {
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  it('puts back the job of a worker killed with SIGKILL once its lease expires', async () => {
+    const { ids, kill } = await spawnWorker();
+    const killedAt = Date.now();
+    await kill();
     const orphan = await getJob(store.db, ids[0] as string);
     expect(orphan).toMatchObject({ status: 'running', attempts: 1 });
 
@@ -470,6 +489,50 @@ describe.skipIf(skip)('JobEngine', () => {
     expect(clock.now()).toBeGreaterThan(orphan?.leaseExpiresAt ?? 0);
     await vi.waitFor(async () =>
       expect(await getJob(store.db, ids[0] as string)).toMatchObject({ status: 'succeeded', attempts: 2 }),
+    );
+  });
+
+  it('puts back at start, without waiting for the lease, the jobs a killed run of the same instance held', async () => {
+    const instanceId = 'test-host:/var/lib/facteur';
+    const worker = await spawnWorker({ INSTANCE_ID: instanceId });
+    const jobId = worker.ids[0] as string;
+    const ran: string[] = [];
+    const crashQueue: QueueDefinition = {
+      name: 'crash',
+      concurrency: 1,
+      retry: fastRetries,
+      handle: async (job) => void ran.push(job.id),
+    };
+    const held = await getJob(store.db, jobId);
+    expect(held?.leaseOwner?.startsWith(`${instanceId}#${worker.child.pid}.`)).toBe(true);
+    try {
+      // While the worker lives, neither another instance nor a second process of the same
+      // instance on this host touches its job (each start has finished its recovery pass).
+      const other = makeEngine(new ManualClock(Date.now()), [crashQueue], store, 'another-host:/data');
+      const twin = makeEngine(new ManualClock(Date.now()), [crashQueue], store, instanceId);
+      await other.start();
+      await twin.start();
+      expect(await getJob(store.db, jobId)).toMatchObject({
+        status: 'running',
+        leaseOwner: held?.leaseOwner,
+      });
+      await other.stop(0);
+      await twin.stop(0);
+    } finally {
+      await worker.kill();
+    }
+    expect(ran).toEqual([]);
+
+    // Restarted: the time stands still, so the worker's lease has not expired; only the
+    // recovery of the instance's own earlier run can put the job back.
+    const clock = new ManualClock(Date.now());
+    expect(clock.now()).toBeLessThan(held?.leaseExpiresAt ?? 0);
+    const restarted = makeEngine(clock, [crashQueue], store, instanceId);
+    await restarted.start();
+    await vi.waitFor(() => expect(ran).toEqual([jobId]), { timeout: 2000 });
+    // Counted like an expired lease: the killed run was attempt 1.
+    await vi.waitFor(async () =>
+      expect(await getJob(store.db, jobId)).toMatchObject({ status: 'succeeded', attempts: 2 }),
     );
   });
 });

@@ -1,10 +1,10 @@
-import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { Clock, Timer } from '../clock.js';
 import type { Store, Tx } from '../db/index.js';
 import { classifyDatabaseError } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
+import { type LeaseIdentity, leaseIdentity } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
 import { createJobMetrics, type JobMetrics } from './metrics.js';
 import {
@@ -20,6 +20,7 @@ import {
   claimJobs,
   enqueueJob,
   findExpiredLeases,
+  findRunningJobsByOwnerPrefix,
   getJob,
   JOBS_CHANNEL,
   nextRunAt,
@@ -72,6 +73,13 @@ export interface JobEngineOptions {
   claimBatchSize?: number;
   /** Randomness for retry jitter (default Math.random). */
   random?: () => number;
+  /**
+   * This instance's id, the same across restarts (`stableInstanceId`; default: a random id, so
+   * nothing is recovered at start). At start, jobs still leased to an earlier run of this
+   * instance (it crashed) go back to the queue at once, without waiting for their leases to
+   * expire. Two live engines must not share an id.
+   */
+  instanceId?: string;
 }
 
 /** A snapshot for /readyz and the heartbeat. */
@@ -125,8 +133,10 @@ const PRUNE_EVERY_MS = 3_600_000;
  * outcomes in batches, retries per policy, recovers jobs whose process died, and drains on stop.
  */
 export class JobEngine {
-  /** This process's lease owner id. */
-  readonly workerId = `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
+  /** This run as lease owner: the instance id and a run id. */
+  readonly identity: LeaseIdentity;
+  /** This run's lease owner id, `<instance id>#<pid>.<suffix>`. */
+  readonly workerId: string;
   private readonly queues = new Map<string, QueueState>();
   private readonly running = new Map<string, RunningJob>();
   private pending: PendingSettlement[] = [];
@@ -151,6 +161,8 @@ export class JobEngine {
   }
 
   constructor(private readonly options: JobEngineOptions) {
+    this.identity = leaseIdentity(options.instanceId ?? uuidv7());
+    this.workerId = this.identity.owner;
     this.batchSize = options.claimBatchSize ?? 100;
     this.random = options.random ?? Math.random;
     this.metrics = options.metrics
@@ -206,7 +218,10 @@ export class JobEngine {
     });
   }
 
-  /** Starts claiming: recovers expired leases first, then works until `stop`. */
+  /**
+   * Starts claiming: first puts back the jobs an earlier run of this instance left running and
+   * recovers expired leases, then works until `stop`.
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`cannot start an engine that is ${this.state}`);
     this.state = 'running';
@@ -214,9 +229,15 @@ export class JobEngine {
     this.unsubscribe = store.subscribe(JOBS_CHANNEL, (queue) => this.wake(queue));
     await store.listen(logger);
     logger.info(
-      { event: 'engine.started', workerId: this.workerId, queues: [...this.queues.keys()] },
+      {
+        event: 'engine.started',
+        workerId: this.workerId,
+        instanceId: this.identity.instanceId,
+        queues: [...this.queues.keys()],
+      },
       'job engine started',
     );
+    await this.recoverEarlierRuns();
     await this.maintain();
     this.armPoll();
     this.armMaintenance();
@@ -759,46 +780,104 @@ export class JobEngine {
 
   /** Jobs of dead processes: back to the queue now (the crash is counted as an attempt), or `dead` if none remain. */
   private async recoverExpiredLeases(now: number): Promise<void> {
-    const { store, logger } = this.options;
+    const { store } = this.options;
     const expired = (await findExpiredLeases(store.db, now, MAINTENANCE_BATCH)).filter(
       (job) => job.leaseOwner !== this.workerId,
     );
     for (const job of expired) {
-      const queue = this.queues.get(job.queue);
-      if (!queue) continue;
       const error = new AppError(
         'JOB_LEASE_EXPIRED',
         `the lease held by ${job.leaseOwner} expired; the worker stopped renewing it`,
       );
-      let settlement = decideSettlement(
-        job,
-        { kind: 'errored', error },
-        retryPolicyOf(queue.def, job),
-        now,
-        this.random,
-      );
-      if (settlement.status === 'queued') settlement = { ...settlement, runAt: now };
-      const recovered = await store.transaction(async (tx) => {
-        const ok = await recordSettlement(tx, job, settlement, job.leaseOwner ?? '', now, {
-          onlyIfExpired: true,
-        });
-        if (ok && queue.def.onSettled) await queue.def.onSettled(tx, job, settlement);
-        return ok;
-      });
-      if (recovered) {
-        this.metrics?.leaseExpired.inc({ queue: job.queue });
-        logger.warn(
-          {
-            event: 'job.recovered',
-            jobId: job.id,
-            queue: job.queue,
-            previousOwner: job.leaseOwner,
-            status: settlement.status,
-          },
-          'recovered a job whose worker stopped renewing its lease',
-        );
-      }
+      await this.recoverJob(job, error, now, { onlyIfExpired: true });
     }
+  }
+
+  /**
+   * At start: jobs still leased to an earlier run of this instance. That run died (kill -9, out
+   * of memory) without releasing them, and nothing else runs under its leases, so they go back
+   * to the queue now instead of when the leases expire. Same accounting as an expired lease:
+   * the interrupted run counts as an attempt. Other instances' leases are left to expire.
+   */
+  private async recoverEarlierRuns(): Promise<void> {
+    const { store, clock, logger } = this.options;
+    let count = 0;
+    let afterId = '';
+    try {
+      for (;;) {
+        const batch = await findRunningJobsByOwnerPrefix(
+          store.db,
+          this.identity.ownerPrefix,
+          afterId,
+          MAINTENANCE_BATCH,
+        );
+        for (const job of batch) {
+          if (job.leaseOwner === null || !this.identity.isEarlierRun(job.leaseOwner)) continue;
+          const error = new AppError(
+            'JOB_LEASE_EXPIRED',
+            `${job.leaseOwner}, an earlier run of this instance, stopped while running the job; recovered at restart`,
+          );
+          if (await this.recoverJob(job, error, clock.now(), { onlyIfExpired: false })) count++;
+        }
+        if (batch.length < MAINTENANCE_BATCH) break;
+        afterId = batch[batch.length - 1]?.id ?? afterId;
+      }
+    } catch (error) {
+      this.recordError(error);
+      logger.warn(
+        { event: 'engine.recover_failed', err: error },
+        'cannot recover the jobs of an earlier run; their leases will expire',
+      );
+    }
+    if (count > 0) {
+      logger.info(
+        { event: 'engine.recovered_own', count, instanceId: this.identity.instanceId },
+        'put back the jobs an earlier run of this instance left running',
+      );
+    }
+  }
+
+  /**
+   * Settles a job of a stopped worker as an errored run, in its own transaction with its queue's
+   * hook: back to the queue now, or `dead`/`failed` per the retry policy. False when it was not
+   * ours to recover (queue not served here, or settled or re-leased meanwhile).
+   */
+  private async recoverJob(
+    job: Job,
+    error: AppError,
+    now: number,
+    options: { onlyIfExpired: boolean },
+  ): Promise<boolean> {
+    const { store, logger } = this.options;
+    const queue = this.queues.get(job.queue);
+    if (!queue) return false;
+    let settlement = decideSettlement(
+      job,
+      { kind: 'errored', error },
+      retryPolicyOf(queue.def, job),
+      now,
+      this.random,
+    );
+    if (settlement.status === 'queued') settlement = { ...settlement, runAt: now };
+    const recovered = await store.transaction(async (tx) => {
+      const ok = await recordSettlement(tx, job, settlement, job.leaseOwner ?? '', now, options);
+      if (ok && queue.def.onSettled) await queue.def.onSettled(tx, job, settlement);
+      return ok;
+    });
+    if (recovered) {
+      this.metrics?.leaseExpired.inc({ queue: job.queue });
+      logger.warn(
+        {
+          event: 'job.recovered',
+          jobId: job.id,
+          queue: job.queue,
+          previousOwner: job.leaseOwner,
+          status: settlement.status,
+        },
+        'recovered a job whose worker stopped renewing its lease',
+      );
+    }
+    return recovered;
   }
 
   private recordError(error: unknown): void {

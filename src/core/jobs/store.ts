@@ -183,6 +183,30 @@ export async function findExpiredLeases(db: Kysely<Database>, now: number, limit
 }
 
 /**
+ * Running jobs whose lease owner starts with `prefix`, by id after `afterId`. Candidates only:
+ * SQLite's LIKE ignores ASCII case, so the caller compares each owner exactly.
+ */
+export async function findRunningJobsByOwnerPrefix(
+  db: Kysely<Database>,
+  prefix: string,
+  afterId: string,
+  limit: number,
+): Promise<Job[]> {
+  const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const rows = await db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('status', '=', 'running')
+    // SQLite's LIKE has no escape character unless one is named.
+    .where(sql<boolean>`lease_owner like ${pattern} escape '\\'`)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => jobFromRow(row));
+}
+
+/**
  * Records a settlement if the job is still leased to `owner` (and, for recovery of an expired
  * lease, still expired). Returns false when the lease was lost: someone else owns the job now.
  */
