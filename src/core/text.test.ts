@@ -4,6 +4,7 @@ import {
   findForbiddenChar,
   hasForbiddenChars,
   replaceForbiddenChars,
+  truncateText,
 } from './text.js';
 
 describe('the text rule', () => {
@@ -33,5 +34,22 @@ describe('the text rule', () => {
       text: 'a\ufffdb\ufffd\ufffdc\ufffd',
       replaced: true,
     });
+  });
+
+  it('leaves long clean text as it is and finds a character at its very end', () => {
+    const long = 'x'.repeat(100_000);
+    expect(replaceForbiddenChars(long).text).toBe(long);
+    expect(hasForbiddenChars(`${long}\u0000`)).toBe(true);
+    expect(findForbiddenChar(`${long}\udfff`)).toBe(100_000);
+  });
+
+  it('cuts text without splitting a surrogate pair', () => {
+    expect(truncateText('short', 10)).toBe('short');
+    expect(truncateText('abcdef', 3)).toBe('abc');
+    expect(truncateText('ab\ud83c\udf89', 3)).toBe('ab');
+    expect(truncateText('ab\ud83c\udf89', 4)).toBe('ab\ud83c\udf89');
+    expect(truncateText('\ud83c\udf89', 1)).toBe('');
+    expect(hasForbiddenChars(truncateText('🎉'.repeat(600), 999))).toBe(false);
+    expect(truncateText('abc', 0)).toBe('');
   });
 });

@@ -34,3 +34,13 @@ export function replaceForbiddenChars(text: string): { text: string; replaced: b
   if (!FORBIDDEN.test(text)) return { text, replaced: false };
   return { text: text.replace(FORBIDDEN_ALL, '\uFFFD'), replaced: true };
 }
+
+/**
+ * At most the first `max` UTF-16 units of `text`, one fewer when the cut would fall inside a
+ * surrogate pair: `text.slice(0, max)` there leaves an unpaired surrogate, which the rule forbids.
+ */
+export function truncateText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = max > 0 && /[\uD800-\uDBFF]/.test(text.charAt(max - 1)) ? max - 1 : max;
+  return text.slice(0, Math.max(cut, 0));
+}

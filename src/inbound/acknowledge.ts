@@ -2,6 +2,7 @@ import type { ImapFlow } from 'imapflow';
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../core/db/index.js';
 import type { Logger } from '../core/observability/index.js';
+import { replaceForbiddenChars } from '../core/text.js';
 import { imapError } from './imap.js';
 import type { Mailbox } from './mailboxes.js';
 
@@ -40,7 +41,10 @@ export async function applyMailboxActions(
       try {
         await act(client, mailbox, current.map((r) => Number(r.uid)).join(','));
       } catch (thrown) {
-        error = imapError(thrown, `applying the mailbox action in ${folder}`).message;
+        // The server's words, kept in a text column: no NUL may reach PostgreSQL from them.
+        error = replaceForbiddenChars(
+          imapError(thrown, `applying the mailbox action in ${folder}`).message,
+        ).text;
       }
     }
     const now = clock.now();

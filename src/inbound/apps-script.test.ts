@@ -33,6 +33,38 @@ describe('appsScriptPayloadSchema', () => {
   });
 });
 
+describe('the pushed sender', () => {
+  const issues = (sender: string) =>
+    appsScriptPayloadSchema.safeParse({ sender, body: '<p>x</p>' }).error?.issues.map((issue) => ({
+      path: issue.path,
+      message: issue.message,
+    }));
+
+  it('must be an address, and the refusal names the field and the expected form', () => {
+    for (const sender of [
+      'nobody',
+      'Jane <nobody>',
+      'a@',
+      '@b.test',
+      'a b@c.test',
+      'Jane <a@b.test',
+      'ma\u0000rie@b.test',
+    ]) {
+      expect(issues(sender), sender).toEqual([
+        {
+          path: ['sender'],
+          message:
+            'must be an address, as `Name <addr@example.com>`, `"Name" <addr@example.com>` or `addr@example.com`',
+        },
+      ]);
+    }
+  });
+
+  it('says only "must not be empty" when blank', () => {
+    expect(issues('  ')).toEqual([{ path: ['sender'], message: 'must not be empty' }]);
+  });
+});
+
 describe('parseAppsScriptSender', () => {
   it('reads Name <addr>, "Name" <addr> and a bare address, lower-casing the address', () => {
     expect(parseAppsScriptSender('Jane Doe <Jane@Example.com>')).toEqual({
@@ -96,6 +128,39 @@ describe('emailFromAppsScript', () => {
     const { date: _date, ...undated } = payload;
     expect(emailFromAppsScript(appsScriptPayloadSchema.parse(undated)).date).toBeNull();
     expect(emailFromAppsScript(appsScriptPayloadSchema.parse({ ...payload, date: 'soon' })).date).toBeNull();
+  });
+});
+
+describe('NUL and unpaired surrogates in a push', () => {
+  it('are replaced by U+FFFD and the fields listed in replaced, not refused', () => {
+    const email = emailFromAppsScript(
+      appsScriptPayloadSchema.parse({
+        ...payload,
+        subject: 'Lot\u0000 42 \ud800',
+        sender: 'Jane\u0000 Doe <jane.doe@example.com>',
+        body: '<p>Bonjour\u0000</p>',
+      }),
+    );
+    expect(email.subject).toBe('Lot\ufffd 42 \ufffd');
+    expect(email.from).toEqual({ address: 'jane.doe@example.com', name: 'Jane\ufffd Doe' });
+    expect(email.html).toBe('<p>Bonjour\ufffd</p>');
+    expect(email.text).toBe('Bonjour\ufffd');
+    expect(email.replaced).toEqual(
+      expect.arrayContaining([
+        'subject',
+        'headers.subject',
+        'sender',
+        'headers.from',
+        'from.name',
+        'html',
+        'text',
+      ]),
+    );
+    expect(JSON.stringify(email)).not.toMatch(/\\u0000|\\ud800/);
+  });
+
+  it('leave a clean push with an empty replaced', () => {
+    expect(emailFromAppsScript(appsScriptPayloadSchema.parse(payload)).replaced).toEqual([]);
   });
 });
 

@@ -13,7 +13,10 @@ import { replyText } from './reply-text.js';
  * `InboundEmail` an IMAP fetch produces.
  */
 
-const nonBlank = z.string().refine((value) => value.trim() !== '', 'must not be empty');
+// `abort`: a blank sender is only "must not be empty", not also "must be an address".
+const nonBlank = z
+  .string()
+  .refine((value) => value.trim() !== '', { message: 'must not be empty', abort: true });
 
 /** The pushed JSON. Missing `sender` or `body` is a 400; unknown fields are accepted and dropped. */
 export const appsScriptPayloadSchema = z.object({

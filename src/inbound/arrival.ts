@@ -50,7 +50,8 @@ export async function arrivalFromRaw(
       parsed: {
         ok: false,
         code: e.code,
-        message: e.message,
+        // A parser's message may quote the mail it failed on.
+        message: replaceForbiddenChars(e.message).text,
         // Read as latin1 from raw bytes: a NUL in them would not fit a PostgreSQL text column.
         subject: replaceForbiddenChars(headers.subject ?? '').text,
         from: headers.from === undefined ? null : replaceForbiddenChars(headers.from).text,

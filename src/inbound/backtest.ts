@@ -6,7 +6,7 @@ import {
   ruleInputSchema,
   ruleSettingsSchema,
 } from '../rules/index.js';
-import type { InboundEmail } from './email.js';
+import { storedEmail } from './email.js';
 import type { Inbound } from './service.js';
 
 /**
@@ -56,23 +56,18 @@ export async function runBacktest(inbound: Inbound, input: BacktestInput) {
   const now = inbound.clock.now();
   const results = rows.map((row) => {
     const receivedAt = Number(row.received_at);
-    const evaluation: Evaluation = evaluateRules(
-      rules,
-      settings,
-      JSON.parse(row.email as string) as InboundEmail,
-      {
-        now: input.at === 'now' ? now : receivedAt,
-        emailId: row.id,
-        source: row.source as 'imap' | 'gmail' | 'raw',
-        receivedAt,
-        endpointSchedule: (id) => {
-          const endpoint = endpoints.get(id);
-          if (!endpoint) return null;
-          const { timeZone, timeWindow, absenceWeekdays } = endpoint.settings;
-          return { timeZone, window: timeWindow, absenceWeekdays };
-        },
+    const evaluation: Evaluation = evaluateRules(rules, settings, storedEmail(row.email as string), {
+      now: input.at === 'now' ? now : receivedAt,
+      emailId: row.id,
+      source: row.source as 'imap' | 'gmail' | 'raw',
+      receivedAt,
+      endpointSchedule: (id) => {
+        const endpoint = endpoints.get(id);
+        if (!endpoint) return null;
+        const { timeZone, timeWindow, absenceWeekdays } = endpoint.settings;
+        return { timeZone, window: timeWindow, absenceWeekdays };
       },
-    );
+    });
     return {
       id: row.id,
       subject: row.subject,

@@ -62,6 +62,13 @@ export interface InboundEmail {
   replaced: string[];
 }
 
+/** An email as the ledger stores it (JSON); rows recorded before `replaced` existed get `[]`. */
+export function storedEmail(json: string): InboundEmail {
+  const email = JSON.parse(json) as InboundEmail;
+  email.replaced ??= [];
+  return email;
+}
+
 /**
  * The email with every NUL and unpaired surrogate replaced by U+FFFD, and `replaced` naming
  * where. Real mail does hold NUL bytes; PostgreSQL cannot store them in text, so every source
@@ -82,11 +89,20 @@ export function withTextRule(email: Omit<InboundEmail, 'replaced'>): InboundEmai
   });
   const addresses = (values: EmailAddress[], field: string) =>
     values.map((value, index) => address(value, `${field}[${index}]`));
-  const headers: Record<string, string[]> = {};
+  // Null-prototype while filling, so that a header named `__proto__` stays a header; names that
+  // become equal once cleaned (`x-\u0000` and `x-\uFFFD`) keep all their values, in order. A field
+  // is listed by its cleaned name: `replaced` itself must hold no NUL.
+  const headerMap: Record<string, string[]> = Object.create(null);
   for (const [name, values] of Object.entries(email.headers)) {
-    const key = clean(name, `headers.${name}`);
-    headers[key] = values.map((value) => clean(value, `headers.${key}`));
+    const cleanName = replaceForbiddenChars(name);
+    const key = cleanName.text;
+    if (cleanName.replaced) replaced.push(`headers.${key}`);
+    const kept = values.map((value) => clean(value, `headers.${key}`));
+    const earlier = headerMap[key];
+    if (earlier) earlier.push(...kept);
+    else headerMap[key] = kept;
   }
+  const headers = { ...headerMap };
   const cleaned: InboundEmail = {
     ...email,
     messageId: cleanOrNull(email.messageId, 'messageId'),

@@ -3,7 +3,7 @@ import { ImapFlow } from 'imapflow';
 import { fetch } from 'undici';
 import { parseDuration } from '../core/config/parsers.js';
 import { AppError, isAppError } from '../core/errors.js';
-import { guardedAgent, type TargetGuard } from '../core/net/ssrf.js';
+import { bareHost, guardedAgent, type TargetGuard } from '../core/net/ssrf.js';
 import type { Mailbox } from './mailboxes.js';
 
 /**
@@ -42,7 +42,7 @@ export class OAuthTokens {
   constructor(
     private readonly now: () => number,
     /** The SSRF guard: the token URL receives the client secret and refresh token. */
-    guard: TargetGuard,
+    private readonly guard: TargetGuard,
   ) {
     this.dispatcher = guardedAgent(guard);
   }
@@ -66,6 +66,7 @@ export class OAuthTokens {
       client_id: auth.clientId,
       ...(mailbox.secrets.clientSecret ? { client_secret: mailbox.secrets.clientSecret } : {}),
     });
+    await this.checkCleartext(auth.tokenUrl);
     let response: Awaited<ReturnType<typeof fetch>>;
     try {
       response = await fetch(auth.tokenUrl, {
@@ -113,6 +114,24 @@ export class OAuthTokens {
     return json.access_token;
   }
 
+  /**
+   * A plain-http token URL is judged again before each exchange, not only on save: a mailbox
+   * saved before the https rule, or a name that now resolves to a public address, must not get
+   * the secrets in clear. (The connection itself goes through the guard's lookup.)
+   */
+  private async checkCleartext(tokenUrl: string): Promise<void> {
+    if (!tokenUrl.toLowerCase().startsWith('http:')) return;
+    try {
+      await this.guard.checkSecretUrl(tokenUrl, 'auth.tokenUrl');
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'VALIDATION_FAILED') throw error;
+      throw new AppError('IMAP_OAUTH_FAILED', `the token URL ${tokenUrl} was not called: ${error.message}`, {
+        retryable: false,
+        cause: error,
+      });
+    }
+  }
+
   /** Forgets the token of a mailbox (after the server refused it). */
   forget(mailboxId: string): void {
     for (const key of this.cache.keys()) if (key.startsWith(`${mailboxId}\n`)) this.cache.delete(key);
@@ -136,7 +155,7 @@ export async function imapClient(
       : { user: s.auth.user, accessToken: await tokens.accessToken(mailbox) };
   return new ImapFlow({
     host: address,
-    ...(isIP(s.host) ? {} : { servername: s.host }),
+    ...(isIP(bareHost(s.host)) ? {} : { servername: s.host }),
     port: s.port,
     secure: s.tls === 'implicit',
     doSTARTTLS: s.tls === 'starttls' ? true : s.tls === 'none' ? false : undefined,

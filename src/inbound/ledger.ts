@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
 import { enqueueJobs } from '../core/jobs/index.js';
+import { truncateText } from '../core/text.js';
 import type { InboundEmail } from './email.js';
 
 /**
@@ -147,7 +148,8 @@ function ledgerRow(
     state: r.state,
     skip_reason: r.duplicateOf ? 'duplicate' : null,
     duplicate_of: r.duplicateOf,
-    subject: (parsed.ok ? parsed.email.subject : parsed.subject).slice(0, 1000),
+    // Cut on a character: half a surrogate pair is the kind of text the text rule forbids.
+    subject: truncateText(parsed.ok ? parsed.email.subject : parsed.subject, 1000),
     from_address: parsed.ok ? (parsed.email.from?.address ?? null) : parsed.from,
     size: arrival.size,
     email: parsed.ok ? JSON.stringify(parsed.email) : null,

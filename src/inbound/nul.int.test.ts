@@ -16,6 +16,9 @@ import { ManualClock } from '../core/clock.js';
 
 const skip = (await databaseSkipReason()) || serviceSkipReason('dovecot', await probeDovecot());
 
+/** An encoded word whose UTF-16BE bytes hold a high surrogate with no low one after it. */
+const LONE_SURROGATE_WORD = `=?utf-16be?B?${Buffer.from([0xd8, 0x00, 0x00, 0x41]).toString('base64')}?=`;
+
 function nulMessage(tag: string): Buffer {
   return Buffer.from(
     [
@@ -23,6 +26,8 @@ function nulMessage(tag: string): Buffer {
       'To: inbox@example.com',
       `Subject: report\u0000${tag}`,
       'X-Odd: \u0000',
+      // Pure ASCII, so it reaches Facteur from Dovecot as written: decoded, it is `\uD800A`.
+      `X-Broken: ${LONE_SURROGATE_WORD}`,
       `Message-ID: <nul-${tag}@example.org>`,
       'Date: Tue, 24 Nov 2026 09:00:00 +0000',
       'Content-Type: text/plain; charset=utf-8',
@@ -46,6 +51,9 @@ function cleanMessage(tag: string): string {
     '',
   ].join('\r\n');
 }
+
+/** NUL and unpaired surrogates as JSON.stringify writes them. */
+const FORBIDDEN_IN_JSON = /\\u0000|\\ud[89ab][0-9a-f]{2}|\\ud[c-f][0-9a-f]{2}/i;
 
 describe.skipIf(skip)('mail with NUL bytes', () => {
   const clock = new ManualClock(Date.UTC(2026, 10, 24, 9, 0, 0));
@@ -71,8 +79,21 @@ describe.skipIf(skip)('mail with NUL bytes', () => {
     expect(email.subject).toBe(`report\ufffd${tag}`);
     expect(email.text).toContain('Line one\ufffd of');
     expect(email.headers['x-odd']).toEqual(['\ufffd']);
-    expect(email.replaced).toEqual(expect.arrayContaining(['subject', 'headers.x-odd', 'text']));
-    expect(JSON.stringify(email)).not.toContain('\\u0000');
+    expect(email.headers['x-broken']).toEqual(['\ufffdA']);
+    // The address parser drops control characters from display names; the header keeps them.
+    expect(email.from).toEqual({ address: 'nul@example.org', name: 'NullSender' });
+    expect(email.sender).toBe('"Null\ufffdSender" <nul@example.org>');
+    expect(email.replaced).toEqual(
+      expect.arrayContaining([
+        'subject',
+        'sender',
+        'headers.subject',
+        'headers.x-odd',
+        'headers.x-broken',
+        'text',
+      ]),
+    );
+    expect(JSON.stringify(email)).not.toMatch(FORBIDDEN_IN_JSON);
   }
 
   it('records a pushed raw message once, with the NULs replaced and listed, and routes it', async () => {
@@ -90,9 +111,17 @@ describe.skipIf(skip)('mail with NUL bytes', () => {
     expect(again.status).toBe(200);
     expect(again.body.duplicateOf).toBe(first.body.id);
 
+    expect(again.body.state).toBe('skipped');
+
     const [request] = await suite.receiver.waitForRequests(1);
     if (!request) throw new Error('no request received');
-    expect(((request.json() as Json).data as Json).subject).toBe('report\ufffdhttp');
+    expect(request.body.toString('utf8')).not.toMatch(FORBIDDEN_IN_JSON);
+    const data = (request.json() as Json).data as Json;
+    expect(data.subject).toBe('report\ufffdhttp');
+    expect(data.email_content).toContain('Line one\ufffd of');
+    expect(data.replaced).toEqual(
+      expect.arrayContaining(['subject', 'headers.x-odd', 'headers.x-broken', 'text']),
+    );
     await vi.waitFor(
       async () => {
         const row = await suite.app.request<Json>('GET', `/api/inbound/${first.body.id}`);
@@ -102,8 +131,41 @@ describe.skipIf(skip)('mail with NUL bytes', () => {
     );
     const row = await suite.app.request<Json>('GET', `/api/inbound/${first.body.id}`);
     expect(row.body.subject).toBe('report\ufffdhttp');
+    expect(row.body.from).toBe('nul@example.org');
+    expect(row.body.messageId).toBe('nul-http@example.org');
     expectReplaced(row.body.email, 'http');
+    // One message, one delivery: the second push is a skipped row pointing at the first.
+    const page = await suite.app.request<Json>('GET', '/api/inbound?limit=10');
+    expect(page.body.messages.map((m: Json) => [m.state, m.duplicateOf]).sort()).toEqual(
+      [
+        ['delivered', null],
+        ['skipped', first.body.id],
+      ].sort(),
+    );
     expect(suite.receiver.requests).toHaveLength(1);
+  });
+
+  it('records a message it cannot parse with the NULs of its scanned head replaced', async () => {
+    // A header over the parser's limit: the row keeps what a quick scan of the head read.
+    const raw = Buffer.from(
+      `Subject: unparseable\u0000 one\r\nFrom: <odd\u0000@example.org>\r\nMessage-ID: <bad\u0000@example.org>\r\nX-Huge: ${'a'.repeat(1_100_000)}\r\n\r\nbody\r\n`,
+      'utf8',
+    );
+    const answer = await suite.app.request<Json>('POST', '/api/ingress/raw', {
+      body: raw.toString('utf8'),
+      headers: { 'content-type': 'message/rfc822' },
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body.state).toBe('fetched');
+    const row = await suite.app.request<Json>('GET', `/api/inbound/${answer.body.id}`);
+    expect(row.body).toMatchObject({
+      state: 'fetched',
+      errorCode: 'INBOUND_PARSE_FAILED',
+      subject: 'unparseable\ufffd one',
+      from: 'odd\ufffd@example.org',
+      messageId: 'bad\ufffd@example.org',
+      email: null,
+    });
   });
 
   it('reads such a message from Dovecot, records it once, routes it, and goes on to the next', async () => {
@@ -117,8 +179,10 @@ describe.skipIf(skip)('mail with NUL bytes', () => {
     await dovecot.append('alice', 'Odd', cleanMessage('imap'));
 
     const requests = await suite.receiver.waitForRequests(2, 20_000);
-    const subjects = requests.map((r) => ((r.json() as Json).data as Json).subject).sort();
-    expect(subjects).toEqual(['clean imap', 'report\ufffdimap']);
+    const payloads = requests.map((r) => (r.json() as Json).data as Json);
+    expect(payloads.map((p) => p.subject).sort()).toEqual(['clean imap', 'report\ufffdimap']);
+    expect(payloads.find((p) => p.subject === 'clean imap')?.replaced).toEqual([]);
+    expect(payloads.find((p) => p.subject !== 'clean imap')?.replaced).toEqual(['headers.x-broken']);
     const page = await suite.app.request<Json>('GET', `/api/inbound?mailbox=${created.body.id}&limit=10`);
     expect(page.body.messages).toHaveLength(2);
     const odd = page.body.messages.find((m: Json) => m.subject === 'report\ufffdimap');
@@ -126,9 +190,22 @@ describe.skipIf(skip)('mail with NUL bytes', () => {
     // Dovecot stores a NUL it is given over APPEND as another 8-bit byte, which is not UTF-8:
     // what reaches Facteur is already U+FFFD, so `replaced` has nothing to list here. The
     // message is recorded and routed all the same, and nothing of it holds a NUL.
+    // The encoded word is ASCII and survives the trip: its unpaired surrogate is replaced here.
     expect(detail.body.email.subject).toBe('report\ufffdimap');
     expect(detail.body.email.headers['x-odd']).toEqual(['\ufffd']);
-    expect(JSON.stringify(detail.body)).not.toContain('\\u0000');
+    expect(detail.body.email.headers['x-broken']).toEqual(['\ufffdA']);
+    expect(detail.body.email.replaced).toEqual(['headers.x-broken']);
+    expect(JSON.stringify(detail.body)).not.toMatch(FORBIDDEN_IN_JSON);
+    await vi.waitFor(
+      async () => {
+        const states = await suite.app.request<Json>(
+          'GET',
+          `/api/inbound?mailbox=${created.body.id}&limit=10`,
+        );
+        expect(states.body.messages.map((m: Json) => m.state)).toEqual(['acknowledged', 'acknowledged']);
+      },
+      { timeout: 10_000 },
+    );
   });
 
   it('takes an Apps Script push with NUL and unpaired surrogates, replacing and listing them', async () => {
@@ -143,6 +220,17 @@ describe.skipIf(skip)('mail with NUL bytes', () => {
     const row = await suite.app.request<Json>('GET', `/api/inbound/${answer.body.id}`);
     expect(row.body.email.subject).toBe('devis\ufffd urgent \ufffd');
     expect(row.body.email.replaced).toEqual(expect.arrayContaining(['subject', 'html', 'text']));
+    expect(JSON.stringify(row.body)).not.toMatch(FORBIDDEN_IN_JSON);
+  });
+
+  it('documents replaced in the OpenAPI schema of the ledger entry', async () => {
+    const openapi = await suite.app.request<Json>('GET', '/openapi.json', { auth: false });
+    const entry =
+      openapi.body.paths['/api/inbound/{id}'].get.responses['200'].content['application/json'].schema;
+    const email = entry.properties.email;
+    const fields = email.properties ?? email.anyOf?.find((s: Json) => s.properties)?.properties;
+    expect(fields.replaced).toMatchObject({ type: 'array', items: { type: 'string' } });
+    expect(fields.truncated).toBeDefined();
   });
 
   it('refuses an Apps Script sender that is no address, naming the field', async () => {

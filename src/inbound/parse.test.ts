@@ -6,8 +6,9 @@ import {
   LARGE_ATTACHMENT_BYTES,
   largeAttachment,
 } from '../../test/support/difficult-mail.js';
+import { makeEmail } from '../../test/support/email-fixture.js';
 import { AppError } from '../core/errors.js';
-import type { InboundEmail } from './email.js';
+import { type InboundEmail, withTextRule } from './email.js';
 import { capUtf8, DEFAULT_PARSE_LIMITS, parseEmail, parseTimeoutMs } from './parse.js';
 
 const corpus = difficultMessages();
@@ -203,5 +204,92 @@ describe('capUtf8', () => {
     expect(capUtf8('日本', 5)).toEqual({ value: '日', truncated: true });
     expect(capUtf8('🎉x', 3)).toEqual({ value: '', truncated: true });
     expect(capUtf8('short', DEFAULT_PARSE_LIMITS.maxTextBytes)).toEqual({ value: 'short', truncated: false });
+  });
+});
+
+describe('NUL and unpaired surrogates in parsed mail', () => {
+  const b64 = (bytes: number[]) => Buffer.from(bytes).toString('base64');
+  // UTF-16BE with a high surrogate not followed by a low one: the decoder keeps it, unpaired.
+  const loneHigh = `=?utf-16be?B?${b64([0xd8, 0x00, 0x00, 0x41])}?=`;
+  const loneLow = `=?utf-16be?B?${b64([0xdc, 0x00, 0x00, 0x42])}?=`;
+  const raw = Buffer.from(
+    [
+      `From: ${loneLow} <odd@example.org>`,
+      `To: =?utf-8?B?${Buffer.from('In\u0000box').toString('base64')}?= <inbox@example.com>`,
+      `Subject: a\u0000b ${loneHigh}`,
+      'X-Odd: \u0000',
+      'X-\u0000Key: one',
+      '__proto__: kept',
+      'Message-ID: <m\u0000id@example.org>',
+      'In-Reply-To: <p\u0000@example.org>',
+      'References: <r1@example.org> <r\u00002@example.org>',
+      'Content-Type: multipart/mixed; boundary=BB',
+      '',
+      '--BB',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Line one\u0000 with https://example.org/a\u0000b',
+      '--BB',
+      'Content-Type: application/octet-stream',
+      'Content-Disposition: attachment; filename="f\u0000.bin"',
+      '',
+      'abc',
+      '--BB--',
+      '',
+    ].join('\r\n'),
+    'utf8',
+  );
+
+  it('replaces each with U+FFFD and lists the fields, with nothing forbidden left', async () => {
+    const email = await parseEmail(raw);
+    expect(email.subject).toBe('a\ufffdb \ufffdA');
+    expect(email.from).toEqual({ address: 'odd@example.org', name: '\ufffdB' });
+    expect(email.to).toEqual([{ address: 'inbox@example.com', name: 'In\ufffdbox' }]);
+    expect(email.messageId).toBe('m\ufffdid@example.org');
+    expect(email.inReplyTo).toBe('p\ufffd@example.org');
+    expect(email.references).toEqual(['r1@example.org', 'r\ufffd2@example.org']);
+    expect(email.headers['x-odd']).toEqual(['\ufffd']);
+    expect(email.text).toContain('Line one\ufffd with');
+    expect(email.attachments[0]?.filename).toBe('f\ufffd.bin');
+    expect(email.replaced).toEqual(
+      expect.arrayContaining([
+        'subject',
+        'from.name',
+        'sender',
+        'to[0].name',
+        'messageId',
+        'inReplyTo',
+        'references[1]',
+        'headers.subject',
+        'headers.x-odd',
+        'headers.x-\ufffdkey',
+        'text',
+        'replyText',
+        'attachments[0].filename',
+      ]),
+    );
+    expect(new Set(email.replaced).size).toBe(email.replaced.length);
+    // Nothing of the parsed form holds a forbidden character, `replaced` included.
+    expect(JSON.stringify(email)).not.toMatch(/\\u0000|\\ud[89ab][0-9a-f]{2}|\\ud[c-f][0-9a-f]{2}/i);
+  });
+
+  it('keeps a header named __proto__ as a header', async () => {
+    const email = await parseEmail(raw);
+    expect(email.headers['x-\ufffdkey']).toEqual(['one']);
+    expect(Object.keys(email.headers)).toContain('__proto__');
+    expect(Object.getPrototypeOf(email.headers)).toBe(Object.prototype);
+    expect(Object.entries(JSON.parse(JSON.stringify(email.headers)))).toContainEqual(['__proto__', ['kept']]);
+  });
+
+  it('keeps every value of header names that become equal once cleaned', () => {
+    const email = withTextRule(
+      makeEmail({ headers: { 'x-\u0000': ['a'], 'x-\ufffd': ['b'], 'x-ok': ['c\u0000'] } }),
+    );
+    expect(email.headers).toEqual({ 'x-\ufffd': ['a', 'b'], 'x-ok': ['c\ufffd'] });
+    expect(email.replaced).toEqual(['headers.x-\ufffd', 'headers.x-ok']);
+  });
+
+  it('lists nothing for a clean message', async () => {
+    expect((await parseCorpus('address-headers')).replaced).toEqual([]);
   });
 });

@@ -7,11 +7,12 @@ import { uuidv7 } from '../core/ids.js';
 import { type Job, JobDeferral } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { scheduleStateAt } from '../core/schedule.js';
+import { truncateText } from '../core/text.js';
 import { type MailDeps, recordMessage } from '../mail/index.js';
 import type { RuleStore } from '../rules/index.js';
 import { type Decision, type Evaluation, evaluateRules, senderAllowed } from '../rules/index.js';
 import type { Webhooks } from '../webhooks/index.js';
-import type { InboundEmail } from './email.js';
+import { type InboundEmail, storedEmail } from './email.js';
 import { ACK_READY_CHANNEL, type LedgerState } from './ledger.js';
 import { mailboxSchedule } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
@@ -63,7 +64,7 @@ export async function routeMessage(deps: RouteDeps, job: Job<RouteJobPayload>): 
   const now = clock.now();
   const mailbox = row.mailbox_id ? await deps.mailbox(row.mailbox_id) : undefined;
   waitForSchedule(mailbox, now);
-  const email = JSON.parse(row.email as string) as InboundEmail;
+  const email = storedEmail(row.email as string);
   const routing = await decide(
     deps,
     { id: row.id, source: row.source, receivedAt: Number(row.received_at) },
@@ -243,7 +244,7 @@ async function forward(
     id: uuidv7(),
     input: {
       to: decision.to,
-      subject: decision.subject.replace(/[\r\n]+/g, ' ').slice(0, 998) || '(no subject)',
+      subject: truncateText(decision.subject.replace(/[\r\n]+/g, ' '), 998) || '(no subject)',
       text,
       ...(email.html ? { html: email.html } : {}),
       headers: { 'X-Facteur-Inbound-Id': inboundId },

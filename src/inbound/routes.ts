@@ -7,7 +7,7 @@ import { LEDGER_STATES } from './ledger.js';
 import { mailboxCreateSchema, mailboxUpdateSchema } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
 import type { Inbound } from './service.js';
-import { ledgerEntry, ledgerEntrySchema, ledgerPage } from './views.js';
+import { inboundEmailSchema, ledgerEntry, ledgerEntrySchema, ledgerPage } from './views.js';
 
 /** Largest raw message `POST /api/ingress/raw` takes (the default mailbox limit, 25 MB, plus headroom). */
 export const RAW_INGRESS_MAX_BYTES = 26 * 1024 * 1024;
@@ -208,7 +208,14 @@ function registerLedgerRoutes(app: HttpApp, inbound: Inbound): void {
         summary: 'One ledger row with its parsed email and the deliveries it raised.',
         tags,
         params: idParams,
-        response: { 200: ledgerEntrySchema.extend({ email: z.unknown(), deliveries: z.array(z.unknown()) }) },
+        response: {
+          200: ledgerEntrySchema.extend({
+            email: inboundEmailSchema
+              .nullable()
+              .describe('Null when the message could not be parsed (`fetched`).'),
+            deliveries: z.array(z.unknown()),
+          }),
+        },
       },
     },
     async (request) => {

@@ -2,6 +2,7 @@ import type { LookupFunction } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseSkipReason } from '../../test/support/database.js';
 import { startTestFacteur, type TestFacteur } from '../../test/support/facteur.js';
+import { type HttpReceiver, startHttpReceiver } from '../../test/support/http-receiver.js';
 import type { Json } from '../../test/support/webhooks.js';
 
 /**
@@ -21,6 +22,46 @@ function rebindingLookup(): LookupFunction {
     if (options.all) callback(null, [{ address, family: 4 }]);
     else callback(null, address, 4);
   };
+}
+
+/**
+ * A DNS whose answers the test scripts: each lookup of a name takes the next of its addresses,
+ * the last one repeating (a save resolves a name once, so `[public, private]` rebinds it after
+ * the save). Names without answers do not resolve.
+ */
+function scriptedLookup(answers: Record<string, string[]>): LookupFunction {
+  const taken: Record<string, number> = {};
+  return (hostname, options, callback) => {
+    const list = answers[hostname] ?? [];
+    const index = Math.min(taken[hostname] ?? 0, list.length - 1);
+    taken[hostname] = (taken[hostname] ?? 0) + 1;
+    const address = list[index];
+    if (address === undefined) {
+      const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+      return options.all ? callback(error, []) : callback(error, '');
+    }
+    const family = address.includes(':') ? 6 : 4;
+    if (options.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  };
+}
+
+/** Waits until the mailbox's first watcher reports an error that satisfies `check`. */
+async function waitForWatcherError(
+  app: TestFacteur,
+  id: string,
+  check: (error: Json) => void,
+): Promise<Json> {
+  return vi.waitFor(
+    async () => {
+      const view = await app.request<Json>('GET', `/api/mailboxes/${id}`);
+      const error = view.body.watchers[0]?.lastError;
+      expect(error, JSON.stringify(view.body.watchers)).toBeTruthy();
+      check(error);
+      return error;
+    },
+    { timeout: 20_000, interval: 50 },
+  );
 }
 
 const mailbox = (extra: Json = {}): Json => ({
@@ -111,11 +152,36 @@ describe.skipIf(skip)('SSRF guard on mailboxes, private targets off', () => {
 
 describe.skipIf(skip)('SSRF guard on mailboxes, FACTEUR_ALLOW_PRIVATE_TARGETS=true', () => {
   let app: TestFacteur;
+  let provider: HttpReceiver;
   beforeAll(async () => {
+    provider = await startHttpReceiver();
     app = await startTestFacteur({ FACTEUR_ALLOW_PRIVATE_TARGETS: 'true' });
   });
   afterAll(async () => {
     await app?.close();
+    await provider?.close();
+  });
+
+  it('fetches a token from a loopback token URL over http, then connects to the loopback IMAP host', async () => {
+    provider.respond({
+      status: 200,
+      body: { access_token: 'access-1', token_type: 'Bearer', expires_in: 3600 },
+    });
+    // Port 1: nothing listens, so the IMAP connection that follows the token exchange is refused.
+    const created = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({ host: '127.0.0.1', tls: 'none', port: 1, auth: oauth(`${provider.url}/token`) }),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const [request] = await provider.waitForRequests(1, 15_000);
+    expect(request?.method).toBe('POST');
+    expect(Object.fromEntries(new URLSearchParams(request?.text()))).toMatchObject({
+      grant_type: 'refresh_token',
+      client_secret: 'client-secret',
+    });
+    await waitForWatcherError(app, created.body.id, (error) =>
+      expect(error.code).toBe('IMAP_CONNECT_FAILED'),
+    );
+    await app.request('DELETE', `/api/mailboxes/${created.body.id}`);
   });
 
   it('accepts private hosts and a plain-http token URL on them, never metadata', async () => {
@@ -124,7 +190,12 @@ describe.skipIf(skip)('SSRF guard on mailboxes, FACTEUR_ALLOW_PRIVATE_TARGETS=tr
     });
     expect(local.status, JSON.stringify(local.body)).toBe(201);
     await app.request('DELETE', `/api/mailboxes/${local.body.id}`);
-    for (const host of ['169.254.169.254', 'fd00:ec2::254']) {
+    const lan = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({ name: 'lan', host: '10.0.0.1' }),
+    });
+    expect(lan.status, JSON.stringify(lan.body)).toBe(201);
+    await app.request('DELETE', `/api/mailboxes/${lan.body.id}`);
+    for (const host of ['169.254.169.254', 'fd00:ec2::254', '::ffff:169.254.169.254']) {
       const answer = await app.request<Json>('POST', '/api/mailboxes', { body: mailbox({ host }) });
       expect([host, answer.status, answer.body.error?.details?.rule]).toEqual([host, 400, 'metadata']);
     }
@@ -132,5 +203,105 @@ describe.skipIf(skip)('SSRF guard on mailboxes, FACTEUR_ALLOW_PRIVATE_TARGETS=tr
       body: mailbox({ host: '127.0.0.1', auth: oauth('http://169.254.169.254/token') }),
     });
     expect(token.body.error.details).toMatchObject({ field: 'auth.tokenUrl', rule: 'metadata' });
+  });
+});
+
+describe.skipIf(skip)('SSRF guard on mailboxes, FACTEUR_ALLOW_PRIVATE_TARGETS as a CIDR list', () => {
+  const dns: Record<string, string[]> = {
+    // https: public when the mailbox is saved, then a private address outside the list.
+    'idp.rebind.test': ['93.184.216.34', '10.0.0.5'],
+    // http: loopback (allowed, so http is accepted) when saved, then a public address.
+    'idp.local.test': ['127.0.0.1', '93.184.216.34'],
+  };
+  let app: TestFacteur;
+  let provider: HttpReceiver;
+  beforeAll(async () => {
+    provider = await startHttpReceiver();
+    app = await startTestFacteur(
+      { FACTEUR_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8' },
+      { lookup: scriptedLookup(dns) },
+    );
+  });
+  afterAll(async () => {
+    await app?.close();
+    await provider?.close();
+  });
+
+  it('allows IMAP hosts in the listed ranges only, never metadata', async () => {
+    const local = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({ host: '127.0.0.1', tls: 'none', port: 1 }),
+    });
+    expect(local.status, JSON.stringify(local.body)).toBe(201);
+    await app.request('DELETE', `/api/mailboxes/${local.body.id}`);
+    for (const [host, rule] of [
+      ['10.0.0.1', 'private'],
+      ['::1', 'loopback'],
+      ['169.254.169.254', 'metadata'],
+      ['fd00:ec2::254', 'metadata'],
+    ]) {
+      const answer = await app.request<Json>('POST', '/api/mailboxes', { body: mailbox({ host }) });
+      expect([host, answer.status, answer.body.error?.code, answer.body.error?.details]).toEqual([
+        host,
+        400,
+        'TARGET_FORBIDDEN',
+        expect.objectContaining({ field: 'host', rule }),
+      ]);
+    }
+  });
+
+  it('accepts an http token URL only on a listed range, and asks https of the others', async () => {
+    const local = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({ host: '127.0.0.1', auth: oauth('http://127.0.0.1:9/token') }),
+    });
+    expect(local.status, JSON.stringify(local.body)).toBe(201);
+    await app.request('DELETE', `/api/mailboxes/${local.body.id}`);
+    const lan = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({ host: '127.0.0.1', auth: oauth('http://10.0.0.1/token') }),
+    });
+    expect(lan.body.error).toMatchObject({
+      code: 'TARGET_FORBIDDEN',
+      details: { field: 'auth.tokenUrl', rule: 'private' },
+    });
+    const clear = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({ host: '127.0.0.1', auth: oauth('http://93.184.216.34/token') }),
+    });
+    expect(clear.body.error.code).toBe('VALIDATION_FAILED');
+    expect(clear.body.error.message).toContain('auth.tokenUrl: must be an https URL');
+  });
+
+  it('refuses the token fetch when the token URL name now resolves to a refused address', async () => {
+    const created = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({
+        host: '127.0.0.1',
+        tls: 'none',
+        port: provider.port,
+        auth: oauth('https://idp.rebind.test/token'),
+      }),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const error = await waitForWatcherError(app, created.body.id, (e) =>
+      expect(e.code).toBe('TARGET_FORBIDDEN'),
+    );
+    expect(error.message).toContain('10.0.0.5 (idp.rebind.test): private addresses are not allowed');
+    expect(provider.requests).toHaveLength(0);
+    await app.request('DELETE', `/api/mailboxes/${created.body.id}`);
+  });
+
+  it('refuses an http token URL at fetch time when its name now resolves to a public address', async () => {
+    const created = await app.request<Json>('POST', '/api/mailboxes', {
+      body: mailbox({
+        host: '127.0.0.1',
+        tls: 'none',
+        port: provider.port,
+        auth: oauth(`http://idp.local.test:${provider.port}/token`),
+      }),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const error = await waitForWatcherError(app, created.body.id, (e) =>
+      expect(e.code).toBe('IMAP_OAUTH_FAILED'),
+    );
+    expect(error.message).toContain('must be an https URL');
+    expect(provider.requests).toHaveLength(0);
+    await app.request('DELETE', `/api/mailboxes/${created.body.id}`);
   });
 });

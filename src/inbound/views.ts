@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../core/db/index.js';
+import { type InboundEmail, storedEmail } from './email.js';
 import { LEDGER_STATES } from './ledger.js';
 
 /** How the API shows the inbound ledger. */
@@ -38,6 +39,60 @@ export const ledgerEntrySchema = z.object({
   updatedAt: z.string(),
 });
 export type LedgerEntry = z.infer<typeof ledgerEntrySchema>;
+
+const emailAddressSchema = z.object({
+  address: z.string().describe('Lower-cased.'),
+  name: z.string().describe("The display name; '' when none."),
+});
+
+/** The normalised email (`InboundEmail`) as `GET /api/inbound/{id}` shows it. */
+export const inboundEmailSchema = z
+  .object({
+    messageId: z.string().nullable().describe('The Message-ID without angle brackets; null when none.'),
+    inReplyTo: z.string().nullable(),
+    references: z.array(z.string()),
+    date: z
+      .string()
+      .nullable()
+      .describe('The Date header as ISO 8601 (UTC); null when missing or unreadable.'),
+    subject: z.string(),
+    from: emailAddressSchema.nullable(),
+    sender: z.string().describe('The From header as written, decoded.'),
+    to: z.array(emailAddressSchema),
+    cc: z.array(emailAddressSchema),
+    replyTo: z.array(emailAddressSchema),
+    headers: z
+      .record(z.string(), z.array(z.string()))
+      .describe('Every header: lower-case name to its decoded values, in order.'),
+    text: z.string(),
+    html: z.string().nullable(),
+    replyText: z.string(),
+    attachments: z.array(
+      z.object({
+        filename: z.string().nullable(),
+        contentType: z.string(),
+        size: z.number(),
+        contentId: z.string().nullable(),
+        disposition: z.string().nullable(),
+        sha256: z.string(),
+      }),
+    ),
+    links: z.array(z.string()),
+    size: z.number().describe('The raw message in bytes (for a Gmail push, its JSON fields).'),
+    truncated: z.array(z.string()).describe('Which bodies were cut to their limit: `text`, `html`.'),
+    replaced: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Which fields held NUL (U+0000) or an unpaired surrogate, each replaced by U+FFFD: `subject`, `text`, `headers.x-odd`, `from.name`, `attachments[0].filename`, ... Empty for nearly every message.',
+      ),
+  })
+  .describe('The parsed message, whatever its source; the raw bytes are not kept.');
+
+// The schema and the model must not drift apart.
+type SameAs<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _inboundEmailSchemaMatches: SameAs<z.output<typeof inboundEmailSchema>, InboundEmail> = true;
+void _inboundEmailSchemaMatches;
 
 type Row = Database['inbound_messages'];
 
@@ -101,7 +156,7 @@ export async function ledgerPage(
 export async function ledgerEntry(
   db: Kysely<Database>,
   id: string,
-): Promise<(LedgerEntry & { email: unknown; deliveries: unknown[] }) | undefined> {
+): Promise<(LedgerEntry & { email: InboundEmail | null; deliveries: unknown[] }) | undefined> {
   const row = await db.selectFrom('inbound_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;
   const deliveries = await db
@@ -121,7 +176,7 @@ export async function ledgerEntry(
     .execute();
   return {
     ...ledgerView(row),
-    email: row.email === null ? null : JSON.parse(row.email),
+    email: row.email === null ? null : storedEmail(row.email),
     deliveries: deliveries.map((d) => ({
       id: d.id,
       eventId: d.event_id,

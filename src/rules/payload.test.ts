@@ -25,7 +25,7 @@ describe('compatPayload', () => {
     links: [{ provider: 'dropbox', raw_url: 'https://www.dropbox.com/s/a/b.zip', direct_url: 'https://d' }],
   });
 
-  it('has exactly the fields of the replaced system', () => {
+  it('has exactly the fields of the replaced system, and replaced', () => {
     expect(Object.keys(payload).sort()).toEqual(
       [
         'email_id',
@@ -42,6 +42,8 @@ describe('compatPayload', () => {
         'webhooks_time_end',
         'routing_rule',
         'delivery_links',
+        // Facteur's: which email fields had NUL or unpaired surrogates replaced.
+        'replaced',
       ].sort(),
     );
   });
@@ -69,7 +71,24 @@ describe('compatPayload', () => {
           original_filename: null,
         },
       ],
+      replaced: [],
     });
+  });
+
+  it('lists the email fields whose NUL or unpaired surrogates were replaced', () => {
+    const odd = compatPayload({
+      emailId: 'e',
+      email: makeEmail({ subject: 'a\ufffdb', replaced: ['subject', 'headers.x-odd'] }),
+      source: 'raw',
+      receivedAt: 0,
+      detector: null,
+      deliveryTime: null,
+      webhooksTimeStart: null,
+      webhooksTimeEnd: null,
+      rule: null,
+      links: [],
+    });
+    expect(odd).toMatchObject({ subject: 'a\ufffdb', replaced: ['subject', 'headers.x-odd'] });
   });
 
   it('previews the first 200 characters, never splitting an emoji', () => {

@@ -60,6 +60,9 @@ export function compatPayload(input: CompatInput): Record<string, unknown> {
       r2_url: null,
       original_filename: null,
     })),
+    // Not a field of the replaced system: which fields of the email held NUL or unpaired
+    // surrogates, now U+FFFD (`subject`, `text`, ...). Empty for nearly every message.
+    replaced: email.replaced,
   };
 }
 

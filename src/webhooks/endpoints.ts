@@ -318,10 +318,14 @@ export class EndpointRegistry {
   }
 
   private fromRow(row: EndpointRow): Endpoint {
+    // Rows written before the per-endpoint switch was removed still carry it: dropped, never honoured.
+    const { allowPrivateTargets: _removed, ...settings } = JSON.parse(row.config) as EndpointSettings & {
+      allowPrivateTargets?: unknown;
+    };
     return {
       id: row.id,
       status: row.status as EndpointStatus,
-      settings: JSON.parse(row.config) as EndpointSettings,
+      settings,
       secrets: JSON.parse(unseal(this.deps.secretKey, row.secrets)) as EndpointSecrets,
       failingSince: row.failing_since === null ? null : Number(row.failing_since),
       failureWarnedAt: row.failure_warned_at === null ? null : Number(row.failure_warned_at),

@@ -66,12 +66,26 @@ describe.skipIf(skip)('SSRF guard on webhook endpoints', () => {
       body: { name: 'x', url: 'https://example.com/hook', allowPrivateTargets: true },
     });
     expect(created.status).toBe(400);
+    expect(created.body.error.code).toBe('VALIDATION_FAILED');
     expect(created.body.error.details).toEqual([
       expect.objectContaining({
         field: 'allowPrivateTargets',
-        message: expect.stringContaining('removed; set FACTEUR_ALLOW_PRIVATE_TARGETS'),
+        message: 'was removed; set FACTEUR_ALLOW_PRIVATE_TARGETS on the server instead',
       }),
     ]);
+    expect(created.body.error.message).toContain(
+      'allowPrivateTargets: was removed; set FACTEUR_ALLOW_PRIVATE_TARGETS on the server instead',
+    );
+    const endpoint = await suite.app.request<Json>('POST', '/api/endpoints', {
+      body: { name: 'public', url: 'https://93.184.216.34/hook' },
+    });
+    expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
+    expect(endpoint.body).not.toHaveProperty('allowPrivateTargets');
+    const patched = await suite.app.request<Json>('PATCH', `/api/endpoints/${endpoint.body.id}`, {
+      body: { allowPrivateTargets: false },
+    });
+    expect(patched.status).toBe(400);
+    expect(patched.body.error.details).toEqual([expect.objectContaining({ field: 'allowPrivateTargets' })]);
   });
 });
 
@@ -139,7 +153,55 @@ describe.skipIf(skip)('FACTEUR_ALLOW_PRIVATE_TARGETS', () => {
 });
 
 describe.skipIf(skip)('webhook endpoint settings', () => {
+  // The test default: loopback allowed, the rest of the private ranges refused.
   const suite = useWebhookSuite();
+
+  it('reads endpoints stored with the old allowPrivateTargets, and never honours it', async () => {
+    const { store, webhooks } = suite.app.facteur;
+    const local = await suite.api.createEndpoint({ name: 'old-local', eventTypes: ['legacy.local'] });
+    const lan = await suite.api.createEndpoint({ name: 'old-lan', eventTypes: ['legacy.lan'] });
+    // As an earlier version wrote them: the switch on, and one of them aimed at the LAN.
+    for (const [id, url] of [
+      [local.id, undefined],
+      [lan.id, 'http://10.0.0.1:9/hook'],
+    ] as const) {
+      const row = await store.db
+        .selectFrom('webhook_endpoints')
+        .select('config')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      const config = { ...JSON.parse(row.config), ...(url ? { url } : {}), allowPrivateTargets: true };
+      await store.db
+        .updateTable('webhook_endpoints')
+        .set({ config: JSON.stringify(config) })
+        .where('id', '=', id)
+        .execute();
+    }
+    webhooks.endpoints.invalidate();
+
+    const view = await suite.app.request<Json>('GET', `/api/endpoints/${lan.id}`);
+    expect(view.status).toBe(200);
+    expect(view.body).not.toHaveProperty('allowPrivateTargets');
+    const renamed = await suite.app.request<Json>('PATCH', `/api/endpoints/${local.id}`, {
+      body: { name: 'renamed' },
+    });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    const rewritten = await store.db
+      .selectFrom('webhook_endpoints')
+      .select('config')
+      .where('id', '=', local.id)
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(rewritten.config)).not.toHaveProperty('allowPrivateTargets');
+
+    const delivered = await suite.api.publish('legacy.local');
+    await suite.api.waitForDelivery(delivered.deliveries[0].id, (d) => expect(d.status).toBe('succeeded'));
+    const refused = await suite.api.publish('legacy.lan');
+    const d = await suite.api.waitForDelivery(refused.deliveries[0].id, (x) =>
+      expect(x.status).toBe('failed'),
+    );
+    expect(d.attempts[0]).toMatchObject({ errorCode: 'TARGET_FORBIDDEN' });
+    expect(d.attempts[0].errorMessage).toContain('10.0.0.1: private addresses are not allowed');
+  });
 
   it('rejects bad settings with every field named', async () => {
     const answer = await suite.app.request<Json>('POST', '/api/endpoints', {

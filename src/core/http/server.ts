@@ -73,7 +73,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     forceCloseConnections: 'idle',
     // A path that is not valid percent-encoding, or a parameter longer than maxParamLength,
     // answers in the API's error shape (Fastify's own answers echo the whole URL back).
-    frameworkErrors: (error, request, reply) => {
+    frameworkErrors: (error, _request, reply) => {
       const appError = frameworkError(error);
       (reply as unknown as FastifyReply).status(statusOf(appError)).send(errorBody(appError));
     },

@@ -235,6 +235,18 @@ describe('TargetGuard.checkUrl', () => {
     await expect(local.checkSecretUrl('http://127.0.0.1:9/token', 'auth.tokenUrl')).resolves.toBeUndefined();
   });
 
+  it('judges both rules of a secret URL on one resolution of its name', async () => {
+    const calls: unknown[] = [];
+    const guard = new TargetGuard(
+      parseTargetPolicy('10.0.0.0/8'),
+      tableLookup({ 'lan.test': ['10.0.0.7'] }, calls),
+    );
+    await expect(guard.checkSecretUrl('http://lan.test/token', 'auth.tokenUrl')).resolves.toBeUndefined();
+    expect(calls).toHaveLength(1);
+    const metadata = await caught(guard.checkSecretUrl('http://[::ffff:169.254.169.254]/', 'auth.tokenUrl'));
+    expect(metadata.details).toMatchObject({ field: 'auth.tokenUrl', rule: 'metadata' });
+  });
+
   it('reports a malformed URL as VALIDATION_FAILED', async () => {
     expect((await caught(check('not a url'))).code).toBe('VALIDATION_FAILED');
   });

@@ -198,6 +198,18 @@ function toAddresses(address: string | LookupAddress[], family?: number): Lookup
   return typeof address === 'string' ? [{ address, family: family ?? isIP(address) }] : address;
 }
 
+/** `url` parsed; a malformed one is VALIDATION_FAILED on `field`. */
+function parseUrl(url: string, field: string): URL {
+  try {
+    return new URL(url);
+  } catch (error) {
+    throw new AppError('VALIDATION_FAILED', `${field}: is not a valid URL`, {
+      details: [{ in: 'body', field, message: 'is not a valid URL' }],
+      cause: error,
+    });
+  }
+}
+
 /** The guard under one policy, with the DNS resolver it checks names with. */
 export class TargetGuard {
   private readonly allowList: BlockList | null;
@@ -252,25 +264,23 @@ export class TargetGuard {
    * connection. Throws TARGET_FORBIDDEN naming `field`.
    */
   async checkHost(hostname: string, field?: string): Promise<void> {
-    const host = bareHost(hostname);
-    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await this.resolve(host);
-    const refused = this.firstRefused(host, addresses);
-    if (refused) throw this.forbidden(refused.host, refused.address, refused.rule, field);
+    await this.judgedAddresses(hostname, field);
   }
 
   /** `checkHost` for a URL's host; a malformed URL is VALIDATION_FAILED on `field`. */
   async checkUrl(url: string, field: string): Promise<URL> {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch (error) {
-      throw new AppError('VALIDATION_FAILED', `${field}: is not a valid URL`, {
-        details: [{ in: 'body', field, message: 'is not a valid URL' }],
-        cause: error,
-      });
-    }
-    await this.checkHost(parsed.hostname, field);
+    const parsed = parseUrl(url, field);
+    await this.judgedAddresses(parsed.hostname, field);
     return parsed;
+  }
+
+  /** The addresses `hostname` stands for (none for a name that does not resolve), every one judged. */
+  private async judgedAddresses(hostname: string, field?: string): Promise<LookupAddress[]> {
+    const host = bareHost(hostname);
+    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await this.resolve(host);
+    const refused = this.firstRefused(host, addresses);
+    if (refused) throw this.forbidden(refused.host, refused.address, refused.rule, field);
+    return addresses;
   }
 
   private resolve(host: string): Promise<LookupAddress[]> {
@@ -286,10 +296,11 @@ export class TargetGuard {
    * unless its host is a private one the policy allows (an on-premise or test token server).
    */
   async checkSecretUrl(url: string, field: string): Promise<void> {
-    const parsed = await this.checkUrl(url, field);
+    const parsed = parseUrl(url, field);
+    // One resolution for both rules, so that they judge the same addresses.
+    const addresses = await this.judgedAddresses(parsed.hostname, field);
     if (parsed.protocol === 'https:') return;
-    const host = bareHost(parsed.hostname);
-    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await this.resolve(host);
+    // Every address passed the guard, so a non-public one is one the policy allows.
     const allowedPrivate =
       addresses.length > 0 && addresses.every(({ address }) => forbiddenAddressRule(address) !== null);
     if (allowedPrivate) return;
