@@ -47,8 +47,13 @@ describe.skipIf(skip)('store', () => {
         throw new Error('no');
       }),
     ).rejects.toThrow('no');
+    // The hook's read and the notification are asynchronous: wait for them, not for a fixed
+    // delay (20 ms was too short on a loaded machine).
+    await vi.waitFor(() => {
+      expect(hookSaw).toHaveLength(1);
+      expect(heard).toContain('committed');
+    });
     unsubscribe();
-    await new Promise((r) => setTimeout(r, 20));
     expect(heard).toEqual(['committed']);
     expect(hookSaw).toEqual([['a']]); // visible from another connection when the hook ran
     expect(await keys()).toEqual(['a']);
