@@ -91,19 +91,32 @@ export class ManualClock implements Clock {
     this.set(this.current + ms);
   }
 
-  /** Moves time to `at` (never backwards), firing due timers in order. */
+  /**
+   * Moves time to `at` (never backwards), firing due timers in order. Fired and cancelled timers
+   * leave the list as it is scanned, so a long jump that fires a periodic timer thousands of
+   * times stays linear in the live timers instead of growing with every firing.
+   */
   set(at: number): void {
     const target = Math.max(at, this.current);
     for (;;) {
-      const due = this.timers
-        .filter((t) => !t.cancelled && t.at <= target)
-        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!due) break;
+      let next = -1;
+      let kept = 0;
+      for (const timer of this.timers) {
+        if (timer.cancelled) continue;
+        this.timers[kept] = timer;
+        if (timer.at <= target) {
+          const best = next < 0 ? undefined : this.timers[next];
+          if (!best || timer.at < best.at || (timer.at === best.at && timer.seq < best.seq)) next = kept;
+        }
+        kept++;
+      }
+      this.timers.length = kept;
+      if (next < 0) break;
+      const [due] = this.timers.splice(next, 1) as [PendingTimer];
       due.cancelled = true;
       this.current = Math.max(this.current, due.at);
       due.fn();
     }
-    this.timers = this.timers.filter((t) => !t.cancelled);
     this.current = target;
   }
 }
