@@ -226,6 +226,35 @@ describe('WebhookHttpClient', () => {
     expect(error.retryable).toBe(true);
   });
 
+  it('sends once more on a new connection when the receiver drops the idle one it reused', async () => {
+    const connections: Socket[] = [];
+    let requests = 0;
+    const raw = await startRawServer((req, res) => {
+      requests++;
+      // The second request arrives on the kept-alive connection just as the receiver gives it
+      // up: it is lost without an answer. The same request on a new connection is answered.
+      if (requests === 2) req.socket.destroy();
+      else res.setHeader('content-length', 16).end('{"success":true}');
+    });
+    raw.server.on('connection', (socket: Socket) => connections.push(socket));
+    try {
+      const sender = client({ connectionsPerOrigin: 1 }); // the second send goes over the first connection
+      expect((await sender.send(post(raw.url))).statusCode).toBe(200);
+      expect((await sender.send(post(raw.url))).statusCode).toBe(200);
+      expect(requests).toBe(3);
+      expect(connections).toHaveLength(2);
+
+      // A reset on a connection dialled for the request itself is not tried again.
+      const fresh = client();
+      requests = 1;
+      const error = await appError(fresh.send(post(raw.url)));
+      expect(error.code).toBe('WEBHOOK_CONNECTION_RESET');
+      expect(requests).toBe(2);
+    } finally {
+      await raw.close();
+    }
+  });
+
   it('reports a closed port as WEBHOOK_CONNECT_FAILED', async () => {
     const port = await freePort();
     const error = await appError(client().send(post(`http://127.0.0.1:${port}/`)));

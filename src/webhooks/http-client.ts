@@ -114,6 +114,12 @@ function connectorFor(guard: TargetGuard, timeoutMs: number): buildConnector.con
   );
 }
 
+/** A connection closed under the request (reset, closed by the other side). */
+function isReset(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && RESET_CODES.has(code);
+}
+
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -230,6 +236,9 @@ export class WebhookHttpClient {
   private readonly userAgent: string;
   // Keyed by connect timeout: undici fixes it per agent.
   private readonly agents = new Map<string, Agent>();
+  /** Connections dialled so far, and the number of each open one by its local port. */
+  private connects = 0;
+  private readonly dialled = new Map<number | undefined, number>();
   private closed = false;
 
   constructor(options: WebhookHttpClientOptions = {}) {
@@ -239,29 +248,41 @@ export class WebhookHttpClient {
     this.userAgent = options.userAgent ?? 'Facteur-Webhooks/1.0';
   }
 
-  /** POSTs once; never follows redirects (a 3xx is returned as a response). */
+  /**
+   * POSTs once; never follows redirects (a 3xx is returned as a response). A request that a
+   * pooled connection loses before any answer, when the receiver had just closed that idle
+   * connection, goes once more on a new connection within the same timeout: the receiver never
+   * saw it (and it carries the same webhook-id if it did).
+   */
   async send(request: WebhookHttpRequest): Promise<WebhookHttpResponse> {
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'the webhook HTTP client is closed');
     const { url, target } = targetOf(request);
     const started = performance.now();
     const deadline = deadlineFor(request);
-    const progress = { phase: 'response' as Phase };
     try {
-      const { statusCode, headers, body, stream } = await raceAbort(
-        this.exchange(url, request, deadline.signal, progress),
-        deadline.signal,
-      );
-      // Read and drop the rest so the connection can be reused; the limit and the total timeout
-      // (which destroys the stream) bound the time spent. `dump` resolves on close, never rejects.
-      if (body.truncated) await stream.dump({ limit: this.maxBodyBytes + DISCARD_LIMIT });
-      const latencyMs = body.endedAt - started;
-      return { statusCode, headers, body: body.text, bodyTruncated: body.truncated, latencyMs };
-    } catch (error) {
-      const reason: unknown = deadline.signal.reason;
-      if (reason instanceof TotalTimeout)
-        throw timeoutError(target, 'total', request.timeoutMs, progress.phase);
-      if (deadline.signal.aborted) throw reason;
-      throw translateError(error, target, progress.phase, request);
+      for (let tries = 1; ; tries++) {
+        const progress = { phase: 'response' as Phase };
+        const connectsBefore = this.connects;
+        try {
+          const { statusCode, headers, body, stream } = await raceAbort(
+            this.exchange(url, request, deadline.signal, progress),
+            deadline.signal,
+          );
+          // Read and drop the rest so the connection can be reused; the limit and the total timeout
+          // (which destroys the stream) bound the time spent. `dump` resolves on close, never rejects.
+          if (body.truncated) await stream.dump({ limit: this.maxBodyBytes + DISCARD_LIMIT });
+          const latencyMs = body.endedAt - started;
+          return { statusCode, headers, body: body.text, bodyTruncated: body.truncated, latencyMs };
+        } catch (error) {
+          const reason: unknown = deadline.signal.reason;
+          if (reason instanceof TotalTimeout)
+            throw timeoutError(target, 'total', request.timeoutMs, progress.phase);
+          if (deadline.signal.aborted) throw reason;
+          const pooled = this.dialledBefore(error, connectsBefore);
+          if (tries === 1 && pooled && progress.phase === 'response' && isReset(error)) continue;
+          throw translateError(error, target, progress.phase, request);
+        }
+      }
     } finally {
       deadline.dispose();
     }
@@ -300,6 +321,26 @@ export class WebhookHttpClient {
     return { statusCode: response.statusCode, headers, body, stream: response.body };
   }
 
+  /** Numbers a new connection; the oldest numbers are forgotten past a few thousand. */
+  private numberConnection(port: number | undefined): void {
+    this.dialled.delete(port);
+    this.dialled.set(port, ++this.connects);
+    if (this.dialled.size > 4096) this.dialled.delete(this.dialled.keys().next().value);
+  }
+
+  /** Whether `error` happened on a connection that was open before the request started. */
+  private dialledBefore(error: unknown, connectsBefore: number): boolean {
+    let port: number | undefined;
+    for (let at = error as { socket?: { localPort?: number }; cause?: unknown } | undefined; at; ) {
+      port ??= at.socket?.localPort;
+      at = at.cause as typeof at;
+    }
+    // Without the socket in the error (a bare ECONNRESET), it was pooled if none was dialled since.
+    if (port === undefined) return this.connects === connectsBefore;
+    const number = this.dialled.get(port);
+    return number !== undefined && number <= connectsBefore;
+  }
+
   private requestHeaders(input: Record<string, string>, length: number): Record<string, string> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
     for (const [name, value] of Object.entries(input)) headers[name.toLowerCase()] = value;
@@ -311,7 +352,14 @@ export class WebhookHttpClient {
     const key = String(connectTimeoutMs);
     let agent = this.agents.get(key);
     if (!agent) {
-      const connect = connectorFor(this.guard, connectTimeoutMs);
+      const dial = connectorFor(this.guard, connectTimeoutMs);
+      // Each connection is numbered by local port, to tell later whether a failed request went
+      // over a connection that was already open (pooled) or one dialled for it.
+      const connect: buildConnector.connector = (options, callback) =>
+        dial(options, ((error: Error | null, socket: Socket | null) => {
+          if (socket) this.numberConnection(socket.localPort);
+          (callback as (error: Error | null, socket: Socket | null) => void)(error, socket);
+        }) as buildConnector.Callback);
       agent = new Agent({ connections: this.connectionsPerOrigin, connect });
       this.agents.set(key, agent);
     }
