@@ -2,12 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { AppError } from '../errors.js';
-import { type BootConfig, type ConfigProblem, type ParseOptions, parseBootConfig } from './variables.js';
+import { parseBootConfig } from './boot.js';
+import type { BootConfig, ConfigProblem, ParseOptions } from './types.js';
 
+export { parseBootConfig } from './boot.js';
 export { parseDuration } from './parsers.js';
 export { parseSmtpUrl, redactUrl, type SmtpServerConfig } from './smtp-url.js';
-export type { BootConfig, ConfigProblem, DatabaseConfig, VariableSpec } from './variables.js';
-export { parseBootConfig, VARIABLES } from './variables.js';
+export type { BootConfig, ConfigProblem, DatabaseConfig } from './types.js';
+export { VARIABLES, type VariableSpec } from './variables.js';
 
 /**
  * The process environment merged over `<cwd>/.env` when that file exists. Variables already

@@ -1,3 +1,7 @@
+import { isAbsolute, resolve } from 'node:path';
+import { addressProblem, parseMailbox } from '../email-address.js';
+import type { DatabaseConfig, SqliteSynchronous } from './types.js';
+
 /**
  * Parsers for boot-configuration values. Each returns the value or throws a `ParseProblem`
  * whose message states the expected form, so that the config loader can name the variable.
@@ -68,4 +72,77 @@ export function parseChoice<T extends string>(raw: string, choices: readonly T[]
   const found = choices.find((c) => c === value);
   if (!found) throw new ParseProblem(`expected one of: ${choices.join(', ')}`);
   return found;
+}
+
+/** Parses a duration greater than zero. */
+export function parsePositiveDuration(raw: string): number {
+  const ms = parseDuration(raw);
+  if (ms <= 0) throw new ParseProblem('expected a duration greater than zero');
+  return ms;
+}
+
+/** Parses a host name or IP address (a listen address). */
+export function parseHost(raw: string): string {
+  if (/\s/.test(raw)) throw new ParseProblem('expected a host name or IP address without spaces');
+  return raw;
+}
+
+/** Parses `sqlite:<path>` (resolved against `cwd`) or a `postgres://` URL. */
+export function parseDatabaseUrl(raw: string, cwd: string, synchronous: SqliteSynchronous): DatabaseConfig {
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    try {
+      const url = new URL(raw);
+      if (!url.hostname) throw new Error('no host');
+    } catch {
+      throw new ParseProblem('expected postgres://user:password@host:port/database');
+    }
+    return { kind: 'postgres', url: raw };
+  }
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '' || path === ':memory:') {
+      throw new ParseProblem('expected sqlite:<file path> (an in-memory database would lose accepted work)');
+    }
+    return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path), synchronous };
+  }
+  throw new ParseProblem('expected sqlite:<path> or postgres://user:password@host:port/database');
+}
+
+/** Parses a 32-byte key written as base64 or hex. */
+export function parseSecretKey(raw: string): Buffer {
+  const fromHex = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : undefined;
+  const fromBase64 = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : undefined;
+  const key = fromHex ?? fromBase64;
+  if (key?.length !== 32) {
+    throw new ParseProblem(
+      'expected 32 random bytes as base64 (44 characters) or hex (64 digits); generate one with `openssl rand -base64 32`',
+    );
+  }
+  return key;
+}
+
+/** Parses one sender, `addr` or `Name <addr>`; the value is kept as written. */
+export function parseSender(raw: string): string {
+  const parsed = parseMailbox(raw);
+  if ('problem' in parsed) {
+    throw new ParseProblem(
+      `expected an email address, like reports@example.com or "Reports <reports@example.com>"; this one ${parsed.problem}`,
+    );
+  }
+  return raw;
+}
+
+/** Parses comma-separated email addresses (at least one). */
+export function parseAddressList(raw: string): string[] {
+  const addresses = raw
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (addresses.length === 0) throw new ParseProblem('expected at least one email address');
+  for (const address of addresses) {
+    const problem = addressProblem(address);
+    if (problem)
+      throw new ParseProblem(`expected email addresses separated by commas; ${address} ${problem}`);
+  }
+  return addresses;
 }

@@ -1,0 +1,77 @@
+import type { TargetPolicy } from '../net/ssrf.js';
+import type { SmtpServerConfig } from './smtp-url.js';
+
+/** The log levels pino accepts. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** SQLite's `synchronous` pragma as Facteur offers it. */
+export type SqliteSynchronous = 'full' | 'normal';
+
+/** Where data lives. */
+export type DatabaseConfig =
+  | { kind: 'sqlite'; path: string; synchronous: SqliteSynchronous }
+  | { kind: 'postgres'; url: string };
+
+/** The parsed, frozen boot configuration. */
+export interface BootConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  database: DatabaseConfig;
+  /** The at-rest encryption key (32 bytes) if given; otherwise one is kept in the data dir. */
+  secretKey: Buffer | undefined;
+  log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'pretty' };
+  http: { bodyLimitBytes: number };
+  smtp: {
+    /** The relay to send through; undefined means the built-in catcher. */
+    server: SmtpServerConfig | undefined;
+    poolSize: number;
+    connectTimeoutMs: number;
+    greetingTimeoutMs: number;
+    socketTimeoutMs: number;
+    sendTimeoutMs: number;
+  };
+  catcher: { port: number; retain: number };
+  mail: { defaultFrom: string; sendConcurrency: number; retryScheduleMs: number[] };
+  jobs: { leaseMs: number; pollIntervalMs: number; retentionMs: number; shutdownTimeoutMs: number };
+  webhooks: { concurrency: number };
+  /** The SSRF guard's policy: which non-public addresses outbound connections may reach. */
+  network: { privateTargets: TargetPolicy };
+  /** Where alerts (retries exhausted, endpoint disabled) are emailed, besides alert endpoints. */
+  alerts: { emailTo: string[] };
+  /** Inbound mail: parser worker threads (0: the main thread). */
+  inbound: { parseWorkers: number };
+}
+
+/** One problem with the configuration: the variable and what is wrong. */
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+/** The result of parsing: a config, or every problem found. */
+export type ParseResult =
+  | { ok: true; config: BootConfig; warnings: ConfigProblem[] }
+  | { ok: false; problems: ConfigProblem[]; warnings: ConfigProblem[] };
+
+/** Options for `parseBootConfig`. */
+export interface ParseOptions {
+  /** Directory relative paths resolve against (default: process.cwd()). */
+  cwd?: string;
+  /** Whether stdout is a terminal (decides the default log format). */
+  isTty?: boolean;
+}
+
+/**
+ * What a variable's parser and computed default may use besides the raw value. The values of
+ * other variables are functions: each is parsed on first use, so the table's order does not
+ * have to follow the dependencies.
+ */
+export interface ParseContext {
+  cwd: string;
+  isTty: boolean;
+  /** FACTEUR_DATA_DIR, resolved. */
+  dataDir: () => string;
+  /** FACTEUR_SQLITE_SYNCHRONOUS. */
+  synchronous: () => SqliteSynchronous;
+}
