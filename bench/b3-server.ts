@@ -4,12 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import Fastify from 'fastify';
-import { createApiKey } from '../src/access/index.js';
-import { systemClock } from '../src/core/clock.js';
-import { parseBootConfig } from '../src/core/config/index.js';
-import { createLogger } from '../src/core/observability/logger.js';
-import { startFacteur } from '../src/main.js';
+import { FacteurClient } from './lib/api.js';
 import { onParentMessage, report } from './lib/child.js';
+import { startBenchFacteur } from './lib/facteur-instance.js';
 import { UsageMonitor } from './lib/usage.js';
 
 /**
@@ -17,7 +14,7 @@ import { UsageMonitor } from './lib/usage.js';
  * `facteur <full|normal>` starts a whole Facteur instance and stops its job engine, so that the
  * accepted messages stay queued and nothing is sent while the accept path is measured;
  * `baseline <full|normal>` is bare Fastify 5 with one better-sqlite3 insert per request and
- * the same pragmas. Prints `{url, key}` once listening, then answers `usage` / `reset` / `stop`.
+ * the same pragmas. Prints `{url, key}` (the base URL) once listening, then answers `usage` / `reset` / `stop`.
  */
 
 type Mode = 'facteur' | 'baseline';
@@ -29,30 +26,22 @@ interface Running {
   close(): Promise<void>;
 }
 
-async function startFacteurUnderTest(dir: string, sync: Sync): Promise<Running> {
-  const parsed = parseBootConfig(
-    {
-      FACTEUR_DATA_DIR: dir,
-      FACTEUR_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8',
-      FACTEUR_HOST: '127.0.0.1',
-      FACTEUR_PORT: '0',
-      FACTEUR_CATCHER_PORT: '0',
-      FACTEUR_LOG_LEVEL: 'warn',
-      FACTEUR_SQLITE_SYNCHRONOUS: sync,
-    },
-    { cwd: dir, isTty: false },
-  );
-  if (!parsed.ok) throw new Error(`invalid config: ${JSON.stringify(parsed.problems)}`);
-  // Logs go to stderr: stdout carries the benchmark protocol.
-  const logger = createLogger({ level: 'warn', destination: process.stderr });
-  const facteur = await startFacteur(parsed.config, { logger, clock: systemClock });
+async function startFacteurUnderTest(sync: Sync): Promise<Running> {
+  const { facteur, dir, ready } = await startBenchFacteur('b3-facteur', { FACTEUR_SQLITE_SYNCHRONOUS: sync });
   // The accept path only: messages stay queued instead of being sent on the same core.
   await facteur.engine.stop(0);
-  const { key } = await createApiKey({ store: facteur.store, clock: systemClock, logger }, 'bench');
-  return { url: `${facteur.url}/api/messages`, key, close: () => facteur.stop() };
+  return {
+    url: ready.url,
+    key: ready.key,
+    close: async () => {
+      await facteur.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function startBaseline(dir: string, sync: Sync): Promise<Running> {
+async function startBaseline(sync: Sync): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'facteur-b3-baseline-'));
   const database = new SqliteDatabase(join(dir, 'baseline.db'));
   database.pragma('journal_mode = WAL');
   database.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -74,24 +63,23 @@ async function startBaseline(dir: string, sync: Sync): Promise<Running> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}/api/messages`,
+    url: `http://127.0.0.1:${port}`,
     key: 'unused',
     close: async () => {
       await app.close();
       database.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
 /** One request must be accepted before any load, so that a broken build fails loudly instead of measuring errors. */
 async function preflight(running: Running): Promise<void> {
-  const response = await fetch(running.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${running.key}` },
-    body: JSON.stringify({ to: ['a@example.com'], subject: 's', text: 't' }),
-  });
-  if (response.status !== 202) {
-    throw new Error(`preflight POST answered ${response.status}: ${await response.text()}`);
+  const client = new FacteurClient(running.url, running.key, 1);
+  try {
+    await client.call('POST', '/messages', { to: ['a@example.com'], subject: 's', text: 't' }, 202);
+  } finally {
+    await client.close();
   }
 }
 
@@ -101,14 +89,12 @@ async function main(): Promise<void> {
   if ((mode !== 'facteur' && mode !== 'baseline') || (sync !== 'full' && sync !== 'normal')) {
     throw new Error('usage: b3-server.ts <facteur|baseline> <full|normal>');
   }
-  const dir = mkdtempSync(join(tmpdir(), `facteur-b3-${mode}-`));
   const monitor = new UsageMonitor();
-  let running: Running;
+  const running = mode === 'facteur' ? await startFacteurUnderTest(sync) : await startBaseline(sync);
   try {
-    running = mode === 'facteur' ? await startFacteurUnderTest(dir, sync) : await startBaseline(dir, sync);
     await preflight(running);
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
+    await running.close();
     throw error;
   }
   report({ url: running.url, key: running.key, pid: process.pid });
@@ -119,7 +105,6 @@ async function main(): Promise<void> {
     if (cmd === 'stop') {
       await running.close();
       monitor.stop();
-      rmSync(dir, { recursive: true, force: true });
       report({ stopped: true });
       process.exit(0);
     }

@@ -1,6 +1,7 @@
 import type { LoadResult, LoadSpec } from './b3-load.js';
 import { runAutocannon } from './lib/autocannon.js';
-import { type BenchChild, spawnPinned } from './lib/child.js';
+import { type BenchChild, type SpawnOptions, spawnPinned } from './lib/child.js';
+import { launchFacteur, stopFacteur } from './lib/facteur-process.js';
 import { type BenchOptions, type BenchReport, progress, type Sync, syncLabel } from './lib/report.js';
 import {
   fmt,
@@ -45,20 +46,23 @@ interface Server {
 
 async function startServer(system: System, sync: Sync, options: BenchOptions): Promise<Server> {
   const profiling = options.profileDir !== undefined && system === 'facteur';
-  const child = spawnPinned({
+  const launch = {
     core: 0,
     script: 'bench/b3-server.ts',
     args: [system, sync],
     nodeFlags: profiling ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
-  });
-  const ready = await child.next<{ url: string; key: string }>(60_000);
-  return { child, url: ready.url, key: ready.key };
+  };
+  const ready =
+    system === 'facteur'
+      ? await launchFacteur(launch)
+      : // The baseline has no /healthz; it has answered its preflight request when it reports.
+        await spawnReady(launch);
+  return { child: ready.child, url: `${ready.url}/api/messages`, key: ready.key };
 }
 
-async function stopServer(server: Server): Promise<void> {
-  server.child.send({ cmd: 'stop' });
-  await server.child.next(30_000).catch(() => undefined);
-  await server.child.exited;
+async function spawnReady(launch: SpawnOptions): Promise<{ child: BenchChild; url: string; key: string }> {
+  const child = spawnPinned(launch);
+  return { child, ...(await child.next<{ url: string; key: string }>(60_000)) };
 }
 
 /** The paced generator: one long-lived process on core 1 per round. */
@@ -143,7 +147,7 @@ async function runMode(sync: Sync, options: BenchOptions, phases: Phase[]): Prom
       }
     } finally {
       generator.kill();
-      for (const server of Object.values(servers)) await stopServer(server);
+      for (const server of Object.values(servers)) await stopFacteur(server, 30_000);
     }
   }
   return samples;

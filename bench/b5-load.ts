@@ -1,6 +1,6 @@
-import { Pool } from 'undici';
 import type { Receiver } from './b5-receiver.js';
 import { ENDPOINTS, endpointOf, eventType, type LatencyResult, payloadFor } from './b5-shared.js';
+import { FacteurClient } from './lib/api.js';
 import { percentile } from './lib/stats.js';
 
 /**
@@ -10,31 +10,9 @@ import { percentile } from './lib/stats.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-export class FacteurApi {
-  private readonly pool: Pool;
-
-  constructor(
-    url: string,
-    private readonly key: string,
-  ) {
-    this.pool = new Pool(url, { connections: 64, keepAliveTimeout: 60_000 });
-  }
-
-  /** One API call; throws unless the status is `expect`. */
-  async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown, expect = 200): Promise<T> {
-    const response = await this.pool.request({
-      path: `/api${path}`,
-      method,
-      headers: {
-        authorization: `Bearer ${this.key}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.body.text();
-    if (response.statusCode !== expect)
-      throw new Error(`${method} ${path} answered ${response.statusCode}: ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
+export class FacteurApi extends FacteurClient {
+  constructor(url: string, key: string) {
+    super(url, key, 64);
   }
 
   /** Creates the 20 endpoints, endpoint i subscribed to `bench.e<i+1>` only; returns their ids. */
@@ -192,9 +170,5 @@ export class FacteurApi {
       afterAnswerP50Ms: percentile(r, 0.5),
       afterAnswerP99Ms: percentile(r, 0.99),
     };
-  }
-
-  async close(): Promise<void> {
-    await this.pool.close();
   }
 }

@@ -9,6 +9,7 @@ import {
   type ReceiverTally,
   STALL_ENDPOINTS,
 } from './b5-shared.js';
+import type { StopOutcome } from './lib/facteur-process.js';
 import { type Sync, syncLabel } from './lib/report.js';
 import { fmt, fmtInt, fmtMb, fmtMs, fmtSpread, median, ratioSpread, spread, verdict } from './lib/stats.js';
 
@@ -26,13 +27,6 @@ export interface B5Spec {
   tailSeconds: number;
   /** Events of the one extra full-size round (clean run and baseline only); 0: none. */
   fullSizeEvents: number;
-}
-
-/** What stopping Facteur took; `stopped: false` when its stop() had not returned after 45 s. */
-export interface StopOutcome {
-  stopped: boolean;
-  seconds?: number;
-  resources?: string[];
 }
 
 /** What one run of Facteur cost: its CPU and memory over the delivery window. */

@@ -8,7 +8,6 @@ import {
   type CleanRun,
   type Cost,
   type FaultRun,
-  type StopOutcome,
   summarizeB5,
 } from './b5-report.js';
 import {
@@ -18,7 +17,8 @@ import {
   type ReceiverTally,
   STALL_ENDPOINTS,
 } from './b5-shared.js';
-import { type BenchChild, ROOT, spawnPinned } from './lib/child.js';
+import { ask, type BenchChild, ROOT, spawnPinned } from './lib/child.js';
+import { type FacteurProcess, launchFacteur, type StopOutcome, stopFacteur } from './lib/facteur-process.js';
 import { type BenchOptions, type BenchReport, progress, type Sync } from './lib/report.js';
 import { fmt, fmtInt, fmtMs } from './lib/stats.js';
 import type { UsageSnapshot } from './lib/usage.js';
@@ -32,44 +32,17 @@ import type { UsageSnapshot } from './lib/usage.js';
  * driver (receiver, publisher, database reads) on core 1.
  */
 
-interface Facteur {
-  child: BenchChild;
-  url: string;
-  key: string;
-  dbPath: string;
-}
-
-async function startFacteur(sync: Sync, spec: B5Spec, options: BenchOptions): Promise<Facteur> {
+function startFacteur(sync: Sync, spec: B5Spec, options: BenchOptions): Promise<FacteurProcess> {
   // Profiles cover only the measured delivery window (see b5-facteur.ts), not start-up and publishing.
-  const child = spawnPinned({
-    core: 0,
+  return launchFacteur({
     script: 'bench/b5-facteur.ts',
     args: [sync, String(spec.concurrency)],
     ...(options.profileDir ? { env: { B5_PROFILE_DIR: options.profileDir } } : {}),
   });
-  const ready = await child.next<{ url: string; key: string; dbPath: string }>(60_000);
-  return { child, ...ready };
-}
-
-async function stopFacteur(facteur: Facteur): Promise<StopOutcome> {
-  facteur.child.send({ cmd: 'stop' });
-  const outcome = await facteur.child
-    .next<StopOutcome>(60_000)
-    .catch((error: unknown): StopOutcome => ({ stopped: false, resources: [String(error)] }));
-  facteur.child.kill();
-  await facteur.child.exited;
-  if (!outcome.stopped)
-    progress(`Facteur's stop() did not return; still open: ${JSON.stringify(outcome.resources)}`);
-  return outcome;
-}
-
-async function ask<T>(child: BenchChild, message: unknown, timeoutMs = 600_000): Promise<T> {
-  child.send(message);
-  return child.next<T>(timeoutMs);
 }
 
 async function measured<T>(
-  facteur: Facteur,
+  facteur: FacteurProcess,
   driver: BenchChild,
   work: () => Promise<T>,
 ): Promise<{ result: T; cost: Cost }> {
@@ -100,7 +73,7 @@ async function withFacteur<T>(
   sync: Sync,
   spec: B5Spec,
   options: BenchOptions,
-  work: (facteur: Facteur) => Promise<T>,
+  work: (facteur: FacteurProcess) => Promise<T>,
 ): Promise<T & { stop: StopOutcome }> {
   const facteur = await startFacteur(sync, spec, options);
   let result: T;

@@ -1,17 +1,16 @@
-import type SqliteDatabase from 'better-sqlite3';
 import { type DovecotInstance, startDovecot } from '../test/support/dovecot.js';
+import type { PacedResult, ReconnectResult, StageBreakdown, SustainResult } from './b6-shared.js';
 import { onParentMessage, report } from './lib/child.js';
 import {
   Appender,
   descendantsCpuSeconds,
-  InboundApi,
+  FacteurLink,
   InboundReceiver,
   ledgerStates,
   now,
-  openLedger,
   sleep,
-  textMessage,
 } from './lib/inbound.js';
+import { textMessage } from './lib/inbound-messages.js';
 import { percentile } from './lib/stats.js';
 import { UsageMonitor } from './lib/usage.js';
 
@@ -31,78 +30,8 @@ const receiver = new InboundReceiver(true);
 const monitor = new UsageMonitor();
 let dovecot: DovecotInstance;
 let appender: Appender;
-let api: InboundApi | undefined;
-let db: SqliteDatabase.Database | undefined;
+let link: FacteurLink | undefined;
 let mailboxId = '';
-
-/**
- * Where the time went per message, from Facteur's own records (its clock is the system clock,
- * millisecond resolution): APPEND done -> ledger row created (IDLE notice, fetch, parse, commit),
- * -> route job claimed, -> first delivery attempt started, -> webhook
- * received (this process). Medians over the run, ms. (The route job's settlement is recorded
- * after its delivery job may already have started, so it marks no stage.)
- */
-export interface StageBreakdown {
-  appendToRecorded: number;
-  recordedToRouteStart: number;
-  /** Route job claimed -> first delivery attempt started: the route transaction, then the delivery job's claim. */
-  routeToAttempt: number;
-  attemptToReceived: number;
-  messages: number;
-}
-
-/** What a paced run returns: per message, when its APPEND completed and (Facteur) when its webhook arrived. */
-export interface PacedResult {
-  appendAt: number[];
-  hookAt: Array<number | null>;
-  /** APPENDs that took longer than the interval (the pace slipped). */
-  late: number;
-  stages?: StageBreakdown;
-}
-
-/** The reconnect test. */
-export interface ReconnectResult {
-  /** restart() call to Dovecot greeting again. */
-  downMs: number;
-  /** Dovecot up to the watcher's `connectedSince` (Facteur's clock, ms resolution). */
-  reconnectMs: number | null;
-  /** Dovecot up to this driver seeing `connectedSince` in GET /api/mailboxes/{id} (20 ms polls). */
-  observedMs: number | null;
-  /** Dovecot up to the webhook of a message appended right after Dovecot came back. */
-  webhookMs: number | null;
-  lastError: string | null;
-}
-
-/** The sustained-load phase. */
-export interface SustainResult {
-  rate: number;
-  seconds: number;
-  scheduled: number;
-  appended: number;
-  appendFailures: number;
-  /** Achieved APPEND rate over the phase. */
-  appendRate: number;
-  /** Every sample (cumulative counts; Dovecot CPU since the phase started). */
-  samples: Array<{
-    t: number;
-    appended: number;
-    recorded: number;
-    routed: number;
-    delivered: number;
-    inFlight: number;
-    dovecotCpuSeconds: number;
-  }>;
-  /** Times the pacer waited because MAX_IN_FLIGHT APPENDs were outstanding (5 ms each). */
-  slipped: number;
-  maxLag: number;
-  maxDeliveryLag: number;
-  /** Mean lag of the last third of the samples minus that of the first third. */
-  lagGrowth: number;
-  /** From the last APPEND to every message recorded and delivered; null: not within the timeout. */
-  drainSeconds: number | null;
-  e2e: { p50Ms: number; p99Ms: number; maxMs: number; missing: number };
-  ledger: Record<string, number>;
-}
 
 type Command =
   | { cmd: 'setup'; url: string; key: string; dbPath: string; markSeen: boolean }
@@ -152,8 +81,8 @@ function stages(
   appendAt: number[],
   hookAt: Array<number | null>,
 ): StageBreakdown | undefined {
-  if (!db) return undefined;
-  const rows = db
+  if (!link) return undefined;
+  const rows = link.db
     .prepare(
       `select m.subject, m.created_at as recorded, j.started_at as routeStart,
               (select min(a.started_at) from inbound_message_events e
@@ -200,7 +129,7 @@ function stages(
 }
 
 async function reconnect(tag: string): Promise<ReconnectResult> {
-  const facteur = need(api, 'restart');
+  const facteur = need(link, 'restart').api;
   appender.drop();
   const before = now();
   await dovecot.restart();
@@ -228,7 +157,7 @@ async function reconnect(tag: string): Promise<ReconnectResult> {
 }
 
 async function sustain(rate: number, seconds: number, sampleMs: number): Promise<SustainResult> {
-  const database = need(db, 'sustain');
+  const database = need(link, 'sustain').db;
   receiver.reset();
   const total = Math.round(rate * seconds);
   const appendAt: Array<number | undefined> = new Array(total);
@@ -352,10 +281,8 @@ async function sustain(rate: number, seconds: number, sampleMs: number): Promise
 }
 
 async function teardown(): Promise<void> {
-  await api?.close().catch(() => undefined);
-  api = undefined;
-  db?.close();
-  db = undefined;
+  await link?.close();
+  link = undefined;
   receiver.reset();
 }
 
@@ -363,8 +290,8 @@ async function handle(command: Command): Promise<unknown> {
   switch (command.cmd) {
     case 'setup': {
       await teardown();
-      api = new InboundApi(command.url, command.key);
-      db = openLedger(command.dbPath);
+      link = new FacteurLink(command);
+      const { api } = link;
       const route = await api.routeEverythingTo(receiver.url);
       const mailbox = await api.createMailbox(dovecot.imapConfig(), FOLDER, {
         startFrom: 'new',

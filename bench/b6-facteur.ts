@@ -1,15 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createApiKey } from '../src/access/index.js';
-import { systemClock } from '../src/core/clock.js';
-import { parseBootConfig } from '../src/core/config/index.js';
-import { createLogger } from '../src/core/observability/logger.js';
-import { startFacteur } from '../src/main.js';
-import { onParentMessage, report, stopWithWatchdog } from './lib/child.js';
-import { clearStatementTimes, timeStatements, topStatements } from './lib/sql-time.js';
+import { onParentMessage, report } from './lib/child.js';
+import {
+  ProfileWindows,
+  type StatementTimes,
+  startBenchFacteur,
+  stopBenchFacteur,
+} from './lib/facteur-instance.js';
 import { UsageMonitor, type UsageSnapshot } from './lib/usage.js';
 
 /**
@@ -25,8 +22,6 @@ import { UsageMonitor, type UsageSnapshot } from './lib/usage.js';
  * usage: b6-facteur.ts <full|normal> <parseWorkers>
  */
 
-/** Facteur's own shutdown deadline is 20 s (FACTEUR_SHUTDOWN_TIMEOUT); past this, stop is stuck. */
-const STOP_LIMIT_MS = 45_000;
 /** Event-loop sampling interval. */
 const ELD_RESOLUTION_MS = 5;
 
@@ -126,42 +121,23 @@ export type FacteurUsage = UsageSnapshot & {
   /** `process.memoryUsage()` at the highest RSS sampled (every 100 ms) since the last `reset`: where the memory was. */
   memoryAtPeak: NodeJS.MemoryUsage;
   profile?: string;
-  sql?: Array<{ sql: string; ms: number; calls: number }>;
+  sql?: StatementTimes;
 };
 
 async function main(): Promise<void> {
-  const profileDir = process.env.B6_PROFILE_DIR;
-  if (profileDir) timeStatements();
-  const session = profileDir ? new Session() : undefined;
-  session?.connect();
-  let window = 0;
+  const profile = new ProfileWindows(process.env.B6_PROFILE_DIR, 'b6-facteur');
   const [sync, workers = '1'] = process.argv.slice(2);
   if (sync !== 'full' && sync !== 'normal')
     throw new Error('usage: b6-facteur.ts <full|normal> <parseWorkers>');
-  const dir = mkdtempSync(join(tmpdir(), 'facteur-b6-'));
   const monitor = new UsageMonitor();
   const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
   eld.enable();
   const stallWatch = new StallWatch();
-  const parsed = parseBootConfig(
-    {
-      FACTEUR_DATA_DIR: dir,
-      FACTEUR_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8',
-      FACTEUR_HOST: '127.0.0.1',
-      FACTEUR_PORT: '0',
-      FACTEUR_CATCHER_PORT: '0',
-      FACTEUR_LOG_LEVEL: 'warn',
-      FACTEUR_SQLITE_SYNCHRONOUS: sync,
-      FACTEUR_INBOUND_PARSE_WORKERS: workers,
-    },
-    { cwd: dir, isTty: false },
-  );
-  if (!parsed.ok) throw new Error(`invalid config: ${JSON.stringify(parsed.problems)}`);
-  // Logs go to stderr: stdout carries the benchmark protocol.
-  const logger = createLogger({ level: 'warn', destination: process.stderr });
-  const facteur = await startFacteur(parsed.config, { logger, clock: systemClock });
-  const { key } = await createApiKey({ store: facteur.store, clock: systemClock, logger }, 'bench');
-  report({ url: facteur.url, key, dbPath: join(dir, 'facteur.db'), pid: process.pid });
+  const instance = await startBenchFacteur('b6', {
+    FACTEUR_SQLITE_SYNCHRONOUS: sync,
+    FACTEUR_INBOUND_PARSE_WORKERS: workers,
+  });
+  report(instance.ready);
   const eventLoop = (): EventLoopStats => {
     const stall = (ns: number) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
     return {
@@ -188,9 +164,7 @@ async function main(): Promise<void> {
       memoryAtPeak = process.memoryUsage();
       eld.reset();
       stallWatch.reset();
-      clearStatementTimes();
-      await session?.post('Profiler.enable');
-      await session?.post('Profiler.start');
+      await profile.start();
       report(monitor.snapshot());
     }
     if (cmd === 'usage') {
@@ -207,19 +181,13 @@ async function main(): Promise<void> {
         },
         memoryAtPeak,
       };
-      if (session && profileDir) {
-        const { profile } = await session.post('Profiler.stop');
-        const file = join(profileDir, `b6-facteur-${process.pid}-${++window}.cpuprofile`);
-        writeFileSync(file, JSON.stringify(profile));
-        report({ ...usage, profile: file, sql: topStatements() });
-      } else report(usage);
+      const window = await profile.stop();
+      report(window ? { ...usage, ...window } : usage);
     }
     if (cmd === 'stop') {
-      await stopWithWatchdog(facteur, {
-        dir,
-        limitMs: STOP_LIMIT_MS,
-        keepDataEnv: 'B6_KEEP_DATA',
+      await stopBenchFacteur(instance, {
         name: 'b6-facteur',
+        keepDataEnv: 'B6_KEEP_DATA',
         cleanup: () => {
           monitor.stop();
           eld.disable();

@@ -1,20 +1,16 @@
-import type SqliteDatabase from 'better-sqlite3';
 import { ImapFlow } from 'imapflow';
 import { type DovecotInstance, startDovecot } from '../test/support/dovecot.js';
 import { onParentMessage, report } from './lib/child.js';
 import {
   Appender,
   descendantsCpuSeconds,
-  InboundApi,
+  FacteurLink,
   InboundReceiver,
-  kindOf,
   ledgerStates,
-  type MessageKind,
-  messageOf,
   now,
-  openLedger,
   sleep,
 } from './lib/inbound.js';
+import { kindOf, type MessageKind, messageOf } from './lib/inbound-messages.js';
 import { UsageMonitor, type UsageSnapshot } from './lib/usage.js';
 
 /**
@@ -28,8 +24,7 @@ const FOLDER = 'Backlog';
 const receiver = new InboundReceiver(false);
 const monitor = new UsageMonitor();
 let dovecot: DovecotInstance;
-let api: InboundApi | undefined;
-let db: SqliteDatabase.Database | undefined;
+let link: FacteurLink | undefined;
 let holdDeliveries = false;
 
 /** What building the backlog did. */
@@ -111,7 +106,8 @@ async function warm(): Promise<{ messages: number; seconds: number }> {
 }
 
 async function ingest(messages: number, timeoutMs: number, pollMs: number): Promise<IngestResult> {
-  if (!api || !db) throw new Error('ingest: run setup first');
+  if (!link) throw new Error('ingest: run setup first');
+  const { api, db } = link;
   receiver.reset();
   const before = { dovecot: descendantsCpuSeconds(), driver: monitor.snapshot().cpuSeconds };
   const startedAt = now();
@@ -155,10 +151,8 @@ async function ingest(messages: number, timeoutMs: number, pollMs: number): Prom
 }
 
 async function teardown(): Promise<void> {
-  await api?.close().catch(() => undefined);
-  api = undefined;
-  db?.close();
-  db = undefined;
+  await link?.close();
+  link = undefined;
   receiver.reset();
 }
 
@@ -170,8 +164,8 @@ async function handle(command: Command): Promise<unknown> {
       return warm();
     case 'setup': {
       await teardown();
-      api = new InboundApi(command.url, command.key);
-      db = openLedger(command.dbPath);
+      link = new FacteurLink(command);
+      const { api } = link;
       const route = await api.routeEverythingTo(receiver.url);
       // Deliveries off: the endpoint is paused, so each route result queues its delivery as held.
       holdDeliveries = !command.deliveries;

@@ -2,7 +2,8 @@ import type { DovecotImapConfig } from '../test/support/dovecot.js';
 import type { FacteurUsage } from './b6-facteur.js';
 import type { BaselineRun } from './b7-baseline.js';
 import type { BuildResult, IngestResult } from './b7-driver.js';
-import { type BenchChild, spawnPinned } from './lib/child.js';
+import { ask, type BenchChild, spawnPinned } from './lib/child.js';
+import { launchFacteur, stopFacteur } from './lib/facteur-process.js';
 import { type BenchOptions, type BenchReport, progress, type Sync, syncLabel } from './lib/report.js';
 import { fmt, fmtInt, fmtMb, fmtMs, fmtSpread, median, ratioSpread, spread, verdict } from './lib/stats.js';
 import type { UsageSnapshot } from './lib/usage.js';
@@ -49,11 +50,6 @@ function stallSplit(usage: FacteurUsage): string {
   return `${usage.stalls.count} gaps > 50 ms; longest ${fmt(top.gapMs, 0)} ms = ${fmt(top.runMs, 0)} own CPU + ${fmt(top.waitMs, 0)} waiting for the core; most own CPU in a gap ${fmt(usage.stalls.maxRunMs, 0)} ms`;
 }
 
-async function ask<T>(child: BenchChild, message: unknown, timeoutMs = 600_000): Promise<T> {
-  child.send(message);
-  return child.next<T>(timeoutMs);
-}
-
 async function facteurRun(
   driver: BenchChild,
   sync: Sync,
@@ -61,15 +57,15 @@ async function facteurRun(
   workers: number,
   options: BenchOptions,
 ): Promise<FacteurRun> {
-  const child = spawnPinned({
-    core: 0,
+  const facteur = await launchFacteur({
     script: 'bench/b6-facteur.ts',
     args: [sync, String(workers)],
     ...(options.profileDir ? { env: { B6_PROFILE_DIR: options.profileDir } } : {}),
   });
+  const { child } = facteur;
   try {
-    const ready = await child.next<{ url: string; key: string; dbPath: string }>(60_000);
-    await ask(driver, { cmd: 'setup', ...ready, deliveries: spec.deliveries });
+    const { url, key, dbPath } = facteur;
+    await ask(driver, { cmd: 'setup', url, key, dbPath, deliveries: spec.deliveries });
     await ask<UsageSnapshot>(child, { cmd: 'reset' });
     const ingest = await ask<IngestResult>(
       driver,
@@ -78,12 +74,7 @@ async function facteurRun(
     );
     const usage = await ask<FacteurUsage>(child, { cmd: 'usage' });
     await ask(driver, { cmd: 'teardown' });
-    child.send({ cmd: 'stop' });
-    const stop = await child
-      .next<{ stopped: boolean; resources?: string[] }>(60_000)
-      .catch((error: unknown) => ({ stopped: false, resources: [String(error)] }));
-    if (!stop.stopped)
-      progress(`Facteur's stop() did not return; still open: ${JSON.stringify(stop.resources)}`);
+    await stopFacteur(facteur);
     const seconds = ((ingest.routedAt ?? Number.NaN) - ingest.startedAt) / 1000;
     if (usage.profile) {
       progress(`CPU profile: ${usage.profile}; SQL time (ms, calls):`);

@@ -116,6 +116,12 @@ export function spawnPinned(options: SpawnOptions): BenchChild {
   };
 }
 
+/** Sends `message` to `child` and waits for its answer. */
+export async function ask<T>(child: BenchChild, message: unknown, timeoutMs = 600_000): Promise<T> {
+  child.send(message);
+  return child.next<T>(timeoutMs);
+}
+
 /** In a child: sends one message to the parent. */
 export function report(message: unknown): void {
   process.stdout.write(`${MARK}${JSON.stringify(message)}\n`);
