@@ -9,7 +9,7 @@ import { migrateToLatest, openStore, type Store } from './core/db/index.js';
 import { AppError } from './core/errors.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
 import { stableInstanceId } from './core/instance.js';
-import { JobEngine, queueStatistics, registerJobRoutes, runDeferredNow } from './core/jobs/index.js';
+import { JobEngine, queueStatistics, registerJobRoutes } from './core/jobs/index.js';
 import { TargetGuard } from './core/net/ssrf.js';
 import {
   type ComponentHealth,
@@ -17,7 +17,7 @@ import {
   HealthRegistry,
   type Logger,
 } from './core/observability/index.js';
-import { Inbound, registerInboundRoutes } from './inbound/index.js';
+import { Inbound, registerInboundRoutes, routeQueue } from './inbound/index.js';
 import {
   MailCatcher,
   registerCatcherRoutes,
@@ -27,7 +27,7 @@ import {
   sendQueue,
 } from './mail/index.js';
 import { RuleStore, registerRuleRoutes } from './rules/index.js';
-import { registerWebhookRoutes, Webhooks } from './webhooks/index.js';
+import { deliveryQueue, registerWebhookRoutes, Webhooks } from './webhooks/index.js';
 
 /**
  * The composition root: reads nothing itself, builds every part from the boot config, starts
@@ -110,6 +110,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         password: undefined,
       };
     }
+    // Bound once the engine exists (below); the transport calls it only after a probe succeeds.
+    let resumeDeferredSends: () => Promise<number> = async () => 0;
     const transport = new SmtpTransport(
       { ...config.smtp, name: catcher ? 'catcher' : 'smtp', server },
       {
@@ -117,7 +119,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         logger,
         // Sends deferred while the circuit was open go as soon as a probe succeeds.
         onCircuitClosed: () =>
-          void runDeferredNow(store, SEND_QUEUE, 'SMTP_UNAVAILABLE', clock.now()).catch((error) =>
+          void resumeDeferredSends().catch((error) =>
             logger.warn({ event: 'smtp.resume_failed', err: error }, 'cannot bring deferred sends forward'),
           ),
       },
@@ -140,6 +142,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       pollIntervalMs: config.jobs.pollIntervalMs,
       retentionMs: config.jobs.retentionMs,
     });
+    // Through the engine: a send deferred just before the probe succeeded may not be recorded yet.
+    resumeDeferredSends = () => engine.runDeferredNow(SEND_QUEUE, 'SMTP_UNAVAILABLE');
     const mailDeps = {
       store,
       clock,
@@ -160,8 +164,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       guard,
     });
     cleanups.push(() => webhooks.stop());
-    engine.register(webhooks.queue());
-    const rules = new RuleStore({ store, clock });
+    engine.register(deliveryQueue(webhooks.deliveryDeps));
+    const rules = new RuleStore({ store, clock, logger });
     cleanups.push(() => rules.close());
     const inbound = new Inbound({
       store,
@@ -171,13 +175,23 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       secretKey: key.key,
       webhooks,
       rules,
-      mail: mailDeps,
       parseWorkers: config.inbound.parseWorkers,
       instanceId,
       guard,
+      resumeDeferred: (queue, errorCode) => engine.runDeferredNow(queue, errorCode),
     });
     cleanups.push(() => inbound.stop());
-    engine.register(inbound.queue());
+    engine.register(
+      routeQueue({
+        store,
+        clock,
+        logger,
+        rules,
+        webhooks,
+        mail: mailDeps,
+        mailbox: (id) => inbound.routingMailbox(id),
+      }),
+    );
 
     const health = new HealthRegistry();
     registerHealthChecks(health, { store, engine, transport, catcher, clock });

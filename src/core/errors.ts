@@ -72,6 +72,11 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The idempotency key was already used with a different request body.',
   },
+  VERSION_MISMATCH: {
+    status: 412,
+    retryable: false,
+    doc: 'The change names a version (`If-Match`) the record is no longer at: someone changed it meanwhile. Read it again (its `version` and `ETag`) and apply the change to that.',
+  },
   JOB_NOT_REPLAYABLE: {
     status: 409,
     retryable: false,

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Store } from '../core/db/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { replaceForbiddenChars } from '../core/text.js';
+import { markAcksDone, markAcksStale, noteAckError, pendingAcks } from './folder-store.js';
 import { imapError } from './imap.js';
 import type { Mailbox } from './mailboxes.js';
 
@@ -24,15 +25,7 @@ export async function applyMailboxActions(
 ): Promise<void> {
   const { store, clock } = deps;
   for (;;) {
-    const rows = await store.db
-      .selectFrom('inbound_messages')
-      .select(['id', 'uid', 'uidvalidity'])
-      .where('mailbox_id', '=', mailbox.id)
-      .where('folder', '=', folder)
-      .where('ack_state', '=', 'pending')
-      .orderBy('uid')
-      .limit(ACK_BATCH)
-      .execute();
+    const rows = await pendingAcks(store.db, mailbox.id, folder, ACK_BATCH);
     if (rows.length === 0) return;
     const current = rows.filter((r) => Number(r.uidvalidity) === uidvalidity && r.uid !== null);
     const stale = rows.filter((r) => !current.includes(r)).map((r) => r.id);
@@ -49,34 +42,10 @@ export async function applyMailboxActions(
     }
     const now = clock.now();
     await store.transaction(async (tx) => {
-      if (stale.length > 0) {
-        // The UIDs belong to an older UIDVALIDITY: they no longer name these messages.
-        await tx.db
-          .updateTable('inbound_messages')
-          .set({ ack_state: 'stale', updated_at: now })
-          .where('id', 'in', stale)
-          .execute();
-      }
-      if (current.length === 0) return;
+      await markAcksStale(tx, stale, now);
       const ids = current.map((r) => r.id);
-      if (error) {
-        await tx.db
-          .updateTable('inbound_messages')
-          .set({ ack_error: error, updated_at: now })
-          .where('id', 'in', ids)
-          .execute();
-        return;
-      }
-      await tx.db
-        .updateTable('inbound_messages')
-        .set((eb) => ({
-          ack_state: 'done',
-          ack_error: null,
-          state: eb.case().when('state', '=', 'delivered').then('acknowledged').else(eb.ref('state')).end(),
-          updated_at: now,
-        }))
-        .where('id', 'in', ids)
-        .execute();
+      if (error) await noteAckError(tx, ids, error, now);
+      else await markAcksDone(tx, ids, now);
     });
     if (error) {
       deps.logger.warn(

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { addressProblem } from '../core/email-address.js';
-import { type EmailAddress, type InboundEmail, withTextRule } from './email.js';
-import { extractLinks } from './links.js';
+import type { EmailAddress, InboundEmail } from '../core/inbound-email.js';
+import { withTextRule } from './email.js';
+import { collectBodyUrls } from './links.js';
 import { bodiesFrom, DEFAULT_PARSE_LIMITS, type ParseLimits } from './parse.js';
 import { replyText } from './reply-text.js';
 
@@ -92,7 +93,7 @@ export function emailFromAppsScript(
     ...bodies,
     replyText: replyText(bodies.text),
     attachments: [],
-    links: extractLinks(bodies.text, bodies.html),
+    links: collectBodyUrls(bodies.text, bodies.html),
     // The request body is not at hand here; the JSON of its fields is what was pushed.
     size: Buffer.byteLength(JSON.stringify({ subject, sender, date, body, snippet })),
   });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../core/errors.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import { replaceForbiddenChars } from '../core/text.js';
-import type { InboundEmail } from './email.js';
 import type { Arrival, InboundSource } from './ledger.js';
 
 /**

@@ -8,6 +8,7 @@ import {
 } from '../rules/index.js';
 import { storedEmail } from './email.js';
 import type { Inbound } from './service.js';
+import { listRecentParsedRows } from './store.js';
 
 /**
  * Rule backtests: a candidate rule set (or the current one) run over the last N messages of
@@ -45,14 +46,7 @@ export async function runBacktest(inbound: Inbound, input: BacktestInput) {
     : current.rules;
   const settings = input.settings ?? current.settings;
   const endpoints = await inbound.webhooks.endpoints.all();
-  const rows = await inbound.store.db
-    .selectFrom('inbound_messages')
-    .select(['id', 'source', 'subject', 'from_address', 'received_at', 'state', 'email'])
-    .where('email', 'is not', null)
-    .where('duplicate_of', 'is', null)
-    .orderBy('id', 'desc')
-    .limit(input.last)
-    .execute();
+  const rows = await listRecentParsedRows(inbound.store.db, input.last);
   const now = inbound.clock.now();
   const results = rows.map((row) => {
     const receivedAt = Number(row.received_at);

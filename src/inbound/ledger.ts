@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely';
-import type { Database, Tx } from '../core/db/index.js';
+import type { Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import { enqueueJobs } from '../core/jobs/index.js';
 import { truncateText } from '../core/text.js';
-import type { InboundEmail } from './email.js';
+import { findFirstRecordings, insertLedgerRows, type LedgerRow } from './store.js';
 
 /**
  * The inbound ledger: one row per message received, whatever brought it, written before
@@ -75,9 +75,9 @@ export interface Recorded {
  * Duplicates of rows already in the ledger (or earlier in the batch) become skipped rows.
  */
 export async function recordArrivals(tx: Tx, arrivals: readonly Arrival[], now: number): Promise<Recorded[]> {
-  const firsts = await findFirstRecordings(tx.db, arrivals);
+  const firsts = await firstRecordings(tx, arrivals);
   const seenInBatch = new Map<string, string>();
-  const rows: Database['inbound_messages'][] = [];
+  const rows: LedgerRow[] = [];
   const results: Recorded[] = [];
   for (const arrival of arrivals) {
     const messageId = arrival.parsed.ok ? arrival.parsed.email.messageId : arrival.parsed.messageId;
@@ -89,7 +89,7 @@ export async function recordArrivals(tx: Tx, arrivals: readonly Arrival[], now: 
     rows.push(ledgerRow(arrival, { id, state, duplicateOf, messageId, now }));
     results.push({ id, state, duplicateOf, created: true });
   }
-  const inserted = await insertRows(tx, rows);
+  const inserted = await insertLedgerRows(tx, rows);
   const jobs = results.filter((r) => inserted.has(r.id) && r.state === 'parsed');
   if (jobs.length > 0) {
     await enqueueJobs(
@@ -106,27 +106,12 @@ function identityKey(messageId: string | null, contentHash: string): string {
 }
 
 /** The first recording of each arrival's identity already in the ledger. */
-async function findFirstRecordings(
-  db: Kysely<Database>,
-  arrivals: readonly Arrival[],
-): Promise<Map<string, string>> {
+async function firstRecordings(tx: Tx, arrivals: readonly Arrival[]): Promise<Map<string, string>> {
   const hashes = [...new Set(arrivals.map((a) => a.contentHash))];
   const found = new Map<string, string>();
-  for (let offset = 0; offset < hashes.length; offset += 500) {
-    const rows = await db
-      .selectFrom('inbound_messages')
-      .select(['id', 'message_id', 'content_hash'])
-      .where('content_hash', 'in', hashes.slice(offset, offset + 500))
-      .where('duplicate_of', 'is', null)
-      // A recording that could not be parsed (a worker that crashed, a parser bug since fixed)
-      // does not make a new copy a duplicate: the copy gets its chance.
-      .where('email', 'is not', null)
-      .orderBy('id')
-      .execute();
-    for (const row of rows) {
-      const key = identityKey(row.message_id, row.content_hash);
-      if (!found.has(key)) found.set(key, row.id);
-    }
+  for (const row of await findFirstRecordings(tx.db, hashes)) {
+    const key = identityKey(row.message_id, row.content_hash);
+    if (!found.has(key)) found.set(key, row.id);
   }
   return found;
 }
@@ -134,7 +119,7 @@ async function findFirstRecordings(
 function ledgerRow(
   arrival: Arrival,
   r: { id: string; state: LedgerState; duplicateOf: string | null; messageId: string | null; now: number },
-): Database['inbound_messages'] {
+): LedgerRow {
   const { parsed } = arrival;
   return {
     id: r.id,
@@ -165,59 +150,4 @@ function ledgerRow(
     created_at: r.now,
     updated_at: r.now,
   };
-}
-
-/** Inserts rows, skipping IMAP coordinates already recorded; returns the ids written. */
-async function insertRows(tx: Tx, rows: Database['inbound_messages'][]): Promise<Set<string>> {
-  const written = new Set<string>();
-  for (let offset = 0; offset < rows.length; offset += 200) {
-    const inserted = await tx.db
-      .insertInto('inbound_messages')
-      .values(rows.slice(offset, offset + 200))
-      .onConflict((oc) => oc.doNothing())
-      .returning('id')
-      .execute();
-    for (const row of inserted) written.add(row.id);
-  }
-  return written;
-}
-
-/** The resume point of a folder, if it was ever connected. */
-export async function folderCursor(
-  db: Kysely<Database>,
-  mailboxId: string,
-  folder: string,
-): Promise<{ uidvalidity: number; nextUid: number } | undefined> {
-  const row = await db
-    .selectFrom('mailbox_folders')
-    .select(['uidvalidity', 'next_uid'])
-    .where('mailbox_id', '=', mailboxId)
-    .where('folder', '=', folder)
-    .executeTakeFirst();
-  return row ? { uidvalidity: Number(row.uidvalidity), nextUid: Number(row.next_uid) } : undefined;
-}
-
-/** Sets the resume point (a new folder, a new UIDVALIDITY, or UIDs recorded up to `nextUid - 1`). */
-export async function saveFolderCursor(
-  tx: Tx,
-  cursor: { mailboxId: string; folder: string; uidvalidity: number; nextUid: number },
-  now: number,
-): Promise<void> {
-  await tx.db
-    .insertInto('mailbox_folders')
-    .values({
-      mailbox_id: cursor.mailboxId,
-      folder: cursor.folder,
-      uidvalidity: cursor.uidvalidity,
-      next_uid: cursor.nextUid,
-      updated_at: now,
-    })
-    .onConflict((oc) =>
-      oc.columns(['mailbox_id', 'folder']).doUpdateSet({
-        uidvalidity: cursor.uidvalidity,
-        next_uid: cursor.nextUid,
-        updated_at: now,
-      }),
-    )
-    .execute();
 }

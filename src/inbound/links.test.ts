@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { extractLinks, MAX_LINKS, unescapeHtml } from './links.js';
+import { collectBodyUrls, MAX_LINKS, unescapeHtml } from './links.js';
 
-describe('extractLinks', () => {
+describe('collectBodyUrls', () => {
   it('finds bare URLs in text and strips trailing punctuation', () => {
     const text =
       'See https://example.com/a. Or (http://example.org/b), "https://example.net/c"! <https://x.test/d>';
-    expect(extractLinks(text, null)).toEqual([
+    expect(collectBodyUrls(text, null)).toEqual([
       'https://example.com/a',
       'http://example.org/b',
       'https://example.net/c',
@@ -17,7 +17,7 @@ describe('extractLinks', () => {
     const html =
       `<a href="https://example.com/p?a=1&amp;b=2">x</a> <a href='https://example.com/q?c=&#51;&#x34;'>y</a>` +
       ' <a href="https://en.wikipedia.org/wiki/Mail_(disambiguation)">z</a>';
-    expect(extractLinks('', html)).toEqual([
+    expect(collectBodyUrls('', html)).toEqual([
       'https://example.com/p?a=1&b=2',
       'https://example.com/q?c=34',
       'https://en.wikipedia.org/wiki/Mail_(disambiguation)',
@@ -25,7 +25,7 @@ describe('extractLinks', () => {
   });
 
   it('finds bare URLs in the HTML text and unescapes them', () => {
-    expect(extractLinks('', '<p>Download: https://dl.example.com/f?x=1&amp;y=2.</p>')).toEqual([
+    expect(collectBodyUrls('', '<p>Download: https://dl.example.com/f?x=1&amp;y=2.</p>')).toEqual([
       'https://dl.example.com/f?x=1&y=2',
     ]);
   });
@@ -33,44 +33,44 @@ describe('extractLinks', () => {
   it('keeps only absolute http(s) URLs', () => {
     const html =
       '<a href="mailto:a@b.c">m</a><a href="/relative">r</a><a href="ftp://x.test/f">f</a><a href="javascript:alert(1)">j</a>';
-    expect(extractLinks('ftp://x.test/g http:// nothing', html)).toEqual([]);
+    expect(collectBodyUrls('ftp://x.test/g http:// nothing', html)).toEqual([]);
   });
 
   it('de-duplicates in order of first appearance, text first', () => {
     const text = 'https://b.test/ and https://a.test/';
     const html = '<a href="https://a.test/">a</a> <a href="https://c.test/">c</a> https://b.test/';
-    expect(extractLinks(text, html)).toEqual(['https://b.test/', 'https://a.test/', 'https://c.test/']);
+    expect(collectBodyUrls(text, html)).toEqual(['https://b.test/', 'https://a.test/', 'https://c.test/']);
   });
 
   it('is case-insensitive on the scheme and the attribute name', () => {
-    expect(extractLinks('HTTPS://UPPER.TEST/Path', '<A HREF="Http://Mixed.Test/">x</A>')).toEqual([
+    expect(collectBodyUrls('HTTPS://UPPER.TEST/Path', '<A HREF="Http://Mixed.Test/">x</A>')).toEqual([
       'HTTPS://UPPER.TEST/Path',
       'Http://Mixed.Test/',
     ]);
   });
 
   it('does not take a scheme glued to a word', () => {
-    expect(extractLinks('xhttps://evil.test/ ok', null)).toEqual([]);
+    expect(collectBodyUrls('xhttps://evil.test/ ok', null)).toEqual([]);
   });
 
   it('caps the number of links', () => {
     const text = Array.from({ length: MAX_LINKS + 50 }, (_, index) => `https://example.com/${index}`).join(
       ' ',
     );
-    const links = extractLinks(text, null);
+    const links = collectBodyUrls(text, null);
     expect(links).toHaveLength(MAX_LINKS);
     expect(links.at(-1)).toBe(`https://example.com/${MAX_LINKS - 1}`);
   });
 
   it('survives an unclosed href quote and keeps later links', () => {
     const html = `<a href='broken>${'<a href="https://example.com/x">x</a>'.repeat(3)}`;
-    expect(extractLinks('', html)).toEqual(['https://example.com/x']);
+    expect(collectBodyUrls('', html)).toEqual(['https://example.com/x']);
   });
 
   it('handles a 1 MB single-line HTML body', () => {
     const html = '<p>text <a href="https://example.com/long?a=1&amp;b=2">more</a></p>'.repeat(16_000);
     expect(html.length).toBeGreaterThan(1_000_000);
-    expect(extractLinks('', html)).toEqual(['https://example.com/long?a=1&b=2']);
+    expect(collectBodyUrls('', html)).toEqual(['https://example.com/long?a=1&b=2']);
   });
 });
 

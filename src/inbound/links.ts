@@ -179,7 +179,7 @@ function collectBareUrls(
  * Absolute http(s) URLs of a message: bare URLs of the text, then the HTML's `href` values and
  * bare URLs in document order; HTML-unescaped, de-duplicated in order, at most MAX_LINKS.
  */
-export function extractLinks(text: string, html: string | null): string[] {
+export function collectBodyUrls(text: string, html: string | null): string[] {
   const collector = new LinkCollector();
   collectBareUrls(text, asciiLower(text), collector, false);
   if (html && !collector.full) {

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../core/errors.js';
-import type { InboundEmail } from './email.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import { type ParseLimits, parseEmail, parseTimeoutMs } from './parse.js';
 import type { ParseRequest, ParseResponse, ParseWorkerData } from './parse-worker.js';
 

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { InboundEmail } from './email.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import { type ParseLimits, parseEmail } from './parse.js';
 
 /**

@@ -8,7 +8,8 @@ import {
 } from '../../test/support/difficult-mail.js';
 import { makeEmail } from '../../test/support/email-fixture.js';
 import { AppError } from '../core/errors.js';
-import { type InboundEmail, withTextRule } from './email.js';
+import type { InboundEmail } from '../core/inbound-email.js';
+import { withTextRule } from './email.js';
 import { capUtf8, DEFAULT_PARSE_LIMITS, parseEmail, parseTimeoutMs } from './parse.js';
 
 const corpus = difficultMessages();

@@ -12,8 +12,9 @@ import {
 import addressparser, { type Address } from 'nodemailer/lib/addressparser/index.js';
 import { formatMailbox } from '../core/email-address.js';
 import { AppError } from '../core/errors.js';
-import { type AttachmentMeta, type EmailAddress, type InboundEmail, withTextRule } from './email.js';
-import { extractLinks } from './links.js';
+import type { AttachmentMeta, EmailAddress, InboundEmail } from '../core/inbound-email.js';
+import { withTextRule } from './email.js';
+import { collectBodyUrls } from './links.js';
 import { replyText } from './reply-text.js';
 
 /**
@@ -346,7 +347,7 @@ function toInboundEmail(
     ...bodies,
     replyText: replyText(bodies.text),
     attachments,
-    links: extractLinks(bodies.text, bodies.html),
+    links: collectBodyUrls(bodies.text, bodies.html),
     size: raw.length,
   });
 }

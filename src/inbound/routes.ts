@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { AppError } from '../core/errors.js';
 import type { HttpApp } from '../core/http/server.js';
+import { registerSettingsRoutes } from '../core/settings/index.js';
 import { appsScriptPayloadSchema } from './apps-script.js';
 import { backtestInputSchema, runBacktest } from './backtest.js';
 import { LEDGER_STATES } from './ledger.js';
-import { mailboxCreateSchema, mailboxUpdateSchema } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
 import type { Inbound } from './service.js';
 import { inboundEmailSchema, ledgerEntry, ledgerEntrySchema, ledgerPage } from './views.js';
@@ -38,6 +38,10 @@ const mailboxSchema = z
     watchers: z
       .array(watcherSchema)
       .describe('Watchers of this mailbox running in the instance that answered.'),
+    version: z
+      .number()
+      .int()
+      .describe('Raised by every change; send it back as `If-Match` to change this version only.'),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -63,6 +67,7 @@ function mailboxView(inbound: Inbound, mailbox: Mailbox): z.infer<typeof mailbox
     status: mailbox.status,
     auth: mailbox.settings.auth,
     watchers,
+    version: mailbox.version,
     createdAt: iso(mailbox.createdAt) as string,
     updatedAt: iso(mailbox.updatedAt) as string,
   };
@@ -88,96 +93,25 @@ export function registerInboundRoutes(app: HttpApp, inbound: Inbound): void {
 }
 
 function registerMailboxRoutes(app: HttpApp, inbound: Inbound): void {
-  const tags = ['inbound'];
-  app.post(
-    '/mailboxes',
-    {
-      schema: {
-        summary:
-          'Adds a mailbox to watch; its watcher connects at once. Credentials are sealed and never shown again.',
-        tags,
-        body: mailboxCreateSchema,
-        response: { 201: mailboxSchema },
-      },
+  registerSettingsRoutes(app, {
+    path: '/mailboxes',
+    listKey: 'mailboxes',
+    tags: ['inbound'],
+    collection: inbound.mailboxes,
+    view: (mailbox) => mailboxView(inbound, mailbox),
+    viewSchema: mailboxSchema,
+    summaries: {
+      create:
+        'Adds a mailbox to watch; its watcher connects at once. Credentials are sealed and never shown again.',
+      list: 'Every mailbox.',
+      get: 'One mailbox and its watchers.',
+      patch:
+        'Changes some settings; the watcher reconnects with them. `auth`, when given, replaces the credentials.',
+      delete: 'Stops watching and deletes a mailbox; its ledger rows stay.',
+      pause: 'Pauses a mailbox: its watcher disconnects and mail waits on the server.',
+      resume: 'Resumes a mailbox: its watcher reconnects and catches up from where it stopped.',
     },
-    async (request, reply) => {
-      const mailbox = await inbound.mailboxes.create(request.body);
-      reply.header('location', `/api/mailboxes/${mailbox.id}`);
-      return reply.status(201).send(mailboxView(inbound, mailbox));
-    },
-  );
-  app.get(
-    '/mailboxes',
-    {
-      schema: {
-        summary: 'Every mailbox.',
-        tags,
-        response: { 200: z.object({ mailboxes: z.array(mailboxSchema) }) },
-      },
-    },
-    async () => ({ mailboxes: (await inbound.mailboxes.list()).map((m) => mailboxView(inbound, m)) }),
-  );
-  app.get(
-    '/mailboxes/:id',
-    {
-      schema: {
-        summary: 'One mailbox and its watchers.',
-        tags,
-        params: idParams,
-        response: { 200: mailboxSchema },
-      },
-    },
-    async (request) => mailboxView(inbound, await inbound.mailboxes.load(request.params.id)),
-  );
-  app.patch(
-    '/mailboxes/:id',
-    {
-      schema: {
-        summary:
-          'Changes some settings; the watcher reconnects with them. `auth`, when given, replaces the credentials.',
-        tags,
-        params: idParams,
-        body: mailboxUpdateSchema,
-        response: { 200: mailboxSchema },
-      },
-    },
-    async (request) => mailboxView(inbound, await inbound.mailboxes.update(request.params.id, request.body)),
-  );
-  app.delete(
-    '/mailboxes/:id',
-    {
-      schema: {
-        summary: 'Stops watching and deletes a mailbox; its ledger rows stay.',
-        tags,
-        params: idParams,
-        response: { 204: z.null() },
-      },
-    },
-    async (request, reply) => {
-      await inbound.mailboxes.remove(request.params.id);
-      return reply.status(204).send(null);
-    },
-  );
-  for (const [action, status] of [
-    ['pause', 'paused'],
-    ['resume', 'active'],
-  ] as const) {
-    app.post(
-      `/mailboxes/:id/${action}`,
-      {
-        schema: {
-          summary:
-            action === 'pause'
-              ? 'Pauses a mailbox: its watcher disconnects and mail waits on the server.'
-              : 'Resumes a mailbox: its watcher reconnects and catches up from where it stopped.',
-          tags,
-          params: idParams,
-          response: { 200: mailboxSchema },
-        },
-      },
-      async (request) => mailboxView(inbound, await inbound.mailboxes.setStatus(request.params.id, status)),
-    );
-  }
+  });
 }
 
 function registerLedgerRoutes(app: HttpApp, inbound: Inbound): void {

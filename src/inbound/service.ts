@@ -3,25 +3,23 @@ import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
 import { type LeaseIdentity, leaseIdentity } from '../core/instance.js';
-import type { QueueDefinition } from '../core/jobs/index.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
-import type { MailDeps } from '../mail/index.js';
 import type { RuleStore } from '../rules/index.js';
-import type { Webhooks } from '../webhooks/index.js';
+import { deliveriesOfEvents, eventOfDelivery, type Webhooks } from '../webhooks/index.js';
 import { appsScriptIdentity, emailFromAppsScript } from './apps-script.js';
 import { arrivalFromRaw } from './arrival.js';
 import { OAuthTokens } from './imap.js';
-import { ACK_READY_CHANNEL, type Arrival, type Recorded, ROUTE_QUEUE, recordArrivals } from './ledger.js';
+import { ACK_READY_CHANNEL, type Arrival, type Recorded, recordArrivals } from './ledger.js';
 import { MAILBOXES_CHANNEL, type Mailbox, MailboxRegistry } from './mailboxes.js';
 import { InboundMetrics } from './metrics.js';
 import { ParsePool } from './parse-pool.js';
-import { type RouteJobPayload, routeMessage } from './route.js';
+import { eventsOfMessage, markLedgerDelivered, messagesOfEvent } from './store.js';
 import { FolderWatcher, type WatcherStatus } from './watcher.js';
 
 /**
- * The inbound module's front: mailboxes and their watchers, HTTP ingestion, the route queue,
- * and the link back from webhook deliveries to the messages that raised them. The composition
+ * The inbound module's front: mailboxes and their watchers, HTTP ingestion, the mailbox cache
+ * routing reads (the route queue itself is `routeQueue`, jobs.ts), and the link back from webhook deliveries to the messages that raised them. The composition
  * root makes one; routes use it.
  */
 
@@ -33,7 +31,6 @@ export interface InboundOptions {
   metrics?: Registry;
   webhooks: Webhooks;
   rules: RuleStore;
-  mail: Pick<MailDeps, 'retryScheduleMs' | 'defaultFrom'>;
   /** Parser worker threads (0: parse on the main thread). */
   parseWorkers: number;
   /** Whether this process runs mailbox watchers (default true). */
@@ -46,6 +43,8 @@ export interface InboundOptions {
   instanceId?: string;
   /** The SSRF guard for IMAP hosts and OAuth token URLs, on save and on connect. */
   guard: TargetGuard;
+  /** The engine's `runDeferredNow`, for routing that waited on a mailbox schedule just changed. */
+  resumeDeferred?: (queue: string, errorCode: string) => Promise<unknown>;
 }
 
 /** A watcher that has not succeeded for this long reads as down in /readyz. */
@@ -59,8 +58,6 @@ export class Inbound {
   private readonly identity: LeaseIdentity;
   private readonly metrics: InboundMetrics | undefined;
   private unsubscribe: (() => void) | undefined;
-  private readonly unsubscribeCache: () => void;
-  private readonly mailboxCache = new Map<string, Promise<Mailbox | undefined>>();
   private reconciling: Promise<void> = Promise.resolve();
   private stopped = false;
 
@@ -73,6 +70,7 @@ export class Inbound {
       logger,
       secretKey: options.secretKey,
       guard: options.guard,
+      ...(options.resumeDeferred ? { resumeDeferred: options.resumeDeferred } : {}),
     });
     this.parser = new ParsePool({ workers: options.parseWorkers });
     this.tokens = new OAuthTokens(() => clock.now(), options.guard);
@@ -80,23 +78,15 @@ export class Inbound {
     options.webhooks.onDeliverySucceeded((tx, deliveryId, now) =>
       this.noteDeliverySucceeded(tx, deliveryId, now),
     );
-    this.unsubscribeCache = store.subscribe(MAILBOXES_CHANNEL, () => this.mailboxCache.clear());
   }
 
   /**
-   * A mailbox as routing reads it (schedule, allowlist): from memory, forgotten whenever any
-   * instance changes a mailbox, so each message does not cost a read and an unseal.
+   * A mailbox as routing reads it (schedule, allowlist; the `mailbox` of `routeQueue`): from
+   * memory, forgotten whenever any instance changes a mailbox, so each message does not cost a
+   * read and an unseal.
    */
-  private cachedMailbox(id: string): Promise<Mailbox | undefined> {
-    let found = this.mailboxCache.get(id);
-    if (!found) {
-      found = this.mailboxes.load(id).catch(() => undefined);
-      this.mailboxCache.set(id, found);
-      void found.then((mailbox) => {
-        if (!mailbox) this.mailboxCache.delete(id);
-      });
-    }
-    return found;
+  routingMailbox(id: string): Promise<Mailbox | undefined> {
+    return this.mailboxes.get(id);
   }
 
   get store(): Store {
@@ -113,38 +103,6 @@ export class Inbound {
 
   get webhooks(): Webhooks {
     return this.options.webhooks;
-  }
-
-  /** The `inbound.route` queue, for the job engine. */
-  queue(): QueueDefinition<RouteJobPayload> {
-    return {
-      name: ROUTE_QUEUE,
-      concurrency: 4,
-      retry: { kind: 'exponential', initialDelayMs: 5_000, maxDelayMs: 600_000, jitter: 0.1 },
-      handle: (job) =>
-        routeMessage(
-          {
-            ...this.options,
-            mailbox: (id) => this.cachedMailbox(id),
-          },
-          job,
-        ),
-      // A run that failed for good (a template that does not render, a row that vanished)
-      // says so on the ledger row, which stays `parsed`: replaying the job routes it again.
-      onSettled: async (tx, job, settlement) => {
-        if (settlement.status !== 'failed' && settlement.status !== 'dead') return;
-        await tx.db
-          .updateTable('inbound_messages')
-          .set({
-            error_code: settlement.error?.code ?? 'INTERNAL',
-            error_message: `routing failed (job ${job.id}): ${settlement.error?.message ?? 'unknown error'}`,
-            updated_at: this.options.clock.now(),
-          })
-          .where('id', '=', job.payload.inboundId)
-          .where('state', '=', 'parsed')
-          .execute();
-      },
-    };
   }
 
   /** Starts a watcher for every watched folder of every active mailbox, and follows changes. */
@@ -166,7 +124,7 @@ export class Inbound {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    this.unsubscribeCache();
+    this.mailboxes.close();
     await this.reconciling;
     await Promise.all([...this.watchers.values()].map((w) => w.stop()));
     this.watchers.clear();
@@ -261,41 +219,14 @@ export class Inbound {
    * message that raised it has succeeded, the message is delivered and its mailbox action may run.
    */
   private async noteDeliverySucceeded(tx: Tx, deliveryId: string, now: number): Promise<void> {
-    const owners = await tx.db
-      .selectFrom('inbound_message_events as e')
-      .innerJoin('webhook_deliveries as d', 'd.event_id', 'e.event_id')
-      .select('e.inbound_id')
-      .where('d.id', '=', deliveryId)
-      .execute();
-    for (const { inbound_id } of owners) {
-      const open = await tx.db
-        .selectFrom('inbound_message_events as e')
-        .innerJoin('webhook_deliveries as d', 'd.event_id', 'e.event_id')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('e.inbound_id', '=', inbound_id)
-        .where('d.status', '!=', 'succeeded')
-        .executeTakeFirst();
-      if (Number(open?.n ?? 0) > 0) continue;
-      const updated = await tx.db
-        .updateTable('inbound_messages')
-        .set((eb) => ({
-          state: eb.case().when('state', '=', 'matched').then('delivered').else(eb.ref('state')).end(),
-          ack_state: eb
-            .case()
-            .when('ack_state', '=', 'waiting')
-            .then('pending')
-            .else(eb.ref('ack_state'))
-            .end(),
-          updated_at: now,
-        }))
-        .where('id', '=', inbound_id)
-        .where((eb) => eb.or([eb('state', '=', 'matched'), eb('ack_state', '=', 'waiting')]))
-        .returning(['mailbox_id', 'ack_state'])
-        .executeTakeFirst();
-      if (updated?.mailbox_id && updated.ack_state === 'pending') {
-        const mailboxId = updated.mailbox_id;
-        tx.notify(ACK_READY_CHANNEL, mailboxId);
-      }
+    const eventId = await eventOfDelivery(tx.db, deliveryId);
+    if (eventId === undefined) return;
+    for (const inboundId of await messagesOfEvent(tx.db, eventId)) {
+      const deliveries = await deliveriesOfEvents(tx.db, await eventsOfMessage(tx.db, inboundId));
+      if (deliveries.some((d) => d.status !== 'succeeded')) continue;
+      const updated = await markLedgerDelivered(tx, inboundId, now);
+      if (updated?.mailbox_id && updated.ack_state === 'pending')
+        tx.notify(ACK_READY_CHANNEL, updated.mailbox_id);
     }
   }
 

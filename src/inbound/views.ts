@@ -1,8 +1,11 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../core/db/index.js';
-import { type InboundEmail, storedEmail } from './email.js';
+import type { InboundEmail } from '../core/inbound-email.js';
+import { deliveriesOfEvents } from '../webhooks/index.js';
+import { storedEmail } from './email.js';
 import { LEDGER_STATES } from './ledger.js';
+import { eventsOfMessage, getLedgerRow, type LedgerQuery, type LedgerRow, listLedgerRows } from './store.js';
 
 /** How the API shows the inbound ledger. */
 
@@ -94,10 +97,8 @@ type SameAs<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 const _inboundEmailSchemaMatches: SameAs<z.output<typeof inboundEmailSchema>, InboundEmail> = true;
 void _inboundEmailSchemaMatches;
 
-type Row = Database['inbound_messages'];
-
 /** The API form of a ledger row. */
-export function ledgerView(row: Row): LedgerEntry {
+export function ledgerView(row: LedgerRow): LedgerEntry {
   return {
     id: row.id,
     source: row.source as LedgerEntry['source'],
@@ -129,22 +130,9 @@ export function ledgerView(row: Row): LedgerEntry {
 /** One page of the ledger, newest first. */
 export async function ledgerPage(
   db: Kysely<Database>,
-  query: {
-    state?: string | undefined;
-    mailbox?: string | undefined;
-    before?: string | undefined;
-    limit: number;
-  },
+  query: LedgerQuery,
 ): Promise<{ messages: LedgerEntry[]; nextBefore: string | null }> {
-  let select = db
-    .selectFrom('inbound_messages')
-    .selectAll()
-    .orderBy('id', 'desc')
-    .limit(query.limit + 1);
-  if (query.state) select = select.where('state', '=', query.state);
-  if (query.mailbox) select = select.where('mailbox_id', '=', query.mailbox);
-  if (query.before) select = select.where('id', '<', query.before);
-  const rows = await select.execute();
+  const rows = await listLedgerRows(db, { ...query, limit: query.limit + 1 });
   const page = rows.slice(0, query.limit);
   return {
     messages: page.map(ledgerView),
@@ -157,23 +145,9 @@ export async function ledgerEntry(
   db: Kysely<Database>,
   id: string,
 ): Promise<(LedgerEntry & { email: InboundEmail | null; deliveries: unknown[] }) | undefined> {
-  const row = await db.selectFrom('inbound_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await getLedgerRow(db, id);
   if (!row) return undefined;
-  const deliveries = await db
-    .selectFrom('inbound_message_events as e')
-    .innerJoin('webhook_deliveries as d', 'd.event_id', 'e.event_id')
-    .select([
-      'd.id',
-      'd.event_id',
-      'd.endpoint_id',
-      'd.status',
-      'd.attempt_count',
-      'd.last_error_code',
-      'd.last_error_message',
-    ])
-    .where('e.inbound_id', '=', id)
-    .orderBy('d.id')
-    .execute();
+  const deliveries = await deliveriesOfEvents(db, await eventsOfMessage(db, id));
   return {
     ...ledgerView(row),
     email: row.email === null ? null : storedEmail(row.email),

@@ -1,16 +1,15 @@
-import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
 import type { Clock, Timer } from '../core/clock.js';
 import { parseDuration } from '../core/config/parsers.js';
-import { acquireLease, releaseLease, type Store } from '../core/db/index.js';
+import { LeaseHolder, type Store } from '../core/db/index.js';
 import type { AppError } from '../core/errors.js';
 import type { LeaseIdentity } from '../core/instance.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
 import type { Logger } from '../core/observability/index.js';
 import { applyMailboxActions } from './acknowledge.js';
-import { arrivalFromRaw, type ParseLike } from './arrival.js';
+import type { ParseLike } from './arrival.js';
+import { fetchNewMessages, type OpenFolder, setResumePoint } from './folder-fetch.js';
 import { IDLE_REFRESH_MS, imapClient, imapError, type OAuthTokens } from './imap.js';
-import { type Arrival, folderCursor, recordArrivals, saveFolderCursor } from './ledger.js';
 import type { Mailbox } from './mailboxes.js';
 
 /**
@@ -65,14 +64,10 @@ export interface WatcherDeps {
  * host and data directory is the same instance and takes its lease back at once.
  */
 const LEASE_TTL_MS = 30_000;
-const LEASE_RENEW_MS = 10_000;
 /** How often a standby instance tries to take the lease. */
 const STANDBY_RETRY_MS = 5_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 60_000;
-/** Messages and bytes fetched and recorded per transaction. */
-const BATCH_MESSAGES = 100;
-const BATCH_BYTES = 16 * 1024 * 1024;
 
 export class FolderWatcher {
   private status: WatcherStatus;
@@ -83,6 +78,10 @@ export class FolderWatcher {
   private pendingWake = false;
   private loop: Promise<void> | undefined;
   private failures = 0;
+  /** The folder's lease, renewed every third of its ttl while a session runs. */
+  private readonly lease: LeaseHolder;
+  /** Ends the session running now (the lease was lost). */
+  private endSession: (() => void) | undefined;
 
   constructor(
     private readonly deps: WatcherDeps,
@@ -100,10 +99,19 @@ export class FolderWatcher {
       lagMs: null,
       recorded: 0,
     };
-  }
-
-  private get leaseName(): string {
-    return `mailbox:${this.mailbox.id}:${this.folder}`;
+    this.lease = new LeaseHolder({
+      db: deps.store.db,
+      clock: deps.clock,
+      name: `mailbox:${mailbox.id}:${folder}`,
+      owner: deps.identity.owner,
+      ttlMs: LEASE_TTL_MS,
+      mayTakeOver: (owner) => this.mayTakeOver(owner),
+      onLost: () => {
+        if (this.stopping) return;
+        this.deps.logger.warn({ event: 'watcher.lease_lost', mailboxId: mailbox.id, folder });
+        this.endSession?.();
+      },
+    });
   }
 
   /** Starts watching in the background. */
@@ -118,7 +126,7 @@ export class FolderWatcher {
     this.interruptSleep?.();
     this.client?.close();
     await this.loop;
-    await releaseLease(this.deps.store.db, this.leaseName, this.deps.identity.owner).catch(() => undefined);
+    await this.lease.release();
     this.setState('stopped');
   }
 
@@ -140,7 +148,7 @@ export class FolderWatcher {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      if (!(await this.holdLease())) {
+      if (!(await this.lease.acquire())) {
         this.setState('standby');
         await this.sleep(STANDBY_RETRY_MS);
         continue;
@@ -153,6 +161,8 @@ export class FolderWatcher {
         this.client?.close();
         this.client = undefined;
         this.status.connectedSince = null;
+        // Renewed during sessions only: in a long backoff another instance may take the folder over.
+        this.lease.pause();
       }
       if (this.stopping) break;
       this.setState('backoff');
@@ -182,32 +192,22 @@ export class FolderWatcher {
     );
   }
 
-  private async holdLease(): Promise<boolean> {
-    const { identity, logger } = this.deps;
-    // An earlier run of this instance died holding the folder (kill -9): take it back now
-    // rather than after LEASE_TTL_MS. Another instance's lease is left to expire.
-    const mayTakeOver = (owner: string): boolean => {
-      if (!identity.isEarlierRun(owner)) return false;
-      logger.info(
-        {
-          event: 'watcher.lease_recovered',
-          mailboxId: this.mailbox.id,
-          folder: this.folder,
-          previousOwner: owner,
-        },
-        'taking back the folder lease of an earlier run of this instance',
-      );
-      return true;
-    };
-    try {
-      return await acquireLease(
-        this.deps.store.db,
-        { name: this.leaseName, owner: identity.owner, ttlMs: LEASE_TTL_MS, mayTakeOver },
-        this.deps.clock.now(),
-      );
-    } catch {
-      return false;
-    }
+  /**
+   * An earlier run of this instance died holding the folder (kill -9): take it back now rather
+   * than after LEASE_TTL_MS. Another instance's lease is left to expire.
+   */
+  private mayTakeOver(owner: string): boolean {
+    if (!this.deps.identity.isEarlierRun(owner)) return false;
+    this.deps.logger.info(
+      {
+        event: 'watcher.lease_recovered',
+        mailboxId: this.mailbox.id,
+        folder: this.folder,
+        previousOwner: owner,
+      },
+      'taking back the folder lease of an earlier run of this instance',
+    );
+    return true;
   }
 
   /** One connection's life: open the folder, catch up, then wait for news until the connection ends. */
@@ -241,12 +241,13 @@ export class FolderWatcher {
     const pollMs = parseDuration(this.mailbox.settings.pollInterval);
     // The lease is renewed on its own timer, so neither a long IDLE nor a long poll interval nor a
     // long fetch lets it lapse; losing it (another instance took over) ends the session.
-    const renewal = this.renewLeaseEvery(LEASE_RENEW_MS, () => {
+    this.endSession = () => {
       closed = true;
       client.close();
-    });
+    };
+    if (!this.lease.held) this.endSession(); // lost while connecting
     try {
-      await this.resumePoint(client, uidvalidity, Number(opened.uidNext));
+      await setResumePoint(this.deps, client, this.opened(uidvalidity), Number(opened.uidNext));
       await this.watch(client, uidvalidity, {
         idle,
         pollMs,
@@ -257,36 +258,8 @@ export class FolderWatcher {
         },
       });
     } finally {
-      renewal.cancel();
+      this.endSession = undefined;
     }
-  }
-
-  /** Renews the lease every `ms` until cancelled; calls `lost` if another instance holds it. */
-  private renewLeaseEvery(ms: number, lost: () => void): Timer {
-    let timer: Timer;
-    let cancelled = false;
-    const renew = (): void => {
-      void this.holdLease().then((held) => {
-        if (cancelled) return;
-        if (!held && !this.stopping) {
-          this.deps.logger.warn({
-            event: 'watcher.lease_lost',
-            mailboxId: this.mailbox.id,
-            folder: this.folder,
-          });
-          lost();
-          return;
-        }
-        timer = this.deps.clock.setTimer(ms, renew);
-      });
-    };
-    timer = this.deps.clock.setTimer(ms, renew);
-    return {
-      cancel: () => {
-        cancelled = true;
-        timer.cancel();
-      },
-    };
   }
 
   /** Fetch, mark, wait for news; again, until the connection ends. */
@@ -361,146 +334,20 @@ export class FolderWatcher {
     });
   }
 
-  /** Reads (or sets, on first connection and after a UIDVALIDITY change) the folder's resume point. */
-  private async resumePoint(client: ImapFlow, uidvalidity: number, uidNext: number): Promise<void> {
-    const { store, clock, logger } = this.deps;
-    const cursor = await folderCursor(store.db, this.mailbox.id, this.folder);
-    if (cursor && cursor.uidvalidity === uidvalidity) return;
-    let since: Date | null = null;
-    const start = this.mailbox.settings.startFrom;
-    if (cursor) {
-      // UIDs were renumbered: look again from a day before the last message recorded here;
-      // the ones already handled are recognised by Message-ID and content and skipped.
-      const last = await store.db
-        .selectFrom('inbound_messages')
-        .select((eb) => eb.fn.max('received_at').as('at'))
-        .where('mailbox_id', '=', this.mailbox.id)
-        .where('folder', '=', this.folder)
-        .executeTakeFirst();
-      since = last?.at ? new Date(Number(last.at) - 86_400_000) : new Date(0);
-      logger.warn(
-        {
-          event: 'watcher.uidvalidity_changed',
-          mailboxId: this.mailbox.id,
-          folder: this.folder,
-          from: cursor.uidvalidity,
-          to: uidvalidity,
-        },
-        'UIDVALIDITY changed; rescanning recent mail (already handled messages are skipped)',
-      );
-    } else if (start !== 'new' && start !== 'all') {
-      since = new Date(clock.now() - start.lastDays * 86_400_000);
-    }
-    let nextUid = start === 'all' && !cursor ? 1 : uidNext;
-    if (since) {
-      const uids = (await client.search({ since }, { uid: true })) || [];
-      nextUid = uids.length > 0 ? Math.min(...uids) : uidNext;
-    }
-    await store.transaction((tx) =>
-      saveFolderCursor(
-        tx,
-        { mailboxId: this.mailbox.id, folder: this.folder, uidvalidity, nextUid },
-        clock.now(),
-      ),
-    );
-  }
-
-  /** Fetches and records every message from the resume point on, in UID order, batch by batch. */
+  /** Records the folder's new messages, keeping this watcher's figures. */
   private async fetchNew(client: ImapFlow, uidvalidity: number): Promise<void> {
-    const { store, clock } = this.deps;
-    const cursor = await folderCursor(store.db, this.mailbox.id, this.folder);
-    if (!cursor) return;
-    const metas = (
-      await client.fetchAll(
-        `${cursor.nextUid}:*`,
-        { uid: true, size: true, internalDate: true },
-        { uid: true },
-      )
-    )
-      .filter((m) => m.uid >= cursor.nextUid)
-      .sort((a, b) => a.uid - b.uid);
-    const maxBytes = this.mailbox.settings.maxMessageMb * 1024 * 1024;
-    for (let start = 0; start < metas.length && !this.stopping; ) {
-      const batch: typeof metas = [];
-      let bytes = 0;
-      while (
-        start < metas.length &&
-        batch.length < BATCH_MESSAGES &&
-        (batch.length === 0 || bytes < BATCH_BYTES)
-      ) {
-        const meta = metas[start++] as (typeof metas)[number];
-        batch.push(meta);
-        if ((meta.size ?? 0) <= maxBytes) bytes += meta.size ?? 0;
-      }
-      const sources = await this.fetchSources(
-        client,
-        batch.filter((m) => (m.size ?? 0) <= maxBytes).map((m) => m.uid),
-      );
-      const arrivals = await Promise.all(
-        batch.map((meta) => {
-          const receivedAt = meta.internalDate ? new Date(meta.internalDate).getTime() : clock.now();
-          const imap = { folder: this.folder, uidvalidity, uid: meta.uid };
-          const raw = sources.get(meta.uid);
-          if (!raw) return tooLarge(this.mailbox.id, imap, meta.size ?? 0, maxBytes, receivedAt, meta.uid);
-          return arrivalFromRaw(this.deps.parser, raw, {
-            source: 'imap',
-            mailboxId: this.mailbox.id,
-            imap,
-            receivedAt,
-          });
-        }),
-      );
-      const last = batch.at(-1)?.uid as number;
-      await store.groupTransaction(async (tx) => {
-        await recordArrivals(tx, arrivals, clock.now());
-        await saveFolderCursor(
-          tx,
-          { mailboxId: this.mailbox.id, folder: this.folder, uidvalidity, nextUid: last + 1 },
-          clock.now(),
-        );
-      });
-      const now = clock.now();
-      this.status.recorded += arrivals.length;
-      this.status.lagMs = Math.max(0, now - (arrivals.at(-1)?.receivedAt ?? now));
-      this.deps.onRecorded?.(arrivals.length, this.mailbox.id);
-    }
+    await fetchNewMessages(this.deps, client, this.opened(uidvalidity), {
+      stopping: () => this.stopping,
+      recorded: (arrivals) => {
+        const now = this.deps.clock.now();
+        this.status.recorded += arrivals.length;
+        this.status.lagMs = Math.max(0, now - (arrivals.at(-1)?.receivedAt ?? now));
+        this.deps.onRecorded?.(arrivals.length, this.mailbox.id);
+      },
+    });
   }
 
-  private async fetchSources(client: ImapFlow, uids: number[]): Promise<Map<number, Buffer>> {
-    const sources = new Map<number, Buffer>();
-    if (uids.length === 0) return sources;
-    for await (const message of client.fetch(uids.join(','), { uid: true, source: true }, { uid: true })) {
-      if (message.source) sources.set(message.uid, message.source);
-    }
-    return sources;
+  private opened(uidvalidity: number): OpenFolder {
+    return { mailbox: this.mailbox, folder: this.folder, uidvalidity };
   }
-}
-
-/** A message over the size limit: recorded (fetched, with the error), never downloaded. */
-function tooLarge(
-  mailboxId: string,
-  imap: { folder: string; uidvalidity: number; uid: number },
-  size: number,
-  maxBytes: number,
-  receivedAt: number,
-  uid: number,
-): Arrival {
-  return {
-    source: 'imap',
-    mailboxId,
-    imap,
-    contentHash: createHash('sha256')
-      .update(`too-large:${mailboxId}:${imap.folder}:${imap.uidvalidity}:${uid}`)
-      .digest('hex'),
-    receivedAt,
-    size,
-    parsed: {
-      ok: false,
-      code: 'INBOUND_TOO_LARGE',
-      message: `the message is ${size} bytes, over the mailbox's limit of ${maxBytes} (maxMessageMb)`,
-      subject: '',
-      from: null,
-      messageId: null,
-    },
-  };
 }

@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import type { Clock } from '../core/clock.js';
 import type { Database, Store } from '../core/db/index.js';
-import type { CatcherMessagesTable } from '../core/db/schema.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import { type CaughtRow, getCaughtRow, insertCaught, listCaughtRows, pruneCaught } from './catcher-store.js';
 
 /**
  * The built-in mail catcher: when no SMTP relay is configured, Facteur sends to this local SMTP
@@ -141,19 +141,16 @@ export class MailCatcher {
     const { db } = this.deps.store;
     // In a transaction so that it is durable before the 250 reply (see WalSync).
     await this.deps.store.transaction((tx) =>
-      tx.db
-        .insertInto('catcher_messages')
-        .values({
-          id,
-          message_id: headers.messageId ?? null,
-          from_address: headers.from?.text ?? from,
-          to_addresses: JSON.stringify(to),
-          subject: headers.subject ?? null,
-          size: raw.length,
-          raw,
-          received_at: this.deps.clock.now(),
-        })
-        .execute(),
+      insertCaught(tx, {
+        id,
+        message_id: headers.messageId ?? null,
+        from_address: headers.from?.text ?? from,
+        to_addresses: JSON.stringify(to),
+        subject: headers.subject ?? null,
+        size: raw.length,
+        raw,
+        received_at: this.deps.clock.now(),
+      }),
     );
     this.received++;
     if (this.received % 50 === 1) await pruneCaught(db, this.deps.retain);
@@ -161,34 +158,15 @@ export class MailCatcher {
   }
 }
 
-/** Deletes all but the newest `retain` caught messages. */
-export async function pruneCaught(db: Kysely<Database>, retain: number): Promise<void> {
-  const boundary = await db
-    .selectFrom('catcher_messages')
-    .select('id')
-    .orderBy('id', 'desc')
-    .offset(retain - 1)
-    .limit(1)
-    .executeTakeFirst();
-  if (boundary) await db.deleteFrom('catcher_messages').where('id', '<', boundary.id).execute();
-}
-
 /** Caught messages, newest first. */
 export async function listCaught(
   db: Kysely<Database>,
   filter: { limit: number; before?: string },
 ): Promise<CaughtMessageSummary[]> {
-  let query = db
-    .selectFrom('catcher_messages')
-    .select(['id', 'message_id', 'from_address', 'to_addresses', 'subject', 'size', 'received_at'])
-    .orderBy('id', 'desc')
-    .limit(filter.limit);
-  if (filter.before) query = query.where('id', '<', filter.before);
-  const rows = await query.execute();
-  return rows.map(caughtSummary);
+  return (await listCaughtRows(db, filter)).map(caughtSummary);
 }
 
-function caughtSummary(row: Omit<Selectable<CatcherMessagesTable>, 'raw'>): CaughtMessageSummary {
+function caughtSummary(row: Omit<CaughtRow, 'raw'>): CaughtMessageSummary {
   return {
     id: row.id,
     messageId: row.message_id,
@@ -205,13 +183,7 @@ export async function getCaught(
   db: Kysely<Database>,
   id: string,
 ): Promise<CaughtMessageSummary & { raw: string }> {
-  const row = await db.selectFrom('catcher_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await getCaughtRow(db, id);
   if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
   return { ...caughtSummary(row), raw: Buffer.from(row.raw).toString('utf8') };
-}
-
-/** Deletes every caught message; returns how many. */
-export async function clearCaught(db: Kysely<Database>): Promise<number> {
-  const result = await db.deleteFrom('catcher_messages').executeTakeFirst();
-  return Number(result.numDeletedRows);
 }

@@ -1,13 +1,26 @@
-import type { QueueDefinition } from '../core/jobs/index.js';
+import type { Tx } from '../core/db/index.js';
+import { AppError } from '../core/errors.js';
+import { uuidv7 } from '../core/ids.js';
 import {
-  deliverMessage,
-  type MailDeps,
-  onSendReplayed,
-  onSendSettled,
-  SEND_QUEUE,
-  type SendJobPayload,
-} from './service.js';
-import type { SmtpTransport } from './transport.js';
+  type Job,
+  type JobContext,
+  JobDeferral,
+  type QueueDefinition,
+  type Settlement,
+} from '../core/jobs/index.js';
+import { type MailDeps, SEND_QUEUE, type SendJobPayload } from './service.js';
+import {
+  type AttemptRow,
+  getMessageRow,
+  insertAttempt,
+  interruptOpenAttempts,
+  MAY_HAVE_TAKEN,
+  type MessageRow,
+  markMessageSent,
+  setPendingRecipients,
+  updateMessageStatus,
+} from './store.js';
+import type { OutboundMessage, RefusedRecipient, SmtpTransport } from './transport.js';
 
 /** The `mail.send` queue: one job per message, retried on the configured schedule. */
 export function sendQueue(
@@ -21,4 +34,261 @@ export function sendQueue(
     onSettled: (tx, job, settlement) => onSendSettled(deps, tx, job, settlement),
     onReplayed: (tx, job) => onSendReplayed(deps, tx, job),
   };
+}
+
+/**
+ * What a run did, for its settlement: the attempt with its outcome, and what it changes on the
+ * message (sent; or the recipients the next attempt goes to, with `firstSent` when some have it).
+ */
+interface SendRun {
+  attempt: AttemptRow;
+  effect: { kind: 'sent' } | { kind: 'pending'; recipients: string[]; firstSent: boolean } | null;
+}
+
+/**
+ * Runs waiting for their settlement, as in webhooks/delivery.ts (a WeakMap: no leak if a run is
+ * never settled here). A job settled without one (recovered after a crash, put back at the
+ * shutdown deadline) was cut short: its settlement records an `interrupted` attempt.
+ */
+const runs = new WeakMap<Job, SendRun>();
+
+/**
+ * The send job: one attempt to hand the message to the SMTP server. Nothing is written before
+ * the send: the attempt, its outcome and the message's new state are written by `onSendSettled`
+ * in the batched settlement transaction. A message already sent is not sent again. Recipients
+ * refused with a 4xx while others were taken get the next attempt, alone; recipients refused
+ * with a 5xx are recorded and dropped.
+ */
+export async function deliverMessage(
+  deps: MailDeps & { transport: SmtpTransport },
+  job: Job<SendJobPayload>,
+  context: JobContext,
+): Promise<unknown> {
+  const { store, clock, transport } = deps;
+  const message = await getMessageRow(store.db, job.payload.messageId);
+  if (!message)
+    throw new AppError('NOT_FOUND', `message ${job.payload.messageId} no longer exists`, {
+      retryable: false,
+    });
+  if (message.status === 'sent') return { alreadySent: true };
+  const permit = transport.reserveSend();
+  if (!permit.ok) {
+    const error = new AppError(
+      'SMTP_UNAVAILABLE',
+      'the SMTP circuit breaker is open after repeated connection failures',
+    );
+    throw new JobDeferral(permit.retryAt, error.message, error);
+  }
+
+  const attempt = newAttempt(message, clock.now());
+  const envelopeTo =
+    message.pending_recipients === null ? undefined : (JSON.parse(message.pending_recipients) as string[]);
+  let result: Awaited<ReturnType<SmtpTransport['send']>>;
+  try {
+    result = await transport.send(outboundMessage(message), {
+      signal: context.signal,
+      ...(envelopeTo ? { envelopeTo } : {}),
+    });
+  } catch (thrown) {
+    // Aborted (shutdown deadline, lost lease): no outcome; the settlement records it interrupted.
+    if (context.signal.aborted) throw thrown;
+    const error = toSendError(thrown);
+    runs.set(job, failedRun(attempt, error, clock.now()));
+    throw error;
+  }
+  const deferred = result.rejected.filter(isDeferredRefusal);
+  Object.assign(attempt, {
+    outcome: deferred.length > 0 ? 'partial' : 'sent',
+    finished_at: clock.now(),
+    smtp_code: result.smtpCode,
+    smtp_response: result.smtpResponse,
+    accepted: JSON.stringify(result.accepted),
+    rejected: JSON.stringify(result.rejected),
+  });
+  runs.set(job, {
+    attempt,
+    // Some recipients have it: sentAt says when it first went out; the rest wait for the retry.
+    effect:
+      deferred.length > 0
+        ? { kind: 'pending', recipients: deferred.map((r) => r.address), firstSent: true }
+        : { kind: 'sent' },
+  });
+  if (deferred.length > 0) {
+    const first = deferred[0] as RefusedRecipient;
+    throw new AppError(
+      'SMTP_TRANSIENT',
+      `${deferred.length} recipient(s) deferred by the server, retrying them: ${first.smtpResponse ?? ''}`,
+      {
+        details: { smtpCode: first.smtpCode, smtpResponse: first.smtpResponse, refusedRecipients: deferred },
+      },
+    );
+  }
+  context.logger.info(
+    {
+      event: 'message.sent',
+      messageId: message.id,
+      smtpCode: result.smtpCode,
+      refused: result.rejected.length,
+    },
+    'message sent',
+  );
+  return { smtpCode: result.smtpCode, smtpResponse: result.smtpResponse };
+}
+
+/** The attempt a run starts, before the server answers. */
+function newAttempt(message: MessageRow, now: number): AttemptRow {
+  return {
+    id: uuidv7(),
+    message_id: message.id,
+    number: Number(message.attempt_count) + 1,
+    started_at: now,
+    finished_at: null,
+    outcome: 'in_progress',
+    smtp_code: null,
+    smtp_response: null,
+    error_code: null,
+    error_message: null,
+    accepted: null,
+    rejected: null,
+  };
+}
+
+function outboundMessage(message: MessageRow): OutboundMessage {
+  return {
+    from: message.from_address,
+    to: JSON.parse(message.to_addresses) as string[],
+    cc: JSON.parse(message.cc_addresses) as string[],
+    bcc: JSON.parse(message.bcc_addresses) as string[],
+    ...(message.reply_to ? { replyTo: message.reply_to } : {}),
+    subject: message.subject,
+    ...(message.text_body !== null ? { text: message.text_body } : {}),
+    ...(message.html_body !== null ? { html: message.html_body } : {}),
+    headers: JSON.parse(message.headers) as Record<string, string>,
+    messageId: message.message_id_header,
+  };
+}
+
+/** A refusal worth retrying: a 4xx, or no readable code at all (when unsure, nothing is dropped). */
+function isDeferredRefusal(refused: RefusedRecipient): boolean {
+  return refused.smtpCode === null || refused.smtpCode < 500;
+}
+
+function toSendError(thrown: unknown): AppError {
+  if (thrown instanceof AppError) return thrown;
+  return new AppError('SMTP_PROTOCOL', String((thrown as Error)?.message ?? thrown), { cause: thrown });
+}
+
+/**
+ * A failed attempt. When every recipient was refused, those refused with a 4xx are kept for the
+ * next attempt and those refused with a 5xx are dropped.
+ */
+function failedRun(attempt: AttemptRow, error: AppError, now: number): SendRun {
+  const details = (error.details ?? {}) as {
+    smtpCode?: number | null;
+    smtpResponse?: string | null;
+    refusedRecipients?: RefusedRecipient[];
+  };
+  const refused = details.refusedRecipients ?? [];
+  const deferred = refused.filter(isDeferredRefusal);
+  return {
+    attempt: {
+      ...attempt,
+      outcome: error.retryable ? 'transient_failure' : 'permanent_failure',
+      finished_at: now,
+      smtp_code: details.smtpCode ?? null,
+      smtp_response: details.smtpResponse ?? null,
+      error_code: error.code,
+      error_message: error.message,
+      rejected: refused.length > 0 ? JSON.stringify(refused) : null,
+    },
+    effect:
+      deferred.length > 0 && deferred.length < refused.length
+        ? { kind: 'pending', recipients: deferred.map((r) => r.address), firstSent: false }
+        : null,
+  };
+}
+
+/**
+ * Records the run's attempt and mirrors the settled job onto its message, in the settlement
+ * transaction: one commit per batch of sends, not three per send.
+ */
+export async function onSendSettled(
+  deps: Pick<MailDeps, 'clock'>,
+  tx: Tx,
+  job: Job<SendJobPayload>,
+  settlement: Settlement,
+): Promise<void> {
+  const now = deps.clock.now();
+  const { messageId } = job.payload;
+  const run = runs.get(job);
+  runs.delete(job);
+  const error =
+    'error' in settlement && settlement.error
+      ? { code: settlement.error.code, message: settlement.error.message }
+      : undefined;
+  if (run) await recordRun(tx, run, now);
+  else if (error?.code === 'JOB_LEASE_EXPIRED' || error?.code === 'JOB_INTERRUPTED')
+    await recordInterruptedAttempt(tx, job, error, now);
+  if (settlement.status === 'succeeded') return;
+  if (settlement.status === 'queued') {
+    await updateMessageStatus(tx, messageId, {
+      status: 'queued',
+      now,
+      nextAttemptAt: settlement.runAt,
+      ...(error ? { error } : {}),
+    });
+    return;
+  }
+  await updateMessageStatus(tx, messageId, {
+    status: 'failed',
+    now,
+    nextAttemptAt: null,
+    error: error ?? null,
+  });
+}
+
+async function recordRun(tx: Tx, run: SendRun, now: number): Promise<void> {
+  const messageId = run.attempt.message_id;
+  await insertAttempt(tx, run.attempt, now);
+  if (run.effect?.kind === 'sent') await markMessageSent(tx, messageId, now);
+  if (run.effect?.kind === 'pending') {
+    await setPendingRecipients(tx, messageId, run.effect.recipients, now, {
+      firstSent: run.effect.firstSent,
+    });
+  }
+}
+
+/** A run that ended without an outcome of its own (crash, lost lease, shutdown deadline). */
+async function recordInterruptedAttempt(
+  tx: Tx,
+  job: Job<SendJobPayload>,
+  error: { code: string; message: string },
+  now: number,
+): Promise<void> {
+  const { messageId } = job.payload;
+  // An attempt an earlier version opened before sending is the one that was cut short.
+  if ((await interruptOpenAttempts(tx, messageId, now, error)) > 0) return;
+  const message = await getMessageRow(tx.db, messageId);
+  if (!message || message.status === 'sent') return;
+  await insertAttempt(
+    tx,
+    {
+      ...newAttempt(message, job.startedAt ?? now),
+      outcome: 'interrupted',
+      finished_at: now,
+      error_code: error.code,
+      error_message: `${error.message}; ${MAY_HAVE_TAKEN}`,
+    },
+    now,
+  );
+}
+
+/** A replayed send job puts its message back in the queue. */
+export async function onSendReplayed(
+  deps: Pick<MailDeps, 'clock'>,
+  tx: Tx,
+  job: Job<SendJobPayload>,
+): Promise<void> {
+  const now = deps.clock.now();
+  await updateMessageStatus(tx, job.payload.messageId, { status: 'queued', now, nextAttemptAt: now });
 }

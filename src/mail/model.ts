@@ -210,3 +210,6 @@ export function classifySmtpFailure(failure: SmtpFailure): AppError {
 export function isConnectivityFailure(error: AppError): boolean {
   return error.code === 'SMTP_CONNECT' || error.code === 'SMTP_TIMEOUT' || error.code === 'SMTP_TLS';
 }
+
+/** The queue of message sends: one job per message. */
+export const SEND_QUEUE = 'mail.send';

@@ -4,6 +4,7 @@ import { startTestFacteur, type TestFacteur } from '../../test/support/facteur.j
 import { type SmtpSink, startSmtpSink } from '../../test/support/smtp-sink.js';
 import { ManualClock } from '../core/clock.js';
 import { openStore } from '../core/db/index.js';
+import { getJob } from '../core/jobs/index.js';
 
 const skip = await databaseSkipReason();
 
@@ -122,12 +123,8 @@ describe.skipIf(skip)('resilience of sending', () => {
       expect(attempts).toEqual([
         expect.objectContaining({ outcome: 'interrupted', error_code: 'JOB_INTERRUPTED' }),
       ]);
-      const job = await store.db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('id', '=', message.job_id)
-        .executeTakeFirstOrThrow();
-      expect(job).toMatchObject({ status: 'queued', attempts: 0, lease_owner: null });
+      const job = await getJob(store.db, message.job_id);
+      expect(job).toMatchObject({ status: 'queued', attempts: 0, leaseOwner: null });
     } finally {
       await store.close();
     }

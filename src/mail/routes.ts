@@ -2,10 +2,12 @@ import { z } from 'zod';
 import type { Store } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import type { HttpApp } from '../core/http/server.js';
-import { clearCaught, getCaught, listCaught } from './catcher.js';
+import { getCaught, listCaught } from './catcher.js';
+import { clearCaught } from './catcher-store.js';
 import { messageInputSchema } from './model.js';
-import { acceptMessage, getMessage, listMessages, type MailDeps } from './service.js';
+import { acceptMessage, type MailDeps } from './service.js';
 import { ATTEMPT_OUTCOMES } from './store.js';
+import { getMessage, listMessages } from './views.js';
 
 const statusSchema = z.enum(['queued', 'sending', 'sent', 'failed']);
 const errorSchema = z.object({ code: z.string(), message: z.string() });

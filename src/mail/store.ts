@@ -1,8 +1,14 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, Tx } from '../core/db/index.js';
+import {
+  type Database,
+  findByIdempotencyKey,
+  type IdempotentInsert,
+  insertOrSkipByIdempotencyKey,
+  type Tx,
+} from '../core/db/index.js';
 import type { MessageAttemptsTable, MessagesTable } from '../core/db/schema.js';
-import type { MessageStatus } from './model.js';
-import type { RefusedRecipient } from './transport.js';
+import { runningJobIds } from '../core/jobs/index.js';
+import { type MessageStatus, SEND_QUEUE } from './model.js';
 
 /** SQL for outbound messages and their attempts. */
 
@@ -12,7 +18,8 @@ export type MessageRow = Selectable<MessagesTable>;
 export type AttemptRow = Selectable<MessageAttemptsTable>;
 
 /**
- * Attempt outcomes: `in_progress` until the server answers; `sent`; `partial` (taken for some
+ * Attempt outcomes: `in_progress` while the send runs (shown from the running job, not stored:
+ * an attempt is written with its outcome when the job settles); `sent`; `partial` (taken for some
  * recipients, refused with a 4xx for others, who get the next attempt); `transient_failure` (4xx,
  * network, timeout: retried while attempts remain); `permanent_failure` (5xx); `interrupted` when
  * the worker stopped before the server answered.
@@ -29,20 +36,12 @@ export const ATTEMPT_OUTCOMES = [
 /** One of ATTEMPT_OUTCOMES. */
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
-/** Inserts a message; returns false if its idempotency key is already taken in its scope. */
-export async function insertMessage(tx: Tx, row: MessageRow): Promise<boolean> {
-  const inserted = await tx.db
-    .insertInto('messages')
-    .values(row)
-    .onConflict((oc) =>
-      oc
-        .columns(['idempotency_scope', 'idempotency_key'])
-        .where('idempotency_key', 'is not', null)
-        .doNothing(),
-    )
-    .returning('id')
-    .executeTakeFirst();
-  return inserted !== undefined;
+/**
+ * Inserts a message unless its idempotency key is already taken in its scope; then answers the
+ * message holding the key (`created: false`) and writes nothing.
+ */
+export async function insertMessage(tx: Tx, row: MessageRow): Promise<IdempotentInsert<MessageRow>> {
+  return insertOrSkipByIdempotencyKey(tx, 'messages', row);
 }
 
 /** The message holding this idempotency key within a scope (an API key, or the CLI). */
@@ -51,12 +50,7 @@ export async function findMessageByIdempotencyKey(
   scope: string,
   key: string,
 ): Promise<MessageRow | undefined> {
-  return db
-    .selectFrom('messages')
-    .selectAll()
-    .where('idempotency_scope', '=', scope)
-    .where('idempotency_key', '=', key)
-    .executeTakeFirst();
+  return findByIdempotencyKey(db, 'messages', scope, key);
 }
 
 /** One message. */
@@ -75,106 +69,66 @@ export async function listAttempts(db: Kysely<Database>, messageId: string): Pro
 }
 
 /** Messages, newest first, optionally by status, before a cursor id. */
+/**
+ * Messages, newest first. `sending` is not stored: it is a `queued` message whose job runs now,
+ * so `queued` and `sending` are told apart by the running jobs of the send queue.
+ */
 export async function listMessageRows(
   db: Kysely<Database>,
   filter: { status?: MessageStatus; before?: string; limit: number },
 ): Promise<MessageRow[]> {
   let query = db.selectFrom('messages').selectAll().orderBy('id', 'desc').limit(filter.limit);
-  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.status === 'sending' || filter.status === 'queued') {
+    const running = runningJobIds(db, SEND_QUEUE);
+    query = query
+      .where('status', '=', 'queued')
+      .where('job_id', filter.status === 'sending' ? 'in' : 'not in', running);
+  } else if (filter.status) {
+    query = query.where('status', '=', filter.status);
+  }
   if (filter.before) query = query.where('id', '<', filter.before);
   return query.execute();
 }
 
 /**
- * Opens attempt number `number`: the message becomes `sending`, and an attempt a dead worker
- * left open is closed as `interrupted` so the history shows what happened.
+ * Records a finished attempt (in the settlement transaction of the run that made it) and counts
+ * it on its message.
  */
-export async function startAttempt(
-  tx: Tx,
-  messageId: string,
-  attemptId: string,
-  number: number,
-  now: number,
-): Promise<void> {
-  await interruptOpenAttempts(tx, messageId, now, {
-    code: 'JOB_LEASE_EXPIRED',
-    message: 'the worker stopped before the server answered',
-  });
-  await tx.db
-    .insertInto('message_attempts')
-    .values({
-      id: attemptId,
-      message_id: messageId,
-      number,
-      started_at: now,
-      finished_at: null,
-      outcome: 'in_progress',
-      smtp_code: null,
-      smtp_response: null,
-      error_code: null,
-      error_message: null,
-      accepted: null,
-      rejected: null,
-    })
-    .execute();
+export async function insertAttempt(tx: Tx, row: AttemptRow, now: number): Promise<void> {
+  await tx.db.insertInto('message_attempts').values(row).execute();
   await tx.db
     .updateTable('messages')
-    .set({ status: 'sending', attempt_count: number, next_attempt_at: null, updated_at: now })
-    .where('id', '=', messageId)
+    .set({ attempt_count: row.number, updated_at: now })
+    .where('id', '=', row.message_id)
     .execute();
 }
 
-/** Closes attempts a stopped worker left `in_progress` as `interrupted`, with the reason. */
+/**
+ * Closes attempts left `in_progress` (by a version that recorded an attempt before sending) as
+ * `interrupted`, with the reason; answers how many there were.
+ */
 export async function interruptOpenAttempts(
   tx: Tx,
   messageId: string,
   now: number,
   reason: { code: string; message: string },
-): Promise<void> {
-  await tx.db
+): Promise<number> {
+  const result = await tx.db
     .updateTable('message_attempts')
     .set({
       outcome: 'interrupted',
       finished_at: now,
       error_code: reason.code,
-      error_message: `${reason.message}; the SMTP server may or may not have taken the message`,
+      error_message: `${reason.message}; ${MAY_HAVE_TAKEN}`,
     })
     .where('message_id', '=', messageId)
     .where('outcome', '=', 'in_progress')
-    .execute();
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
-/** Closes an attempt with what the server said. */
-export async function finishAttempt(
-  tx: Tx,
-  attemptId: string,
-  result: {
-    outcome: AttemptOutcome;
-    now: number;
-    smtpCode: number | null;
-    smtpResponse: string | null;
-    errorCode?: string | null;
-    errorMessage?: string | null;
-    accepted?: string[];
-    rejected?: RefusedRecipient[];
-  },
-): Promise<void> {
-  await tx.db
-    .updateTable('message_attempts')
-    .set({
-      outcome: result.outcome,
-      finished_at: result.now,
-      smtp_code: result.smtpCode,
-      smtp_response: result.smtpResponse,
-      error_code: result.errorCode ?? null,
-      error_message: result.errorMessage ?? null,
-      accepted: result.accepted ? JSON.stringify(result.accepted) : null,
-      rejected: result.rejected ? JSON.stringify(result.rejected) : null,
-    })
-    .where('id', '=', attemptId)
-    .where('outcome', '=', 'in_progress')
-    .execute();
-}
+/** What an interrupted attempt's message adds to the reason. */
+export const MAY_HAVE_TAKEN = 'the SMTP server may or may not have taken the message';
 
 /** Marks a message sent: every recipient was taken, or refused for good. */
 export async function markMessageSent(tx: Tx, messageId: string, now: number): Promise<void> {

@@ -1,4 +1,4 @@
-import type { InboundEmail } from '../inbound/email.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import { type Condition, type Group, groupMembers, isGroup } from './condition-model.js';
 import type { DeliveryLink } from './extractors.js';
 import { regexTest } from './regex.js';

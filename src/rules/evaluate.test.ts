@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { at, makeEmail } from '../../test/support/email-fixture.js';
 import { AppError } from '../core/errors.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import type { DeliverySchedule } from '../core/schedule.js';
-import type { InboundEmail } from '../inbound/email.js';
 import { type EvaluationContext, evaluateRules } from './evaluate.js';
 import { type Rule, type RuleSettings, ruleInputSchema, ruleSettingsSchema } from './model.js';
 

@@ -1,9 +1,9 @@
 import { AppError } from '../core/errors.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import type { DeliverySchedule } from '../core/schedule.js';
-import type { InboundEmail } from '../inbound/email.js';
 import { type Extracted, traceGroup } from './conditions.js';
 import { isReplyOrForward, senderAllowed, subjectGroupKey } from './dedupe.js';
-import { extractLinks, isUrgent } from './extractors.js';
+import { findShareLinks, isUrgent } from './extractors.js';
 import type { Action, Rule, RuleSettings } from './model.js';
 import { compatPayload, type EmailSource, windowDecision } from './payload.js';
 import { type Detection, detectPreset } from './presets.js';
@@ -99,7 +99,7 @@ export function evaluateRules(
   if (!senderAllowed(settings.senderAllowlist, email.from?.address)) return skipped('sender_not_allowed');
   if (settings.skipRepliesAndForwards && isReplyOrForward(email.subject)) return skipped('reply_or_forward');
   const extracted: Extracted = {
-    links: extractLinks(email),
+    links: findShareLinks(email),
     urgent: isUrgent(email.subject) || isUrgent(email.text),
   };
   const out: Collector = { decisions: [], tags: new Set(), skippedByWindow: 0 };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { at, makeEmail } from '../../test/support/email-fixture.js';
 import {
   deliveryTime,
-  extractLinks,
+  findShareLinks,
   isUrgent,
   normaliseDropboxUrl,
   normaliseForMatch,
@@ -26,7 +26,7 @@ describe('isUrgent', () => {
   });
 });
 
-describe('extractLinks: providers', () => {
+describe('findShareLinks: providers', () => {
   it.each([
     ['https://www.dropbox.com/s/abc123/file.zip?dl=0', 'dropbox'],
     ['https://www.dropbox.com/scl/fi/abc/photo.zip?rlkey=k1&dl=0', 'dropbox'],
@@ -45,7 +45,7 @@ describe('extractLinks: providers', () => {
     ['https://onedrive.live.com/redir?resid=ABC', 'onedrive'],
     ['https://contoso.sharepoint.com/:f:/g/personal/abc', 'onedrive'],
   ])('classifies %s as %s', (url, provider) => {
-    const links = extractLinks(makeEmail({ links: [url] }));
+    const links = findShareLinks(makeEmail({ links: [url] }));
     expect(links.map((l) => l.provider)).toEqual([provider]);
     expect(links[0]?.raw_url).toBe(url);
   });
@@ -60,13 +60,13 @@ describe('extractLinks: providers', () => {
     'https://example.com/dropbox.com/s/abc',
     'ftp://www.dropbox.com/s/abc/file.zip',
   ])('ignores %s', (url) => {
-    expect(extractLinks(makeEmail({ links: [url] }))).toEqual([]);
+    expect(findShareLinks(makeEmail({ links: [url] }))).toEqual([]);
   });
 });
 
-describe('extractLinks: order, de-duplication, logos', () => {
+describe('findShareLinks: order, de-duplication, logos', () => {
   it('keeps first-seen order and drops repeats of the same normalised Dropbox URL', () => {
-    const links = extractLinks(
+    const links = findShareLinks(
       makeEmail({
         links: [
           'https://we.tl/t-1',
@@ -88,17 +88,17 @@ describe('extractLinks: order, de-duplication, logos', () => {
     'drops the Dropbox image %s',
     (name) => {
       const email = makeEmail({ links: [`https://www.dropbox.com/s/abc/${name}?raw=1`] });
-      expect(extractLinks(email)).toEqual([]);
+      expect(findShareLinks(email)).toEqual([]);
     },
   );
 
   it('keeps Dropbox files whose name only contains those words later on', () => {
-    const links = extractLinks(makeEmail({ links: ['https://www.dropbox.com/s/abc/photos_logo.zip'] }));
+    const links = findShareLinks(makeEmail({ links: ['https://www.dropbox.com/s/abc/photos_logo.zip'] }));
     expect(links).toHaveLength(1);
   });
 
   it('filters logos on Dropbox only', () => {
-    expect(extractLinks(makeEmail({ links: ['https://fromsmash.com/logo'] }))).toHaveLength(1);
+    expect(findShareLinks(makeEmail({ links: ['https://fromsmash.com/logo'] }))).toHaveLength(1);
   });
 
   it('re-scans text and HTML for links the parser did not list, trimming trailing punctuation', () => {
@@ -107,7 +107,7 @@ describe('extractLinks: order, de-duplication, logos', () => {
       text: 'Fichiers : https://we.tl/t-XyZ. Merci',
       html: '<a href="https://www.dropbox.com/scl/fi/a/b.zip?rlkey=k&amp;dl=0">ici</a>',
     });
-    expect(extractLinks(email)).toEqual([
+    expect(findShareLinks(email)).toEqual([
       { provider: 'wetransfer', raw_url: 'https://we.tl/t-XyZ', direct_url: 'https://we.tl/t-XyZ' },
       {
         provider: 'dropbox',
@@ -132,7 +132,7 @@ describe('normaliseDropboxUrl', () => {
   });
 
   it('is the direct_url of extracted Dropbox links', () => {
-    const [link] = extractLinks(makeEmail({ links: ['https://www.dropbox.com/s/abc/file.zip?dl=0'] }));
+    const [link] = findShareLinks(makeEmail({ links: ['https://www.dropbox.com/s/abc/file.zip?dl=0'] }));
     expect(link?.direct_url).toBe('https://www.dropbox.com/s/abc/file.zip?dl=1');
   });
 });

@@ -1,5 +1,5 @@
+import type { InboundEmail } from '../core/inbound-email.js';
 import { formatTimeOfDay } from '../core/schedule.js';
-import type { InboundEmail } from '../inbound/email.js';
 
 /**
  * What rules and presets read from a message beyond its fields: the file-transfer links it
@@ -116,7 +116,7 @@ function candidateUrls(email: InboundEmail): string[] {
 }
 
 /** Supported share links of `email` in first-seen order, de-duplicated, Dropbox logos dropped. */
-export function extractLinks(email: InboundEmail): DeliveryLink[] {
+export function findShareLinks(email: InboundEmail): DeliveryLink[] {
   const links: DeliveryLink[] = [];
   const seen = new Set<string>();
   for (const candidate of candidateUrls(email)) {

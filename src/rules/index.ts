@@ -28,7 +28,7 @@ export {
 export {
   type DeliveryLink,
   deliveryTime,
-  extractLinks,
+  findShareLinks,
   isUrgent,
   LINK_PROVIDERS,
   type LinkProvider,

@@ -1,5 +1,5 @@
+import type { InboundEmail } from '../core/inbound-email.js';
 import { type DeliverySchedule, localWeekday, scheduleStateAt } from '../core/schedule.js';
-import type { InboundEmail } from '../inbound/email.js';
 import { type DeliveryLink, formatHhMm } from './extractors.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { at, makeEmail } from '../../test/support/email-fixture.js';
-import type { InboundEmail } from '../inbound/email.js';
-import { extractLinks } from './extractors.js';
+import type { InboundEmail } from '../core/inbound-email.js';
+import { findShareLinks } from './extractors.js';
 import { detectDesabo, detectPreset, detectRecadrage, isRecadrageSubject } from './presets.js';
 
 const NOW = at('2025-06-02T08:00:00Z'); // 10:00 in Paris
@@ -9,11 +9,11 @@ const PARIS = 'Europe/Paris';
 const DROPBOX = 'https://www.dropbox.com/scl/fi/abc/lot42.zip?rlkey=k&dl=0';
 
 function recadrage(email: InboundEmail, now = NOW) {
-  return detectRecadrage(email, extractLinks(email), now, PARIS);
+  return detectRecadrage(email, findShareLinks(email), now, PARIS);
 }
 
 function desabo(email: InboundEmail) {
-  return detectDesabo(email, extractLinks(email));
+  return detectDesabo(email, findShareLinks(email));
 }
 
 describe('recadrage: the subject', () => {
@@ -77,7 +77,7 @@ describe('recadrage: the detection', () => {
   it('does not match without a time', () => {
     const email = makeEmail({ ...base, text: 'Bonjour, voici le lot.' });
     expect(recadrage(email)).toBeNull();
-    expect(detectPreset('recadrage', email, extractLinks(email), NOW, PARIS)).toEqual({
+    expect(detectPreset('recadrage', email, findShareLinks(email), NOW, PARIS)).toEqual({
       miss: expect.stringMatching(/no delivery time/),
     });
   });

@@ -1,4 +1,4 @@
-import type { InboundEmail } from '../inbound/email.js';
+import type { InboundEmail } from '../core/inbound-email.js';
 import { type DeliveryLink, deliveryTime, isUrgent, normaliseForMatch } from './extractors.js';
 
 /**

@@ -1,12 +1,19 @@
 import { z } from 'zod';
 import type { HttpApp } from '../core/http/server.js';
+import { registerSettingsRoutes } from '../core/settings/index.js';
 import { validationError } from '../core/validation.js';
-import { type Rule, type RuleInput, ruleInputSchema, rulePatchSchema, ruleSettingsSchema } from './model.js';
-import type { RuleStore } from './store.js';
+import { type RuleInput, ruleSettingsSchema } from './model.js';
+import { type RuleStore, ruleOf } from './store.js';
 
-const idParams = z.object({ id: z.string().min(1).max(64) });
 const ruleSchema = z
-  .object({ id: z.string(), position: z.number() })
+  .object({
+    id: z.string(),
+    position: z.number(),
+    version: z
+      .number()
+      .int()
+      .describe('Raised by every change; send it back as `If-Match` to change this version only.'),
+  })
   .catchall(z.unknown())
   .describe('A rule as written, with its id and position (0 runs first).');
 
@@ -43,39 +50,30 @@ async function checkEndpoints(
 /** `/api/rules`: ordered routing rules and their settings. */
 export function registerRuleRoutes(app: HttpApp, deps: RuleRouteDeps): void {
   const tags = ['rules'];
-  const view = (rule: Rule) => rule;
-  app.get(
-    '/rules',
-    {
-      schema: {
-        summary: 'Every rule, in the order they run, and the rule settings.',
-        tags,
-        response: { 200: z.object({ rules: z.array(ruleSchema), settings: z.unknown() }) },
-      },
+  registerSettingsRoutes(app, {
+    path: '/rules',
+    listKey: 'rules',
+    tags,
+    collection: deps.rules,
+    view: ruleOf,
+    viewSchema: ruleSchema,
+    createQuery: z.object({ position: z.coerce.number().int().min(0).optional() }),
+    check: async (body) => {
+      if (body.actions) await checkEndpoints(deps, body.actions, 'actions');
     },
-    async () => {
-      const { rules, settings } = await deps.rules.read(deps.rules.db);
-      return { rules: rules.map(view), settings };
+    list: {
+      schema: z.object({ rules: z.array(ruleSchema), settings: z.unknown() }),
+      body: async (records) => ({ rules: records.map(ruleOf), settings: await deps.rules.readSettings() }),
     },
-  );
-  app.post(
-    '/rules',
-    {
-      schema: {
-        summary: 'Adds a rule, last unless `position` is given.',
-        tags,
-        querystring: z.object({ position: z.coerce.number().int().min(0).optional() }),
-        body: ruleInputSchema,
-        response: { 201: ruleSchema },
-      },
+    summaries: {
+      create: 'Adds a rule, last unless `position` is given.',
+      list: 'Every rule, in the order they run, and the rule settings.',
+      get: 'One rule.',
+      patch: 'Changes some fields of a rule; the result is validated as a whole.',
+      delete: 'Deletes a rule.',
+      order: 'Reorders the rules: `ids` lists every rule once, first to run first.',
     },
-    async (request, reply) => {
-      await checkEndpoints(deps, request.body.actions, 'actions');
-      const rule = await deps.rules.create(request.body, request.query.position);
-      reply.header('location', `/api/rules/${rule.id}`);
-      return reply.status(201).send(view(rule));
-    },
-  );
+  });
   app.get(
     '/rules/settings',
     {
@@ -85,7 +83,7 @@ export function registerRuleRoutes(app: HttpApp, deps: RuleRouteDeps): void {
         response: { 200: z.unknown() },
       },
     },
-    async () => (await deps.rules.read(deps.rules.db)).settings,
+    async () => deps.rules.readSettings(),
   );
   app.put(
     '/rules/settings',
@@ -100,47 +98,6 @@ export function registerRuleRoutes(app: HttpApp, deps: RuleRouteDeps): void {
     async (request) => {
       await checkEndpoints(deps, request.body.defaultActions, 'defaultActions');
       return deps.rules.putSettings(request.body);
-    },
-  );
-  app.put(
-    '/rules/order',
-    {
-      schema: {
-        summary: 'Reorders the rules: `ids` lists every rule once, first to run first.',
-        tags,
-        body: z.strictObject({ ids: z.array(z.string().min(1).max(64)).max(1000) }),
-        response: { 200: z.object({ rules: z.array(ruleSchema) }) },
-      },
-    },
-    async (request) => ({ rules: (await deps.rules.reorder(request.body.ids)).map(view) }),
-  );
-  app.get(
-    '/rules/:id',
-    { schema: { summary: 'One rule.', tags, params: idParams, response: { 200: ruleSchema } } },
-    async (request) => view(await deps.rules.get(request.params.id)),
-  );
-  app.patch(
-    '/rules/:id',
-    {
-      schema: {
-        summary: 'Changes some fields of a rule; the result is validated as a whole.',
-        tags,
-        params: idParams,
-        body: rulePatchSchema,
-        response: { 200: ruleSchema },
-      },
-    },
-    async (request) => {
-      if (request.body.actions) await checkEndpoints(deps, request.body.actions, 'actions');
-      return view(await deps.rules.update(request.params.id, request.body));
-    },
-  );
-  app.delete(
-    '/rules/:id',
-    { schema: { summary: 'Deletes a rule.', tags, params: idParams, response: { 204: z.null() } } },
-    async (request, reply) => {
-      await deps.rules.remove(request.params.id);
-      return reply.status(204).send(null);
     },
   );
 }

@@ -9,6 +9,7 @@ import { ENDPOINTS_CHANNEL, type Endpoint, type EndpointRegistry } from './endpo
 import { type DeliveryJobPayload, publishIn } from './events.js';
 import { formatDuration } from './model.js';
 import { redactUrl } from './request.js';
+import { clearEndpointFailing, markEndpointFailing, markEndpointWarned } from './store.js';
 
 /**
  * Alerts: a delivery that ran out of retries, an endpoint failing for half its `disableAfter`,
@@ -86,12 +87,7 @@ export class Alerts {
   async noteSuccess(tx: Tx, endpointId: string): Promise<void> {
     const cached = this.deps.endpoints.peek(endpointId);
     if (cached && cached.failingSince === null) return;
-    await tx.db
-      .updateTable('webhook_endpoints')
-      .set({ failing_since: null, failure_warned_at: null })
-      .where('id', '=', endpointId)
-      .where('failing_since', 'is not', null)
-      .execute();
+    await clearEndpointFailing(tx, endpointId);
     if (cached) cached.failingSince = null;
     tx.notify(ENDPOINTS_CHANNEL, endpointId);
   }
@@ -100,12 +96,7 @@ export class Alerts {
   async noteFailure(tx: Tx, endpointId: string, now: number): Promise<void> {
     const cached = this.deps.endpoints.peek(endpointId);
     if (cached && cached.failingSince !== null) return;
-    await tx.db
-      .updateTable('webhook_endpoints')
-      .set({ failing_since: now })
-      .where('id', '=', endpointId)
-      .where('failing_since', 'is', null)
-      .execute();
+    await markEndpointFailing(tx, endpointId, now);
     if (cached) cached.failingSince = now;
     tx.notify(ENDPOINTS_CHANNEL, endpointId);
   }
@@ -152,13 +143,7 @@ export class Alerts {
         await this.disableEndpoint(endpoint, reason, now);
       } else if (failingFor >= limit / 2 && endpoint.failureWarnedAt === null) {
         await this.deps.store.transaction(async (tx) => {
-          const marked = await tx.db
-            .updateTable('webhook_endpoints')
-            .set({ failure_warned_at: now })
-            .where('id', '=', endpoint.id)
-            .where('failure_warned_at', 'is', null)
-            .executeTakeFirst();
-          if (Number(marked.numUpdatedRows) === 0) return;
+          if (!(await markEndpointWarned(tx, endpoint.id, now))) return;
           const data = {
             ...endpointFacts(endpoint),
             failingSince: new Date(endpoint.failingSince as number).toISOString(),

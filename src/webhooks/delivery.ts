@@ -1,9 +1,8 @@
-import { sql } from 'kysely';
 import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import { JOBS_CHANNEL, type Job, type JobContext, JobDeferral, type Settlement } from '../core/jobs/index.js';
+import { type Job, type JobContext, JobDeferral, runJobNow, type Settlement } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import type { Alerts } from './alerts.js';
 import type { Endpoint, EndpointRegistry } from './endpoints.js';
@@ -19,7 +18,15 @@ import {
   redactUrl,
 } from './request.js';
 import { finalAttemptMessage, judgeAnswer } from './response.js';
-import { type AttemptRow, getDeliveryWork, insertAttempts, updateDelivery } from './store.js';
+import {
+  type AttemptRow,
+  attemptCountPlus,
+  getDeliveryAttemptCount,
+  getDeliveryWork,
+  insertAttempts,
+  markDeliveryReplayed,
+  updateDelivery,
+} from './store.js';
 
 /**
  * The delivery job: one HTTP attempt (two when a 415 may be retried in the other format),
@@ -242,7 +249,7 @@ export async function onDeliverySettled(
     if (last?.error_message) last.error_message = finalAttemptMessage(last.error_message);
   }
   await insertAttempts(tx, attempts);
-  const counts = { attempt_count: sql<number>`attempt_count + ${attempts.length}`, updated_at: now } as const;
+  const counts = { attempt_count: attemptCountPlus(attempts.length), updated_at: now } as const;
   const lastError = { last_error_code: error?.code ?? null, last_error_message: error?.message ?? null };
   const statusCode = last ? { last_status_code: last.status_code } : {};
   const metrics = deps.guards.metrics;
@@ -271,8 +278,7 @@ export async function onDeliverySettled(
         error?.code === 'WEBHOOK_UNAVAILABLE' &&
         deps.guards.breaker(endpointId).state === 'closed';
       if (breakerClosed || (held && !(await stillHeld(deps, tx, job.payload, now)))) {
-        await tx.db.updateTable('jobs').set({ run_at: now }).where('id', '=', job.id).execute();
-        tx.notify(JOBS_CHANNEL, DELIVERY_QUEUE);
+        await runJobNow(tx, DELIVERY_QUEUE, job.id, now);
         held = false;
         runAt = now;
       }
@@ -341,16 +347,12 @@ async function interruptedAttempt(
   const error = 'error' in settlement ? settlement.error : null;
   if (!error || (error.code !== 'JOB_LEASE_EXPIRED' && error.code !== 'JOB_INTERRUPTED')) return [];
   const startedAt = job.startedAt ?? now;
-  const delivery = await tx.db
-    .selectFrom('webhook_deliveries')
-    .select('attempt_count')
-    .where('id', '=', job.payload.deliveryId)
-    .executeTakeFirst();
+  const delivery = await getDeliveryAttemptCount(tx.db, job.payload.deliveryId);
   return [
     {
       id: uuidv7(),
       delivery_id: '',
-      number: Number(delivery?.attempt_count ?? 0) + 1,
+      number: (delivery ?? 0) + 1,
       started_at: startedAt,
       finished_at: now,
       outcome: 'interrupted',
@@ -373,10 +375,5 @@ export async function onDeliveryReplayed(
   job: Job<DeliveryJobPayload>,
 ): Promise<void> {
   const now = deps.clock.now();
-  await tx.db
-    .updateTable('webhook_deliveries')
-    .set({ status: 'pending', next_attempt_at: now, finished_at: null, updated_at: now })
-    .where('id', '=', job.payload.deliveryId)
-    .where('job_id', '=', job.id)
-    .execute();
+  await markDeliveryReplayed(tx, job.payload.deliveryId, job.id, now);
 }

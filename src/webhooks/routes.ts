@@ -3,15 +3,10 @@ import { maskSecret } from '../core/crypto/index.js';
 import { AppError } from '../core/errors.js';
 import { optionalBody } from '../core/http/input.js';
 import type { HttpApp } from '../core/http/server.js';
+import { registerSettingsRoutes } from '../core/settings/index.js';
 import { type Endpoint, maskedHeaders } from './endpoints.js';
 import { eventInputSchema } from './events.js';
-import {
-  DELIVERY_STATUSES,
-  durationSchema,
-  endpointCreateSchema,
-  endpointUpdateSchema,
-  inputFromSettings,
-} from './model.js';
+import { DELIVERY_STATUSES, durationSchema, endpointCreateSchema, inputFromSettings } from './model.js';
 import type { Webhooks } from './service.js';
 import { deliveryView, deliveryWithAttempts, listDeliveries } from './views.js';
 
@@ -49,6 +44,10 @@ const endpointSchema = z.object({
   failingSince: z.string().nullable(),
   disabledAt: z.string().nullable(),
   disabledReason: z.string().nullable(),
+  version: z
+    .number()
+    .int()
+    .describe('Raised by every change; send it back as `If-Match` to change this version only.'),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -68,6 +67,7 @@ function endpointView(endpoint: Endpoint, now: number): z.infer<typeof endpointS
     failingSince: iso(endpoint.failingSince),
     disabledAt: iso(endpoint.disabledAt),
     disabledReason: endpoint.disabledReason,
+    version: endpoint.version,
     createdAt: iso(endpoint.createdAt) as string,
     updatedAt: iso(endpoint.updatedAt) as string,
   };
@@ -78,95 +78,29 @@ export function registerWebhookRoutes(app: HttpApp, webhooks: Webhooks): void {
   const now = () => webhooks.clock.now();
   const tags = ['webhooks'];
 
-  app.post(
-    '/endpoints',
-    {
-      schema: {
-        summary: 'Creates a webhook endpoint. The answer holds its signing secret, shown this once.',
-        tags,
-        body: endpointCreateSchema,
-        response: {
-          201: endpointSchema.extend({ secret: z.string().describe('The full signing secret (whsec_...).') }),
-        },
-      },
+  registerSettingsRoutes(app, {
+    path: '/endpoints',
+    listKey: 'endpoints',
+    tags,
+    collection: webhooks.endpoints,
+    view: (endpoint) => endpointView(endpoint, now()),
+    viewSchema: endpointSchema,
+    created: {
+      schema: endpointSchema.extend({ secret: z.string().describe('The full signing secret (whsec_...).') }),
+      body: (endpoint) => ({ ...endpointView(endpoint, now()), secret: endpoint.secrets.signing[0]?.secret }),
     },
-    async (request, reply) => {
-      const { endpoint, secret } = await webhooks.endpoints.create(request.body);
-      reply.header('location', `/api/endpoints/${endpoint.id}`);
-      return reply.status(201).send({ ...endpointView(endpoint, now()), secret });
+    summaries: {
+      create: 'Creates a webhook endpoint. The answer holds its signing secret, shown this once.',
+      list: 'Every endpoint.',
+      get: 'One endpoint.',
+      patch:
+        'Changes some settings of an endpoint; the others stay. Waiting deliveries follow the new settings.',
+      delete:
+        'Deletes an endpoint with its deliveries and their attempts; its waiting deliveries are cancelled.',
+      pause: 'Pauses an endpoint: its deliveries are held (not dropped) until it is resumed.',
+      resume: 'Resumes a paused or disabled endpoint: held deliveries go out now.',
     },
-  );
-
-  app.get(
-    '/endpoints',
-    {
-      schema: {
-        summary: 'Every endpoint.',
-        tags,
-        response: { 200: z.object({ endpoints: z.array(endpointSchema) }) },
-      },
-    },
-    async () => ({ endpoints: (await webhooks.endpoints.list()).map((e) => endpointView(e, now())) }),
-  );
-
-  app.get(
-    '/endpoints/:id',
-    { schema: { summary: 'One endpoint.', tags, params: idParams, response: { 200: endpointSchema } } },
-    async (request) => endpointView(await webhooks.endpoints.load(request.params.id), now()),
-  );
-
-  app.patch(
-    '/endpoints/:id',
-    {
-      schema: {
-        summary:
-          'Changes some settings of an endpoint; the others stay. Waiting deliveries follow the new settings.',
-        tags,
-        params: idParams,
-        body: endpointUpdateSchema,
-        response: { 200: endpointSchema },
-      },
-    },
-    async (request) => endpointView(await webhooks.endpoints.update(request.params.id, request.body), now()),
-  );
-
-  app.delete(
-    '/endpoints/:id',
-    {
-      schema: {
-        summary:
-          'Deletes an endpoint with its deliveries and their attempts; its waiting deliveries are cancelled.',
-        tags,
-        params: idParams,
-        response: { 204: z.null() },
-      },
-    },
-    async (request, reply) => {
-      await webhooks.endpoints.remove(request.params.id);
-      return reply.status(204).send(null);
-    },
-  );
-
-  for (const [action, status] of [
-    ['pause', 'paused'],
-    ['resume', 'active'],
-  ] as const) {
-    app.post(
-      `/endpoints/:id/${action}`,
-      {
-        schema: {
-          summary:
-            action === 'pause'
-              ? 'Pauses an endpoint: its deliveries are held (not dropped) until it is resumed.'
-              : 'Resumes a paused or disabled endpoint: held deliveries go out now.',
-          tags,
-          params: idParams,
-          response: { 200: endpointSchema },
-        },
-      },
-      async (request) => endpointView(await webhooks.endpoints.setStatus(request.params.id, status), now()),
-    );
-  }
+  });
 
   app.post(
     '/endpoints/:id/rotate-secret',

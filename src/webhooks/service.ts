@@ -1,14 +1,13 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
-import { parseDuration } from '../core/config/parsers.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import { enqueueJob, type QueueDefinition } from '../core/jobs/index.js';
+import { enqueueJob } from '../core/jobs/index.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { Alerts } from './alerts.js';
-import { type DeliveryDeps, deliverWebhook, onDeliveryReplayed, onDeliverySettled } from './delivery.js';
+import type { DeliveryDeps } from './delivery.js';
 import { type Endpoint, EndpointRegistry, maskedHeaders } from './endpoints.js';
 import {
   DELIVERY_QUEUE,
@@ -19,13 +18,14 @@ import {
 } from './events.js';
 import { EndpointGuards } from './guards.js';
 import { WebhookHttpClient } from './http-client.js';
-import { DEFAULT_RETRY_SCHEDULE } from './model.js';
+import { DEFAULT_SCHEDULE_MS } from './jobs.js';
 import { type BuiltRequest, buildRequest, httpRequestFor } from './request.js';
 import { judgeAnswer } from './response.js';
 import {
   bringEndpointJobsForward,
   type DeliveryRow,
   getDeliveryRow,
+  getEventRow,
   listReplayableDeliveries,
   updateDelivery,
 } from './store.js';
@@ -49,16 +49,13 @@ export interface WebhookOptions {
   guard: TargetGuard;
 }
 
-const DEFAULT_SCHEDULE_MS = DEFAULT_RETRY_SCHEDULE.map((d) => parseDuration(d));
-/** Retry jitter: ±5% keeps every retry within 5% of its schedule while spreading bursts. */
-const RETRY_JITTER = 0.05;
-
 export class Webhooks {
   readonly endpoints: EndpointRegistry;
   readonly guards: EndpointGuards;
   readonly client: WebhookHttpClient;
   readonly alerts: Alerts;
-  private readonly deliveryDeps: DeliveryDeps;
+  /** What the `webhook.deliver` queue (`deliveryQueue` in jobs.ts) is built from. */
+  readonly deliveryDeps: DeliveryDeps & { concurrency: number };
 
   get store(): Store {
     return this.options.store;
@@ -101,30 +98,13 @@ export class Webhooks {
       client: this.client,
       alerts: this.alerts,
       onSucceeded: [],
+      concurrency: options.concurrency,
     };
   }
 
   /** Runs `listener` in the settlement transaction of every delivery that succeeds. */
   onDeliverySucceeded(listener: (tx: Tx, deliveryId: string, now: number) => Promise<void>): void {
     this.deliveryDeps.onSucceeded.push(listener);
-  }
-
-  /** The `webhook.deliver` queue, for the job engine. */
-  queue(): QueueDefinition<DeliveryJobPayload> {
-    return {
-      name: DELIVERY_QUEUE,
-      concurrency: this.options.concurrency,
-      keyConcurrency: (endpointId) => this.endpoints.peek(endpointId)?.settings.concurrency ?? 10,
-      retry: (job) => ({
-        kind: 'schedule',
-        delaysMs:
-          this.endpoints.peek(job.payload.endpointId)?.settings.retryScheduleMs ?? DEFAULT_SCHEDULE_MS,
-        jitter: RETRY_JITTER,
-      }),
-      handle: (job, context) => deliverWebhook(this.deliveryDeps, job, context),
-      onSettled: (tx, job, settlement) => onDeliverySettled(this.deliveryDeps, tx, job, settlement),
-      onReplayed: (tx, job) => onDeliveryReplayed(this.deliveryDeps, tx, job),
-    };
   }
 
   /** Loads the endpoints (so the first claims use their concurrency) and starts the checks. */
@@ -180,11 +160,9 @@ export class Webhooks {
       const endpoints = await this.endpoints.all(tx.db);
       for (const row of rows) {
         const endpoint = endpoints.get(row.endpoint_id);
-        const event = await tx.db
-          .selectFrom('webhook_events')
-          .select('type')
-          .where('id', '=', row.event_id)
-          .executeTakeFirstOrThrow();
+        const event = await getEventRow(tx.db, row.event_id);
+        if (!event)
+          throw new AppError('NOT_FOUND', `the event ${row.event_id} of delivery ${row.id} no longer exists`);
         const { job } = await enqueueJob<DeliveryJobPayload>(
           tx,
           {

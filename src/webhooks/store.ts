@@ -1,16 +1,17 @@
 import { type Kysely, sql, type UpdateObject } from 'kysely';
-import type { Database, Tx } from '../core/db/index.js';
-import type {
-  WebhookAttemptsTable,
-  WebhookDeliveriesTable,
-  WebhookEndpointsTable,
-  WebhookEventsTable,
-} from '../core/db/schema.js';
+import {
+  type Database,
+  findByIdempotencyKey,
+  insertOrSkipByIdempotencyKey,
+  type Tx,
+} from '../core/db/index.js';
+import type { WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEventsTable } from '../core/db/schema.js';
+import { bringJobsForward, cancelJobsByKey, runningJobIds, setMaxAttemptsByKey } from '../core/jobs/index.js';
+import { DELIVERY_QUEUE } from './events.js';
 import type { DeliveryStatus } from './model.js';
 
 /** Row access for endpoints, events, deliveries and attempts. No decisions here. */
 
-export type EndpointRow = WebhookEndpointsTable;
 export type EventRow = WebhookEventsTable;
 export type DeliveryRow = WebhookDeliveriesTable;
 export type AttemptRow = WebhookAttemptsTable;
@@ -21,63 +22,56 @@ export interface DeliveryRowView extends DeliveryRow {
   event_type: string;
 }
 
-export async function insertEndpoint(tx: Tx, row: EndpointRow): Promise<void> {
-  await tx.db.insertInto('webhook_endpoints').values(row).execute();
+/** Cancels the waiting and running jobs of an endpoint's deliveries (it is being deleted). */
+export async function cancelEndpointJobs(tx: Tx, endpointId: string, now: number): Promise<void> {
+  await cancelJobsByKey(tx, DELIVERY_QUEUE, endpointId, now);
 }
 
-export async function getEndpointRow(db: Kysely<Database>, id: string): Promise<EndpointRow | undefined> {
-  return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
-export async function listEndpointRows(db: Kysely<Database>): Promise<EndpointRow[]> {
-  return db.selectFrom('webhook_endpoints').selectAll().orderBy('id').execute();
-}
-
-export async function updateEndpointRow(
-  tx: Tx,
-  id: string,
-  values: Partial<Omit<EndpointRow, 'id' | 'created_at'>>,
-): Promise<boolean> {
+/** Disables an endpoint (410 Gone, failing too long); false when it already was. */
+export async function disableEndpointRow(tx: Tx, id: string, reason: string, now: number): Promise<boolean> {
   const result = await tx.db
     .updateTable('webhook_endpoints')
-    .set(values)
+    .set({ status: 'disabled', disabled_at: now, disabled_reason: reason, updated_at: now })
     .where('id', '=', id)
+    .where('status', '!=', 'disabled')
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 
-export async function deleteEndpointRow(tx: Tx, id: string, now: number): Promise<boolean> {
-  // Cancel the jobs of its deliveries first: the rows they point at are about to go.
-  await tx.db
-    .updateTable('jobs')
-    .set({
-      status: 'cancelled',
-      finished_at: now,
-      updated_at: now,
-      lease_owner: null,
-      lease_expires_at: null,
-    })
-    .where('queue', '=', 'webhook.deliver')
-    .where('concurrency_key', '=', id)
-    .where('status', 'in', ['queued', 'running'])
-    .execute();
-  const result = await tx.db.deleteFrom('webhook_endpoints').where('id', '=', id).executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+/** Notes that the endpoint's failing alert went out; false when another process already did. */
+export async function markEndpointWarned(tx: Tx, endpointId: string, now: number): Promise<boolean> {
+  const marked = await tx.db
+    .updateTable('webhook_endpoints')
+    .set({ failure_warned_at: now })
+    .where('id', '=', endpointId)
+    .where('failure_warned_at', 'is', null)
+    .executeTakeFirst();
+  return Number(marked.numUpdatedRows) > 0;
 }
 
+/** Ends an endpoint's run of failures (a success). */
+export async function clearEndpointFailing(tx: Tx, endpointId: string): Promise<void> {
+  await tx.db
+    .updateTable('webhook_endpoints')
+    .set({ failing_since: null, failure_warned_at: null })
+    .where('id', '=', endpointId)
+    .where('failing_since', 'is not', null)
+    .execute();
+}
+
+/** Starts an endpoint's run of failures at `now` unless one is running. */
+export async function markEndpointFailing(tx: Tx, endpointId: string, now: number): Promise<void> {
+  await tx.db
+    .updateTable('webhook_endpoints')
+    .set({ failing_since: now })
+    .where('id', '=', endpointId)
+    .where('failing_since', 'is', null)
+    .execute();
+}
+
+/** Inserts an event; false (nothing written) when its idempotency key is already taken in its scope. */
 export async function insertEvent(tx: Tx, row: EventRow): Promise<boolean> {
-  const inserted = await tx.db
-    .insertInto('webhook_events')
-    .values(row)
-    .onConflict((oc) =>
-      oc
-        .columns(['idempotency_scope', 'idempotency_key'])
-        .where('idempotency_key', 'is not', null)
-        .doNothing(),
-    )
-    .returning('id')
-    .executeTakeFirst();
-  return inserted !== undefined;
+  return (await insertOrSkipByIdempotencyKey(tx, 'webhook_events', row)).created;
 }
 
 export async function findEventByIdempotencyKey(
@@ -85,12 +79,7 @@ export async function findEventByIdempotencyKey(
   scope: string,
   key: string,
 ): Promise<EventRow | undefined> {
-  return db
-    .selectFrom('webhook_events')
-    .selectAll()
-    .where('idempotency_scope', '=', scope)
-    .where('idempotency_key', '=', key)
-    .executeTakeFirst();
+  return findByIdempotencyKey(db, 'webhook_events', scope, key);
 }
 
 export async function getEventRow(db: Kysely<Database>, id: string): Promise<EventRow | undefined> {
@@ -126,13 +115,22 @@ export async function getDeliveryWork(
     .executeTakeFirst();
 }
 
+/** A delivery with its event type and whether its job runs now (`delivering` is not stored). */
 function deliveryViewQuery(db: Kysely<Database>) {
   return db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
-    .leftJoin('jobs as j', 'j.id', 'd.job_id')
     .selectAll('d')
-    .select(['j.status as job_status', 'e.type as event_type']);
+    .select((eb) => [
+      'e.type as event_type',
+      eb
+        .case()
+        .when('d.job_id', 'in', runningJobIds(db, DELIVERY_QUEUE))
+        .then('running')
+        .else(null)
+        .end()
+        .as('job_status'),
+    ]);
 }
 
 export async function getDeliveryRow(db: Kysely<Database>, id: string): Promise<DeliveryRowView | undefined> {
@@ -155,11 +153,13 @@ export async function listDeliveryRows(
   let query = deliveryViewQuery(db);
   if (filter.endpointId !== undefined) query = query.where('d.endpoint_id', '=', filter.endpointId);
   if (filter.status === 'delivering') {
-    query = query.where('d.status', 'in', ['pending', 'held']).where('j.status', '=', 'running');
+    query = query
+      .where('d.status', 'in', ['pending', 'held'])
+      .where('d.job_id', 'in', runningJobIds(db, DELIVERY_QUEUE));
   } else if (filter.status === 'pending' || filter.status === 'held') {
     query = query
       .where('d.status', '=', filter.status)
-      .where((eb) => eb.or([eb('j.status', 'is', null), eb('j.status', '!=', 'running')]));
+      .where('d.job_id', 'not in', runningJobIds(db, DELIVERY_QUEUE));
   } else if (filter.status !== undefined) {
     query = query.where('d.status', '=', filter.status);
   }
@@ -174,6 +174,31 @@ export async function updateDelivery(
   values: UpdateObject<Database, 'webhook_deliveries', 'webhook_deliveries'>,
 ): Promise<void> {
   await tx.db.updateTable('webhook_deliveries').set(values).where('id', '=', id).execute();
+}
+
+/** The delivery's attempt count raised by `n`, for `updateDelivery`. */
+export function attemptCountPlus(n: number) {
+  return sql<number>`attempt_count + ${n}`;
+}
+
+/** How many attempts a delivery has recorded (undefined when it no longer exists). */
+export async function getDeliveryAttemptCount(db: Kysely<Database>, id: string): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('webhook_deliveries')
+    .select('attempt_count')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ? Number(row.attempt_count) : undefined;
+}
+
+/** A replayed delivery is pending again (only while `jobId` is still its job). */
+export async function markDeliveryReplayed(tx: Tx, id: string, jobId: string, now: number): Promise<void> {
+  await tx.db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'pending', next_attempt_at: now, finished_at: null, updated_at: now })
+    .where('id', '=', id)
+    .where('job_id', '=', jobId)
+    .execute();
 }
 
 export async function insertAttempts(tx: Tx, rows: AttemptRow[]): Promise<void> {
@@ -238,31 +263,48 @@ export async function bringEndpointJobsForward(
   codes: readonly string[],
   fresh: boolean,
 ): Promise<number> {
-  const result = await tx.db
-    .updateTable('jobs')
-    .set({ run_at: now, updated_at: now })
-    .where('queue', '=', 'webhook.deliver')
-    .where('concurrency_key', '=', endpointId)
-    .where('status', '=', 'queued')
-    .where('run_at', '>', now)
-    .where((eb) =>
-      fresh
-        ? eb.or([eb('last_error_code', 'in', codes), eb('last_error_code', 'is', null)])
-        : eb('last_error_code', 'in', codes),
-    )
-    .executeTakeFirst();
-  const moved = Number(result.numUpdatedRows);
-  if (moved > 0) tx.notify('jobs', 'webhook.deliver');
-  return moved;
+  return bringJobsForward(tx, { queue: DELIVERY_QUEUE, key: endpointId, codes, orNoError: fresh }, now);
 }
 
 /** Keeps queued jobs' attempt limit in step with a changed retry schedule. */
 export async function setEndpointMaxAttempts(tx: Tx, endpointId: string, maxAttempts: number): Promise<void> {
-  await tx.db
-    .updateTable('jobs')
-    .set({ max_attempts: maxAttempts })
-    .where('queue', '=', 'webhook.deliver')
-    .where('concurrency_key', '=', endpointId)
-    .where('status', 'in', ['queued', 'running'])
+  await setMaxAttemptsByKey(tx, DELIVERY_QUEUE, endpointId, maxAttempts);
+}
+
+/** For other features (inbound): the event a delivery belongs to. */
+export async function eventOfDelivery(db: Kysely<Database>, deliveryId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('webhook_deliveries')
+    .select('event_id')
+    .where('id', '=', deliveryId)
+    .executeTakeFirst();
+  return row?.event_id;
+}
+
+/** A delivery as other features (inbound) see it. */
+export type DeliverySummary = Pick<
+  DeliveryRow,
+  'id' | 'event_id' | 'endpoint_id' | 'status' | 'attempt_count' | 'last_error_code' | 'last_error_message'
+>;
+
+/** For other features (inbound): the deliveries of these events, in id order. */
+export async function deliveriesOfEvents(
+  db: Kysely<Database>,
+  eventIds: readonly string[],
+): Promise<DeliverySummary[]> {
+  if (eventIds.length === 0) return [];
+  return db
+    .selectFrom('webhook_deliveries')
+    .select([
+      'id',
+      'event_id',
+      'endpoint_id',
+      'status',
+      'attempt_count',
+      'last_error_code',
+      'last_error_message',
+    ])
+    .where('event_id', 'in', eventIds)
+    .orderBy('id')
     .execute();
 }

@@ -1,7 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, databaseSkipReason, type TestDatabase } from '../../../test/support/database.js';
+import { ManualClock } from '../clock.js';
 import { leaseIdentity } from '../instance.js';
-import { acquireLease, openStore, releaseLease, type Store } from './index.js';
+import {
+  acquireLease,
+  LeaseHolder,
+  type LeaseHolderOptions,
+  openStore,
+  releaseLease,
+  type Store,
+} from './index.js';
 
 const skip = await databaseSkipReason();
 const TTL = 30_000;
@@ -73,5 +81,103 @@ describe.skipIf(skip)('leases', () => {
         now + 1,
       ),
     ).toBe(true);
+  });
+  const expiryOf = async (name: string) =>
+    Number(
+      (await store.db.selectFrom('leases').select('expires_at').where('name', '=', name).executeTakeFirst())
+        ?.expires_at,
+    );
+
+  describe('LeaseHolder', () => {
+    function holder(clock: ManualClock, options: Partial<LeaseHolderOptions> = {}) {
+      const lost: number[] = [];
+      const lease = new LeaseHolder({
+        db: store.db,
+        clock,
+        name: 'reports',
+        owner: 'a',
+        ttlMs: TTL,
+        onLost: () => lost.push(clock.now()),
+        ...options,
+      });
+      return { lease, lost };
+    }
+
+    it('renews the lease every third of its ttl on the clock, until paused', async () => {
+      const clock = new ManualClock();
+      const t0 = clock.now();
+      const { lease, lost } = holder(clock);
+      expect(await lease.acquire()).toBe(true);
+      expect(lease.held).toBe(true);
+      expect(await expiryOf('reports')).toBe(t0 + TTL);
+      expect(clock.pendingTimers).toBe(1);
+      clock.advance(TTL / 3 - 1);
+      expect(await expiryOf('reports')).toBe(t0 + TTL); // not a millisecond early
+      clock.advance(1);
+      await vi.waitFor(async () => expect(await expiryOf('reports')).toBe(t0 + TTL / 3 + TTL));
+      await vi.waitFor(() => expect(clock.pendingTimers).toBe(1)); // the next renewal is armed
+      clock.advance(TTL / 3);
+      await vi.waitFor(async () => expect(await expiryOf('reports')).toBe(t0 + (2 * TTL) / 3 + TTL));
+      await vi.waitFor(() => expect(clock.pendingTimers).toBe(1));
+      // Paused (between sessions, say): the row stays, nothing renews it, another owner waits.
+      lease.pause();
+      expect(clock.pendingTimers).toBe(0);
+      clock.advance(TTL);
+      expect(await expiryOf('reports')).toBe(t0 + (2 * TTL) / 3 + TTL);
+      expect(await ownerOf('reports')).toBe('a');
+      expect(lost).toEqual([]);
+    });
+
+    it('reports the loss when a renewal finds the lease taken, and stops renewing', async () => {
+      const clock = new ManualClock();
+      const { lease, lost } = holder(clock);
+      expect(await lease.acquire()).toBe(true);
+      // Another instance took it (the lease had lapsed while this process stalled).
+      await store.db.updateTable('leases').set({ owner: 'b' }).where('name', '=', 'reports').execute();
+      clock.advance(TTL / 3);
+      await vi.waitFor(() => expect(lost).toEqual([clock.now()]));
+      expect(lease.held).toBe(false);
+      expect(clock.pendingTimers).toBe(0);
+      expect(await ownerOf('reports')).toBe('b');
+      // A later acquire finds it still taken; the holder stands by without timers.
+      expect(await lease.acquire()).toBe(false);
+      expect(clock.pendingTimers).toBe(0);
+      await lease.release(); // not ours: b keeps it
+      expect(await ownerOf('reports')).toBe('b');
+      expect(lost).toHaveLength(1);
+    });
+
+    it('gives the lease up on release, even with a renewal in flight, so another owner takes it at once', async () => {
+      const clock = new ManualClock();
+      const { lease, lost } = holder(clock);
+      expect(await lease.acquire()).toBe(true);
+      clock.advance(TTL / 3); // a renewal starts and is still writing when release comes
+      await lease.release();
+      expect(lease.held).toBe(false);
+      expect(await ownerOf('reports')).toBeUndefined();
+      expect(clock.pendingTimers).toBe(0);
+      expect(await acquireLease(store.db, { name: 'reports', owner: 'b', ttlMs: TTL }, clock.now())).toBe(
+        true,
+      );
+      clock.advance(TTL);
+      expect(await ownerOf('reports')).toBe('b');
+      expect(lost).toEqual([]);
+    });
+
+    it('takes back at once the lease of an earlier run of its instance, never one of another instance', async () => {
+      const clock = new ManualClock();
+      const crashed = leaseIdentity('host:/data', { pid: 10 });
+      const restarted = leaseIdentity('host:/data', { pid: 11, isProcessAlive: gone });
+      const other = leaseIdentity('other:/data', { pid: 12, isProcessAlive: gone });
+      const as = (who: typeof crashed) =>
+        holder(clock, { owner: who.owner, mayTakeOver: (o) => who.isEarlierRun(o) }).lease;
+      expect(await as(crashed).acquire()).toBe(true);
+      clock.advance(1000);
+      expect(await as(other).acquire()).toBe(false);
+      const back = as(restarted);
+      expect(await back.acquire()).toBe(true);
+      expect(await ownerOf('reports')).toBe(restarted.owner);
+      await back.release();
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Clock, Timer } from '../clock.js';
 import type { Database } from './schema.js';
 
 /**
@@ -50,4 +51,89 @@ export async function acquireLease(
 /** Gives `name` up if `owner` holds it, so another instance may take it at once. */
 export async function releaseLease(db: Kysely<Database>, name: string, owner: string): Promise<void> {
   await db.deleteFrom('leases').where('name', '=', name).where('owner', '=', owner).execute();
+}
+
+/** What a `LeaseHolder` holds, and how. */
+export interface LeaseHolderOptions {
+  db: Kysely<Database>;
+  /** Its timers schedule the renewals. */
+  clock: Clock;
+  name: string;
+  owner: string;
+  /** Lease length; renewed every third of it while held. */
+  ttlMs: number;
+  /** Whether a lease held by `owner` may be taken before it expires (an earlier run of this instance). */
+  mayTakeOver?: (owner: string) => boolean;
+  /** A renewal found the lease taken by another owner, or could not write it: it is not ours any more. */
+  onLost?: () => void;
+}
+
+/**
+ * One named lease held by this process (a mailbox folder's watcher, the scheduled reports):
+ * `acquire` takes it and renews it every ttl/3 on the clock's timers until `pause`, `release`
+ * or loss (reported through `onLost`). Attempts run one at a time, so a renewal in flight
+ * never writes the lease back after `release` gave it up. A database error counts as not held:
+ * whoever cannot renew must stop before the lease expires under it.
+ */
+export class LeaseHolder {
+  private timer: Timer | undefined;
+  /** Bumped by every acquire, pause and release: a renewal of an older generation does nothing. */
+  private generation = 0;
+  private last: Promise<boolean> = Promise.resolve(false);
+  private isHeld = false;
+
+  constructor(private readonly options: LeaseHolderOptions) {}
+
+  /** Whether the last attempt (take or renewal) found the lease ours. */
+  get held(): boolean {
+    return this.isHeld;
+  }
+
+  /** Takes the lease (or renews it); when it is ours, keeps renewing it. False: someone else holds it. */
+  async acquire(): Promise<boolean> {
+    this.pause();
+    const generation = this.generation;
+    const held = await this.attempt();
+    if (held && generation === this.generation) this.renewLater(generation);
+    return held;
+  }
+
+  /** Stops renewing; the lease stays ours until it expires or is acquired again. */
+  pause(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.generation++;
+  }
+
+  /** Stops renewing and gives the lease up, so another instance may take it at once. Errors are ignored: it expires. */
+  async release(): Promise<void> {
+    this.pause();
+    await this.last;
+    this.isHeld = false;
+    const { db, name, owner } = this.options;
+    await releaseLease(db, name, owner).catch(() => undefined);
+  }
+
+  private renewLater(generation: number): void {
+    const every = Math.max(1, Math.floor(this.options.ttlMs / 3));
+    this.timer = this.options.clock.setTimer(every, () => {
+      void this.attempt().then((held) => {
+        if (generation !== this.generation) return;
+        if (held) return this.renewLater(generation);
+        this.timer = undefined;
+        this.options.onLost?.();
+      });
+    });
+  }
+
+  /** One take-or-renew, after the one before it. */
+  private attempt(): Promise<boolean> {
+    const { db, clock, name, owner, ttlMs, mayTakeOver } = this.options;
+    this.last = this.last.then(async () => {
+      const lease = { name, owner, ttlMs, ...(mayTakeOver ? { mayTakeOver } : {}) };
+      this.isHeld = await acquireLease(db, lease, clock.now()).catch(() => false);
+      return this.isHeld;
+    });
+    return this.last;
+  }
 }

@@ -4,6 +4,7 @@ import { AppError } from '../errors.js';
 import { foundation } from './migrations/0001_foundation.js';
 import { webhooks } from './migrations/0002_webhooks.js';
 import { inbound } from './migrations/0003_inbound.js';
+import { settingsVersions } from './migrations/0004_settings.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -12,6 +13,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0001_foundation': foundation(dialect),
     '0002_webhooks': webhooks(),
     '0003_inbound': inbound(),
+    '0004_settings': settingsVersions(),
   };
 }
 

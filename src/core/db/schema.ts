@@ -118,6 +118,8 @@ export interface WebhookEndpointsTable {
   failure_warned_at: number | null;
   disabled_at: number | null;
   disabled_reason: string | null;
+  /** Raised on every write (see core/settings). */
+  version: number;
   created_at: number;
   updated_at: number;
 }
@@ -176,6 +178,8 @@ export interface MailboxesTable {
   status: string;
   config: string;
   secrets: string;
+  /** Raised on every write (see core/settings). */
+  version: number;
   created_at: number;
   updated_at: number;
 }
@@ -232,6 +236,8 @@ export interface RulesTable {
   position: number;
   name: string;
   config: string;
+  /** Raised on every write (see core/settings). */
+  version: number;
   created_at: number;
   updated_at: number;
 }

@@ -187,6 +187,7 @@ const API_ERROR_RESPONSES = {
   401: errorBodySchema.describe('AUTH_REQUIRED or AUTH_INVALID'),
   404: errorBodySchema.describe('NOT_FOUND'),
   409: errorBodySchema.describe('IDEMPOTENCY_CONFLICT or JOB_NOT_REPLAYABLE'),
+  412: errorBodySchema.describe('VERSION_MISMATCH (a change sent with an If-Match the record moved on from)'),
   413: errorBodySchema.describe('PAYLOAD_TOO_LARGE'),
   415: errorBodySchema.describe('UNSUPPORTED_MEDIA_TYPE'),
   500: errorBodySchema.describe('INTERNAL'),

@@ -1,78 +1,20 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  countRows,
-  createTestDatabase,
-  databaseSkipReason,
-  type TestDatabase,
-  testDialect,
-} from '../../../test/support/database.js';
+import { describe, expect, it, vi } from 'vitest';
+import { countRows, databaseSkipReason, testDialect } from '../../../test/support/database.js';
+import { fastRetries, type Gate, gate, useEngineTestbed } from '../../../test/support/jobs.js';
 import { ManualClock } from '../clock.js';
-import { openStore, type Store } from '../db/index.js';
+import { openStore } from '../db/index.js';
 import { AppError } from '../errors.js';
-import { silentLogger } from '../observability/logger.js';
-import { JobEngine, type QueueDefinition } from './engine.js';
-import { JobDeferral, type RetryPolicy } from './model.js';
+import type { QueueDefinition } from './contract.js';
+import type { JobEngine } from './engine.js';
+import { JobDeferral } from './model.js';
 import { enqueueJob, getJob, replayJob } from './store.js';
 
 const skip = await databaseSkipReason();
-const LEASE_MS = 5000;
-const fastRetries: RetryPolicy = { kind: 'schedule', delaysMs: [1000, 2000], jitter: 0 };
 
-/** A handler's run that the test can finish when it wants. */
-interface Gate {
-  open(): void;
-  promise: Promise<void>;
-}
-function gate(): Gate {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { open, promise };
-}
-
+/** Running jobs: wake-up, retries, deferrals, schedules, concurrency, several engines. */
 describe.skipIf(skip)('JobEngine', () => {
-  let database: TestDatabase;
-  let store: Store;
-  const engines: JobEngine[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    store = openStore(database.config, { poolSize: 8 });
-  });
-  afterEach(async () => {
-    for (const engine of engines.splice(0)) await engine.stop(0);
-    await store.db.deleteFrom('jobs').execute();
-  });
-  afterAll(async () => {
-    await store?.close();
-    await database?.drop();
-  });
-
-  function makeEngine(
-    clock: ManualClock,
-    queues: QueueDefinition[],
-    target: Store = store,
-    instanceId?: string,
-  ): JobEngine {
-    const engine = new JobEngine({
-      store: target,
-      clock,
-      logger: silentLogger(),
-      leaseMs: LEASE_MS,
-      pollIntervalMs: 3_600_000, // the safety poll never fires unless a test advances an hour
-      metrics: new Registry(),
-      random: () => 0.5,
-      ...(instanceId !== undefined ? { instanceId } : {}),
-    });
-    for (const queue of queues) engine.register(queue);
-    engines.push(engine);
-    return engine;
-  }
+  const bed = useEngineTestbed();
+  const { makeEngine } = bed;
 
   it('starts a job as soon as it is committed, without waiting for a poll', async () => {
     const clock = new ManualClock(Date.now());
@@ -83,7 +25,7 @@ describe.skipIf(skip)('JobEngine', () => {
     await engine.start();
     const { job } = await engine.enqueue({ queue: 'q', payload: { n: 1 }, maxAttempts: 1 });
     await vi.waitFor(() => expect(seen).toEqual([job.id]), { timeout: 2000 });
-    await vi.waitFor(async () => expect((await getJob(store.db, job.id))?.status).toBe('succeeded'));
+    await vi.waitFor(async () => expect((await getJob(bed.store.db, job.id))?.status).toBe('succeeded'));
   });
 
   it('enqueues inside the caller transaction: a rollback leaves no job and runs nothing', async () => {
@@ -94,12 +36,12 @@ describe.skipIf(skip)('JobEngine', () => {
     ]);
     await engine.start();
     await expect(
-      store.transaction(async (tx) => {
+      bed.store.transaction(async (tx) => {
         await enqueueJob(tx, { queue: 'q', payload: {}, maxAttempts: 1 }, clock.now());
         throw new Error('domain write failed');
       }),
     ).rejects.toThrow('domain write failed');
-    expect(await countRows(store, 'jobs')).toBe(0);
+    expect(await countRows(bed.store, 'jobs')).toBe(0);
     // A committed job after it proves the engine was listening all along.
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1 });
     await vi.waitFor(() => expect(ran).toEqual([job.id]));
@@ -145,31 +87,31 @@ describe.skipIf(skip)('JobEngine', () => {
     await engine.start();
     const t0 = clock.now();
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 3 });
-    await vi.waitFor(async () => expect((await getJob(store.db, job.id))?.status).toBe('queued'));
+    await vi.waitFor(async () => expect((await getJob(bed.store.db, job.id))?.status).toBe('queued'));
     await vi.waitFor(() => expect(attemptsAt).toHaveLength(1));
-    await vi.waitFor(async () => expect((await getJob(store.db, job.id))?.runAt).toBe(t0 + 1000));
+    await vi.waitFor(async () => expect((await getJob(bed.store.db, job.id))?.runAt).toBe(t0 + 1000));
     clock.advance(999);
     await new Promise((r) => setTimeout(r, 50));
     expect(attemptsAt).toHaveLength(1); // not a millisecond early
     clock.advance(1);
     await vi.waitFor(() => expect(attemptsAt).toHaveLength(2));
-    await vi.waitFor(async () => expect((await getJob(store.db, job.id))?.runAt).toBe(t0 + 1000 + 2000));
+    await vi.waitFor(async () => expect((await getJob(bed.store.db, job.id))?.runAt).toBe(t0 + 1000 + 2000));
     clock.advance(2000);
-    await vi.waitFor(async () => expect((await getJob(store.db, job.id))?.status).toBe('dead'));
+    await vi.waitFor(async () => expect((await getJob(bed.store.db, job.id))?.status).toBe('dead'));
     expect(attemptsAt).toEqual([t0, t0 + 1000, t0 + 3000]);
-    const dead = await getJob(store.db, job.id);
+    const dead = await getJob(bed.store.db, job.id);
     expect(dead).toMatchObject({ attempts: 3, lastError: { code: 'SMTP_TRANSIENT', message: '451 later' } });
 
     failing = false;
-    const replayed = await store.transaction((tx) => replayJob(tx, job.id, clock.now()));
+    const replayed = await bed.store.transaction((tx) => replayJob(tx, job.id, clock.now()));
     expect(replayed).toMatchObject({ status: 'queued', attempts: 0, replays: 1 });
     await vi.waitFor(async () =>
-      expect(await getJob(store.db, job.id)).toMatchObject({
+      expect(await getJob(bed.store.db, job.id)).toMatchObject({
         status: 'succeeded',
         result: { delivered: true },
       }),
     );
-    expect(await store.transaction((tx) => replayJob(tx, job.id, clock.now()))).toBeUndefined(); // succeeded: not replayable
+    expect(await bed.store.transaction((tx) => replayJob(tx, job.id, clock.now()))).toBeUndefined(); // succeeded: not replayable
   });
 
   it('fails a job at once on a non-retryable error', async () => {
@@ -189,7 +131,7 @@ describe.skipIf(skip)('JobEngine', () => {
     await engine.start();
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 5 });
     await vi.waitFor(async () =>
-      expect(await getJob(store.db, job.id)).toMatchObject({ status: 'failed', attempts: 1 }),
+      expect(await getJob(bed.store.db, job.id)).toMatchObject({ status: 'failed', attempts: 1 }),
     );
     expect(runs).toBe(1);
   });
@@ -212,7 +154,7 @@ describe.skipIf(skip)('JobEngine', () => {
     const t0 = clock.now();
     const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1 });
     await vi.waitFor(async () =>
-      expect(await getJob(store.db, job.id)).toMatchObject({
+      expect(await getJob(bed.store.db, job.id)).toMatchObject({
         status: 'queued',
         attempts: 0,
         runAt: t0 + 60_000,
@@ -221,7 +163,7 @@ describe.skipIf(skip)('JobEngine', () => {
     expect(runs).toBe(1);
     clock.advance(60_000);
     await vi.waitFor(async () =>
-      expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', attempts: 1 }),
+      expect(await getJob(bed.store.db, job.id)).toMatchObject({ status: 'succeeded', attempts: 1 }),
     );
   });
 
@@ -303,7 +245,7 @@ describe.skipIf(skip)('JobEngine', () => {
       runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
       await new Promise((r) => setImmediate(r));
     };
-    const second = openStore(database.config, { poolSize: 8 });
+    const second = openStore(bed.database.config, { poolSize: 8 });
     try {
       const a = makeEngine(clockA, [{ name: 'q', concurrency: 16, retry: fastRetries, handle: handler }]);
       const b = makeEngine(
@@ -314,14 +256,14 @@ describe.skipIf(skip)('JobEngine', () => {
       await Promise.all([a.start(), b.start()]);
       const total = 600;
       for (let i = 0; i < total; i += 50) {
-        await store.transaction(async (tx) => {
+        await bed.store.transaction(async (tx) => {
           for (let j = i; j < i + 50; j++)
             await enqueueJob(tx, { queue: 'q', payload: { j }, maxAttempts: 3 }, clockA.now());
         });
       }
       await vi.waitFor(
         async () => {
-          expect(await countRows(store, 'jobs', 'succeeded')).toBe(total);
+          expect(await countRows(bed.store, 'jobs', 'succeeded')).toBe(total);
         },
         { timeout: 30_000, interval: 100 },
       );
@@ -337,7 +279,7 @@ describe.skipIf(skip)('JobEngine', () => {
   it.skipIf(testDialect() !== 'postgres')(
     'wakes an engine on another connection through LISTEN/NOTIFY, without polling',
     async () => {
-      const other = openStore(database.config, { poolSize: 2 });
+      const other = openStore(bed.database.config, { poolSize: 2 });
       try {
         const ran: string[] = [];
         // The engine's poll never fires (manual clock): only a notification can wake it.
@@ -348,7 +290,7 @@ describe.skipIf(skip)('JobEngine', () => {
           other,
         );
         await engine.start();
-        const { job } = await store.transaction((tx) =>
+        const { job } = await bed.store.transaction((tx) =>
           enqueueJob(tx, { queue: 'q', payload: {}, maxAttempts: 1 }, clock.now()),
         );
         await vi.waitFor(() => expect(ran).toEqual([job.id]), { timeout: 5000 });
@@ -359,180 +301,36 @@ describe.skipIf(skip)('JobEngine', () => {
     },
   );
 
-  it('recovers a job whose worker stopped renewing its lease, and ignores the stale worker outcome', async () => {
-    const clockA = new ManualClock(Date.now());
-    const clockB = new ManualClock(Date.now());
-    const stuck = gate();
-    const runsBy: string[] = [];
-    const queue = (name: string, wait: boolean): QueueDefinition => ({
-      name: 'q',
-      concurrency: 1,
-      retry: fastRetries,
-      handle: async () => {
-        runsBy.push(name);
-        if (wait) await stuck.promise;
-        return { by: name };
-      },
-    });
-    const a = makeEngine(clockA, [queue('A', true)]);
-    const { job } = await a.enqueue({ queue: 'q', payload: {}, maxAttempts: 3 });
-    await a.start();
-    await vi.waitFor(() => expect(runsBy).toEqual(['A']));
-    // B starts while A's lease is valid: it must not touch the job.
-    const b = makeEngine(clockB, [queue('B', false)]);
-    await b.start();
-    clockB.advance(LEASE_MS - 1000);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(runsBy).toEqual(['A']);
-    // A's clock stands still (a stalled process): its lease runs out in B's time.
-    clockB.advance(3 * LEASE_MS);
-    await vi.waitFor(() => expect(runsBy).toEqual(['A', 'B']));
-    await vi.waitFor(async () =>
-      expect(await getJob(store.db, job.id)).toMatchObject({
-        status: 'succeeded',
-        attempts: 2,
-        result: { by: 'B' },
-      }),
-    );
-    stuck.open(); // A wakes up late: its outcome must not overwrite B's
-    await vi.waitFor(() => expect(a.activeCounts().q).toBe(0));
-    expect(await getJob(store.db, job.id)).toMatchObject({ status: 'succeeded', result: { by: 'B' } });
-  });
-
-  it('drains running jobs on stop, and puts back those still running at the deadline', async () => {
+  it('waits for a deferral still in the settlement batch before bringing deferred jobs forward', async () => {
     const clock = new ManualClock(Date.now());
-    const quick = gate();
-    const slowStarted = gate();
-    const engine = makeEngine(clock, [
+    const t0 = clock.now();
+    let runs = 0;
+    const brought: Array<Promise<number>> = [];
+    const engine: JobEngine = makeEngine(clock, [
       {
         name: 'q',
-        concurrency: 2,
+        concurrency: 1,
         retry: fastRetries,
-        handle: async (job, ctx) => {
-          if ((job.payload as { slow: boolean }).slow) {
-            slowStarted.open();
-            await new Promise((_, reject) =>
-              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
-            );
-          }
-          await quick.promise;
+        handle: async () => {
+          runs++;
+          if (runs > 1) return;
+          // The breaker's probe succeeds right after this run was refused: the bring-forward
+          // comes while the deferral (30 s away) is pending, before its batch is written.
+          setImmediate(() => brought.push(engine.runDeferredNow('q', 'SMTP_UNAVAILABLE')));
+          const error = new AppError('SMTP_UNAVAILABLE', 'the circuit breaker is open');
+          throw new JobDeferral(clock.now() + 30_000, error.message, error);
         },
       },
     ]);
-    const fast = await engine.enqueue({ queue: 'q', payload: { slow: false }, maxAttempts: 1 });
-    const slow = await engine.enqueue({ queue: 'q', payload: { slow: true }, maxAttempts: 1 });
     await engine.start();
-    await slowStarted.promise;
-    const stopping = engine.stop(10_000);
-    await new Promise((r) => setTimeout(r, 20));
-    quick.open();
-    await vi.waitFor(async () => expect((await getJob(store.db, fast.job.id))?.status).toBe('succeeded'));
-    clock.advance(10_000);
-    await stopping;
-    expect(await getJob(store.db, slow.job.id)).toMatchObject({
-      status: 'queued',
-      attempts: 0,
-      leaseOwner: null,
-      lastError: { code: 'JOB_INTERRUPTED' },
-    });
-  });
-
-  /** The engine of test/fixtures/engine-worker.ts in a child process, once its job runs. */
-  async function spawnWorker(env: Record<string, string> = {}) {
-    const fixture = fileURLToPath(new URL('../../../test/fixtures/engine-worker.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-      env: { ...process.env, FACTEUR_DATABASE_URL: database.url, LEASE_MS: String(LEASE_MS), ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const exited = once(child, 'exit');
-    const ids: string[] = [];
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.startsWith('started ')) ids.push(line.slice(8));
-    });
-    await vi.waitFor(() => expect(ids).toHaveLength(1), { timeout: 20_000 });
-    expect(child.exitCode).toBeNull(); // it must die holding the lease, not finish
-    return {
-      child,
-      ids,
-      /** kill -9, resolved once the process is gone. */
-      kill: async () => {
-        child.kill('SIGKILL');
-        await exited;
-      },
-    };
-  }
-
-  it('puts back the job of a worker killed with SIGKILL once its lease expires', async () => {
-    const { ids, kill } = await spawnWorker();
-    const killedAt = Date.now();
-    await kill();
-    const orphan = await getJob(store.db, ids[0] as string);
-    expect(orphan).toMatchObject({ status: 'running', attempts: 1 });
-
-    const clock = new ManualClock(killedAt);
-    const ran: string[] = [];
-    const engine = makeEngine(clock, [
-      { name: 'crash', concurrency: 1, retry: fastRetries, handle: async (job) => void ran.push(job.id) },
-    ]);
-    await engine.start();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(ran).toEqual([]); // the lease still holds
-    // Drive time forward a second at a time until the maintenance pass finds the expired lease.
-    await vi.waitFor(
-      () => {
-        clock.advance(1000);
-        expect(ran).toEqual(ids);
-      },
-      { timeout: 5000, interval: 20 },
-    );
-    expect(clock.now()).toBeGreaterThan(orphan?.leaseExpiresAt ?? 0);
+    const { job } = await engine.enqueue({ queue: 'q', payload: {}, maxAttempts: 1 });
+    await vi.waitFor(() => expect(brought).toHaveLength(1));
+    // The deferral was recorded first, then brought forward: the job runs now, not in 30 s.
+    expect(await brought[0]).toBe(1);
     await vi.waitFor(async () =>
-      expect(await getJob(store.db, ids[0] as string)).toMatchObject({ status: 'succeeded', attempts: 2 }),
+      expect(await getJob(bed.store.db, job.id)).toMatchObject({ status: 'succeeded', attempts: 1 }),
     );
-  });
-
-  it('puts back at start, without waiting for the lease, the jobs a killed run of the same instance held', async () => {
-    const instanceId = 'test-host:/var/lib/facteur';
-    const worker = await spawnWorker({ INSTANCE_ID: instanceId });
-    const jobId = worker.ids[0] as string;
-    const ran: string[] = [];
-    const crashQueue: QueueDefinition = {
-      name: 'crash',
-      concurrency: 1,
-      retry: fastRetries,
-      handle: async (job) => void ran.push(job.id),
-    };
-    const held = await getJob(store.db, jobId);
-    expect(held?.leaseOwner?.startsWith(`${instanceId}#${worker.child.pid}.`)).toBe(true);
-    try {
-      // While the worker lives, neither another instance nor a second process of the same
-      // instance on this host touches its job (each start has finished its recovery pass).
-      const other = makeEngine(new ManualClock(Date.now()), [crashQueue], store, 'another-host:/data');
-      const twin = makeEngine(new ManualClock(Date.now()), [crashQueue], store, instanceId);
-      await other.start();
-      await twin.start();
-      expect(await getJob(store.db, jobId)).toMatchObject({
-        status: 'running',
-        leaseOwner: held?.leaseOwner,
-      });
-      await other.stop(0);
-      await twin.stop(0);
-    } finally {
-      await worker.kill();
-    }
-    expect(ran).toEqual([]);
-
-    // Restarted: the time stands still, so the worker's lease has not expired; only the
-    // recovery of the instance's own earlier run can put the job back.
-    const clock = new ManualClock(Date.now());
-    expect(clock.now()).toBeLessThan(held?.leaseExpiresAt ?? 0);
-    const restarted = makeEngine(clock, [crashQueue], store, instanceId);
-    await restarted.start();
-    await vi.waitFor(() => expect(ran).toEqual([jobId]), { timeout: 2000 });
-    // Counted like an expired lease: the killed run was attempt 1.
-    await vi.waitFor(async () =>
-      expect(await getJob(store.db, jobId)).toMatchObject({ status: 'succeeded', attempts: 2 }),
-    );
+    expect(runs).toBe(2);
+    expect(clock.now()).toBe(t0);
   });
 });

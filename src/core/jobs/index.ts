@@ -1,10 +1,19 @@
+export type {
+  JobContext,
+  JobHandler,
+  QueueDefinition,
+  ReplayedHook,
+  SettledHook,
+} from './contract.js';
+export { type EngineHealth, JobEngine, type JobEngineOptions } from './engine.js';
 export {
-  type EngineHealth,
-  type JobContext,
-  JobEngine,
-  type JobEngineOptions,
-  type QueueDefinition,
-} from './engine.js';
+  type BringForward,
+  bringJobsForward,
+  cancelJobsByKey,
+  runDeferredNow,
+  runJobNow,
+  setMaxAttemptsByKey,
+} from './keys.js';
 export {
   attemptsForSchedule,
   decideSettlement,
@@ -18,13 +27,6 @@ export {
   retryDelay,
   type Settlement,
 } from './model.js';
+export { runningJobIds, runningSince } from './progress.js';
 export { jobView, jobViewSchema, registerJobRoutes } from './routes.js';
-export {
-  enqueueJob,
-  enqueueJobs,
-  getJob,
-  JOBS_CHANNEL,
-  queueStatistics,
-  replayJob,
-  runDeferredNow,
-} from './store.js';
+export { enqueueJob, enqueueJobs, getJob, JOBS_CHANNEL, queueStatistics, replayJob } from './store.js';

@@ -340,31 +340,6 @@ export async function replayJob(tx: Tx, id: string, now: number): Promise<Job | 
   return jobFromRow(row);
 }
 
-/**
- * Brings forward queued jobs of `queue` that wait because of `errorCode` (e.g. deferred while a
- * circuit breaker was open) so they run now; returns how many.
- */
-export async function runDeferredNow(
-  store: Store,
-  queue: string,
-  errorCode: string,
-  now: number,
-): Promise<number> {
-  return store.transaction(async (tx) => {
-    const result = await tx.db
-      .updateTable('jobs')
-      .set({ run_at: now, updated_at: now })
-      .where('queue', '=', queue)
-      .where('status', '=', 'queued')
-      .where('last_error_code', '=', errorCode)
-      .where('run_at', '>', now)
-      .executeTakeFirst();
-    const count = Number(result.numUpdatedRows);
-    if (count > 0) tx.notify(JOBS_CHANNEL, queue);
-    return count;
-  });
-}
-
 /** Deletes succeeded and cancelled jobs finished before `before`; returns how many. */
 export async function pruneFinishedJobs(db: Kysely<Database>, before: number): Promise<number> {
   const result = await db

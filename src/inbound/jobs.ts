@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import { type Job, JobDeferral } from '../core/jobs/index.js';
+import type { InboundEmail } from '../core/inbound-email.js';
+import { type Job, JobDeferral, type QueueDefinition } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { scheduleStateAt } from '../core/schedule.js';
 import { truncateText } from '../core/text.js';
@@ -12,13 +12,22 @@ import { type MailDeps, recordMessage } from '../mail/index.js';
 import type { RuleStore } from '../rules/index.js';
 import { type Decision, type Evaluation, evaluateRules, senderAllowed } from '../rules/index.js';
 import type { Webhooks } from '../webhooks/index.js';
-import { type InboundEmail, storedEmail } from './email.js';
-import { ACK_READY_CHANNEL, type LedgerState } from './ledger.js';
+import { storedEmail } from './email.js';
+import { ACK_READY_CHANNEL, type LedgerState, ROUTE_QUEUE } from './ledger.js';
 import { mailboxSchedule } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
+import {
+  getLedgerEmail,
+  getLedgerRow,
+  linkEvent,
+  lockLedgerState,
+  noteRoutingFailed,
+  saveRouting,
+  subjectGroupTaken,
+} from './store.js';
 
 /**
- * The route job: runs the rules over one recorded message and turns the decisions into
+ * The `inbound.route` job: runs the rules over one recorded message and turns the decisions into
  * webhook events and forwarded emails, in one transaction with the ledger row's new state.
  * Outside its mailbox's schedule the job waits (a deferral, no attempt spent) until it opens.
  * A run that finds the row already routed does nothing, so a crash between the commit and the
@@ -35,10 +44,35 @@ export interface RouteDeps {
   store: Store;
   clock: Clock;
   logger: Logger;
+  /** A mailbox as routing reads it (schedule, allowlist), from a cache. */
   mailbox(id: string): Promise<Mailbox | undefined>;
   rules: RuleStore;
   webhooks: Webhooks;
   mail: Pick<MailDeps, 'retryScheduleMs' | 'defaultFrom'>;
+}
+
+/** The `inbound.route` queue. */
+export function routeQueue(deps: RouteDeps): QueueDefinition<RouteJobPayload> {
+  return {
+    name: ROUTE_QUEUE,
+    concurrency: 4,
+    retry: { kind: 'exponential', initialDelayMs: 5_000, maxDelayMs: 600_000, jitter: 0.1 },
+    handle: (job) => routeMessage(deps, job),
+    // A run that failed for good (a template that does not render, a row that vanished)
+    // says so on the ledger row, which stays `parsed`: replaying the job routes it again.
+    onSettled: async (tx, job, settlement) => {
+      if (settlement.status !== 'failed' && settlement.status !== 'dead') return;
+      await noteRoutingFailed(
+        tx,
+        job.payload.inboundId,
+        {
+          code: settlement.error?.code ?? 'INTERNAL',
+          message: `routing failed (job ${job.id}): ${settlement.error?.message ?? 'unknown error'}`,
+        },
+        deps.clock.now(),
+      );
+    },
+  };
 }
 
 /** What was decided for a row, before it is written. */
@@ -49,13 +83,9 @@ interface Routing {
 }
 
 /** Routes the message of `job`; returns a summary stored as the job's result. */
-export async function routeMessage(deps: RouteDeps, job: Job<RouteJobPayload>): Promise<unknown> {
+async function routeMessage(deps: RouteDeps, job: Job<RouteJobPayload>): Promise<unknown> {
   const { store, clock } = deps;
-  const row = await store.db
-    .selectFrom('inbound_messages')
-    .selectAll()
-    .where('id', '=', job.payload.inboundId)
-    .executeTakeFirst();
+  const row = await getLedgerRow(store.db, job.payload.inboundId);
   if (!row)
     throw new AppError('NOT_FOUND', `inbound message ${job.payload.inboundId} no longer exists`, {
       retryable: false,
@@ -124,9 +154,7 @@ async function applyRouting(
   routing: Routing,
   now: number,
 ): Promise<{ state: LedgerState; ackState: string; deliveries: number } | undefined> {
-  let query = tx.db.selectFrom('inbound_messages').select('state').where('id', '=', row.id);
-  if (tx.dialect === 'postgres') query = query.forUpdate();
-  if ((await query.executeTakeFirst())?.state !== 'parsed') return undefined;
+  if ((await lockLedgerState(tx, row.id)) !== 'parsed') return undefined;
   const evaluation = routing.evaluation;
   let { state, skipReason } = routing;
   const group = evaluation?.subjectGroup ?? null;
@@ -151,39 +179,19 @@ async function applyRouting(
       : deliveries > 0 && state !== 'skipped'
         ? 'waiting'
         : 'pending';
-  await tx.db
-    .updateTable('inbound_messages')
-    .set({
-      state,
-      skip_reason: skipReason,
-      tags: JSON.stringify(evaluation?.tags ?? []),
-      matched_rules: JSON.stringify(evaluation?.matchedRules ?? []),
-      subject_group: state === 'skipped' ? null : group,
-      error_code: problems.length > 0 ? 'INBOUND_ACTION_FAILED' : null,
-      error_message: problems.length > 0 ? problems.join('; ') : null,
-      ack_state: ackState,
-      updated_at: now,
-    })
-    .where('id', '=', row.id)
-    .execute();
+  await saveRouting(tx, row.id, {
+    state,
+    skip_reason: skipReason,
+    tags: JSON.stringify(evaluation?.tags ?? []),
+    matched_rules: JSON.stringify(evaluation?.matchedRules ?? []),
+    subject_group: state === 'skipped' ? null : group,
+    error_code: problems.length > 0 ? 'INBOUND_ACTION_FAILED' : null,
+    error_message: problems.length > 0 ? problems.join('; ') : null,
+    ack_state: ackState,
+    updated_at: now,
+  });
   if (ackState === 'pending' && row.mailbox_id) tx.notify(ACK_READY_CHANNEL, row.mailbox_id);
   return { state, ackState, deliveries };
-}
-
-/** True when another message of the same subject group was already routed this month. */
-async function subjectGroupTaken(tx: Tx, group: string, id: string): Promise<boolean> {
-  if (tx.dialect === 'postgres') {
-    // Two instances routing the same group at once: the second waits for the first's commit.
-    await sql`select pg_advisory_xact_lock(hashtext(${group}))`.execute(tx.db);
-  }
-  const other = await tx.db
-    .selectFrom('inbound_messages')
-    .select('id')
-    .where('subject_group', '=', group)
-    .where('id', '!=', id)
-    .where('state', 'in', ['matched', 'delivered', 'acknowledged', 'unmatched'])
-    .executeTakeFirst();
-  return other !== undefined;
 }
 
 /** Publishes the webhook events and records the forwards; returns the deliveries created. */
@@ -217,10 +225,7 @@ async function applyDecisions(
       ignoreWindow: decision.ignoreWindow,
     });
     if (!published) continue;
-    await tx.db
-      .insertInto('inbound_message_events')
-      .values({ inbound_id: inboundId, event_id: published.event.id })
-      .execute();
+    await linkEvent(tx, inboundId, published.event.id);
     deliveries += published.deliveries.length;
   }
   return deliveries;
@@ -233,12 +238,7 @@ async function forward(
   decision: Extract<Decision, { kind: 'forward' }>,
   now: number,
 ): Promise<void> {
-  const row = await tx.db
-    .selectFrom('inbound_messages')
-    .select('email')
-    .where('id', '=', inboundId)
-    .executeTakeFirst();
-  const email = JSON.parse(row?.email ?? '{}') as InboundEmail;
+  const email = JSON.parse((await getLedgerEmail(tx.db, inboundId)) ?? '{}') as InboundEmail;
   const text = email.text || '(no text body)';
   await recordMessage(tx, deps.mail, {
     id: uuidv7(),

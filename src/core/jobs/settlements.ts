@@ -1,0 +1,256 @@
+import type { Clock } from '../clock.js';
+import type { Store, Tx } from '../db/index.js';
+import { classifyDatabaseError } from '../db/index.js';
+import type { AppError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { QueueState, RunningJob } from './claimer.js';
+import type { QueueDefinition } from './contract.js';
+import type { JobMetrics } from './metrics.js';
+import type { Job, Settlement } from './model.js';
+import { recordSettlement } from './store.js';
+
+/**
+ * Recording outcomes. Outcomes finishing in the same turn of the event loop are written in one
+ * transaction with their queues' `onSettled` hooks; a failing item is isolated by writing each
+ * alone; while the database is unavailable the batch is kept (with its leases) and retried.
+ */
+
+/**
+ * Records `settlement` of `job` if `by.owner` still holds it, and lets its queue update domain rows
+ * in the same transaction. False when the job was not theirs any more.
+ */
+export async function recordWithHook(
+  tx: Tx,
+  // biome-ignore lint/suspicious/noExplicitAny: the engine holds definitions of every payload type
+  def: QueueDefinition<any>,
+  job: Job,
+  settlement: Settlement,
+  by: { owner: string; now: number; onlyIfExpired?: boolean },
+): Promise<boolean> {
+  const { owner, now, ...options } = by;
+  const ok = await recordSettlement(tx, job, settlement, owner, now, options);
+  if (ok && def.onSettled) await def.onSettled(tx, job, settlement);
+  return ok;
+}
+
+interface PendingSettlement {
+  entry: RunningJob;
+  settlement: Settlement;
+  resolve: () => void;
+}
+
+/** What the settlement batch needs from the engine. */
+export interface SettlementDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** The lease owner the jobs are recorded from. */
+  owner: string;
+  metrics: JobMetrics | undefined;
+  /** Gives the job's slot back (recorded or not). */
+  finish(entry: RunningJob): void;
+  /** Makes sure `queue` pumps at `at` (a retry or deferral is due then). */
+  wakeAt(queue: QueueState, at: number): void;
+  /** Past the shutdown deadline, outcomes that cannot be written are given up. */
+  stopDeadlinePassed(): boolean;
+  recordError(error: unknown): void;
+}
+
+/** The pending outcomes and the one flush at a time that writes them. */
+export class Settlements {
+  private pending: PendingSettlement[] = [];
+  /** Every outcome handed to `settle` and not yet recorded (or given up). */
+  private readonly unrecorded = new Set<Promise<void>>();
+  private flushScheduled = false;
+  private flushPromise: Promise<void> | undefined;
+  private lastRecordedAt: number | null = null;
+
+  constructor(private readonly deps: SettlementDeps) {}
+
+  /** When an outcome was last recorded. */
+  get lastProgressAt(): number | null {
+    return this.lastRecordedAt;
+  }
+
+  /** Queues an outcome for the next batch; resolves once it is recorded (or given up). */
+  settle(entry: RunningJob, settlement: Settlement): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      this.pending.push({ entry, settlement, resolve });
+      if (!this.flushScheduled && !this.flushPromise) {
+        this.flushScheduled = true;
+        // Outcomes finishing in the same turn of the event loop share one transaction.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          void this.flush();
+        });
+      }
+    });
+    this.unrecorded.add(done);
+    void done.then(() => this.unrecorded.delete(done));
+    return done;
+  }
+
+  /** Resolves once every outcome handed over before the call is recorded (or given up). */
+  async recorded(): Promise<void> {
+    await Promise.all([...this.unrecorded]);
+  }
+
+  /** Jobs whose outcome waits for the next batch: they are done, not interrupted. */
+  waiting(): Set<RunningJob> {
+    return new Set(this.pending.map((p) => p.entry));
+  }
+
+  /** Writes everything pending, including what arrives meanwhile. */
+  async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.flushPromise) await this.flush();
+  }
+
+  /**
+   * Puts interrupted jobs back in the queue without spending their attempt, through the normal
+   * settlement path so that each queue updates its domain rows in the same transaction.
+   */
+  async putBack(entries: RunningJob[], error: AppError): Promise<number> {
+    const { store, clock, owner } = this.deps;
+    return store.transaction(async (tx) => {
+      let count = 0;
+      for (const entry of entries) {
+        const settlement: Settlement = { status: 'queued', runAt: clock.now(), error, deferred: true };
+        if (await recordWithHook(tx, entry.queue.def, entry.job, settlement, { owner, now: clock.now() }))
+          count++;
+      }
+      return count;
+    });
+  }
+
+  /** Records pending settlements; one flush runs at a time and loops until nothing is pending. */
+  private flush(): Promise<void> {
+    if (!this.flushPromise) {
+      this.flushPromise = this.flushLoop().finally(() => {
+        this.flushPromise = undefined;
+      });
+    }
+    return this.flushPromise;
+  }
+
+  private async flushLoop(): Promise<void> {
+    let retryMs = 0;
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      const recorded = await this.recordBatch(batch);
+      if (recorded) {
+        retryMs = 0;
+        continue;
+      }
+      if (this.deps.stopDeadlinePassed()) {
+        for (const item of batch) this.complete(item, false);
+        continue;
+      }
+      // The database is unavailable: keep the jobs (and their leases) and try again, because
+      // recording late beats running the job twice.
+      this.pending = batch.concat(this.pending);
+      retryMs = Math.min(5000, Math.max(250, retryMs * 2));
+      await new Promise<void>((resolve) => this.deps.clock.setTimer(retryMs, resolve));
+    }
+  }
+
+  /** Records a batch in one transaction, isolating a failing item by retrying each alone. False: database unavailable. */
+  private async recordBatch(batch: PendingSettlement[]): Promise<boolean> {
+    const { store, clock, logger } = this.deps;
+    const recorded = new Map<PendingSettlement, boolean>();
+    try {
+      await store.transaction(async (tx) => {
+        for (const item of batch) recorded.set(item, await this.apply(tx, item, clock.now()));
+      });
+    } catch (error) {
+      const unavailable = classifyDatabaseError(error);
+      if (unavailable) {
+        this.deps.recordError(error);
+        logger.warn(
+          { event: 'engine.settle_retry', err: unavailable },
+          'cannot record job outcomes; retrying',
+        );
+        return false;
+      }
+      for (const item of batch) {
+        try {
+          recorded.set(item, await store.transaction((tx) => this.apply(tx, item, clock.now())));
+        } catch (itemError) {
+          this.deps.recordError(itemError);
+          logger.error(
+            { event: 'job.settle_failed', jobId: item.entry.job.id, err: itemError },
+            'cannot record the job outcome; its lease will expire and it will run again',
+          );
+          recorded.set(item, false);
+        }
+      }
+    }
+    for (const item of batch) this.complete(item, recorded.get(item) ?? false);
+    return true;
+  }
+
+  private async apply(tx: Tx, item: PendingSettlement, now: number): Promise<boolean> {
+    const { entry, settlement } = item;
+    if (entry.lost) return false;
+    return recordWithHook(tx, entry.queue.def, entry.job, settlement, { owner: this.deps.owner, now });
+  }
+
+  private complete(item: PendingSettlement, recorded: boolean): void {
+    if (recorded) {
+      this.lastRecordedAt = this.deps.clock.now();
+      this.deps.metrics?.settled.inc({
+        queue: item.entry.job.queue,
+        outcome: settlementLabel(item.settlement),
+      });
+      // A retry or deferral is due again at runAt: wake then, without waiting for the poll.
+      if (item.settlement.status === 'queued') this.deps.wakeAt(item.entry.queue, item.settlement.runAt);
+    } else if (!item.entry.lost) {
+      this.deps.logger.warn(
+        { event: 'job.lease_lost', jobId: item.entry.job.id },
+        'the job was taken over by another worker; its outcome was not recorded',
+      );
+    }
+    this.deps.finish(item.entry);
+    item.resolve();
+  }
+}
+
+function settlementLabel(settlement: Settlement): string {
+  if (settlement.status === 'queued') return settlement.deferred ? 'deferred' : 'retried';
+  return settlement.status;
+}
+
+/** Logs a handler's outcome at the level it deserves. */
+export function logSettlement(logger: Logger, settlement: Settlement): void {
+  switch (settlement.status) {
+    case 'succeeded':
+      logger.debug({ event: 'job.succeeded' }, 'job succeeded');
+      break;
+    case 'queued':
+      if (settlement.deferred)
+        logger.debug({ event: 'job.deferred', runAt: settlement.runAt }, 'job deferred');
+      else
+        logger.info(
+          {
+            event: 'job.retry_scheduled',
+            runAt: settlement.runAt,
+            code: settlement.error?.code,
+            reason: settlement.error?.message,
+          },
+          'job failed; retry scheduled',
+        );
+      break;
+    case 'failed':
+      logger.warn(
+        { event: 'job.failed', code: settlement.error.code, reason: settlement.error.message },
+        'job failed permanently',
+      );
+      break;
+    case 'dead':
+      logger.warn(
+        { event: 'job.dead', code: settlement.error.code, reason: settlement.error.message },
+        'job retries exhausted',
+      );
+      break;
+  }
+}
