@@ -137,10 +137,17 @@ async function sendingSince(db: Kysely<Database>, rows: readonly MessageRow[]): 
 /** A message with every attempt; NOT_FOUND when there is none. */
 export async function getMessage(deps: Pick<MailDeps, 'store'>, id: string): Promise<MessageView> {
   const { db } = deps.store;
-  const row = await getMessageRow(db, id);
-  if (!row) throw new AppError('NOT_FOUND', `no message has the id ${id}`);
-  const since = (await sendingSince(db, [row])).get(row.job_id) ?? null;
-  return messageView(row, await listAttempts(db, id), since);
+  // The message and its attempts are two reads; an attempt settled between them would show
+  // beside the message as it was before it. The message counts its attempts: read it again
+  // until the two agree (the settlement writes both in one transaction).
+  for (let tries = 1; ; tries++) {
+    const row = await getMessageRow(db, id);
+    if (!row) throw new AppError('NOT_FOUND', `no message has the id ${id}`);
+    const attempts = await listAttempts(db, id);
+    if (attempts.length !== Number(row.attempt_count) && tries < 5) continue;
+    const since = (await sendingSince(db, [row])).get(row.job_id) ?? null;
+    return messageView(row, attempts, since);
+  }
 }
 
 /** Messages, newest first, without their attempts. */
