@@ -203,5 +203,17 @@ describe.skipIf(skip)('the HTTP edge', () => {
       expect(rotated.status).toBe(200);
       expect(rotated.body.secret).toMatch(/^whsec_/);
     }
+    // The OpenAPI document says so: those bodies may be left out, the others are required.
+    const doc = await app.request<{
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { required?: boolean } & Record<string, unknown> }>
+      >;
+    }>('GET', '/openapi.json');
+    for (const path of ['/api/endpoints/{id}/rotate-secret', '/api/endpoints/{id}/test']) {
+      expect(doc.body.paths[path]?.post?.requestBody?.required).toBe(false);
+      expect(JSON.stringify(doc.body.paths[path])).not.toContain('x-facteur');
+    }
+    expect(doc.body.paths['/api/endpoints']?.post?.requestBody?.required).toBe(true);
   });
 });

@@ -136,7 +136,36 @@ function forbiddenMessage(value: string): string {
  * as null.
  */
 export function optionalBody<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => value ?? {}, schema);
+  const body = z.preprocess((value) => value ?? {}, schema);
+  OPTIONAL_BODIES.add(body);
+  return body;
+}
+
+/** Bodies made by `optionalBody`, so the OpenAPI document can say they may be left out. */
+const OPTIONAL_BODIES = new WeakSet<object>();
+
+/** Whether a route's body schema came from `optionalBody`. */
+export function isOptionalBody(schema: unknown): boolean {
+  return typeof schema === 'object' && schema !== null && OPTIONAL_BODIES.has(schema);
+}
+
+/** The route-schema key that carries "the body may be left out" to the OpenAPI document. */
+export const OPTIONAL_BODY_KEY = 'x-facteur-optional-body';
+
+/**
+ * Marks the request bodies of operations flagged with OPTIONAL_BODY_KEY as not required (the
+ * OpenAPI generator marks every declared body required) and drops the flag.
+ */
+export function markOptionalBodies<T extends { paths?: Record<string, unknown> }>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations as Record<string, Record<string, unknown>>)) {
+      if (typeof operation !== 'object' || operation === null || !(OPTIONAL_BODY_KEY in operation)) continue;
+      delete operation[OPTIONAL_BODY_KEY];
+      const body = operation.requestBody as { required?: boolean } | undefined;
+      if (body) body.required = false;
+    }
+  }
+  return document;
 }
 
 /** Whether the request has a body nobody has read yet. */

@@ -17,7 +17,14 @@ import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import type { HealthRegistry, Logger } from '../observability/index.js';
 import { errorBody, frameworkError, httpErrorFrom, requestErrorFrom, statusOf } from './errors.js';
-import { drainRequest, hasUnreadBody, installInputRules } from './input.js';
+import {
+  drainRequest,
+  hasUnreadBody,
+  installInputRules,
+  isOptionalBody,
+  markOptionalBodies,
+  OPTIONAL_BODY_KEY,
+} from './input.js';
 
 /** The Fastify instance type every feature registers its routes on. */
 export type HttpApp = FastifyInstance<
@@ -129,7 +136,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: (input) => {
+      const out = jsonSchemaTransform(input);
+      if (!isOptionalBody(input.schema?.body)) return out;
+      return { ...out, schema: { ...out.schema, [OPTIONAL_BODY_KEY]: true } };
+    },
+    transformObject: (documents) =>
+      'openapiObject' in documents ? markOptionalBodies(documents.openapiObject) : documents.swaggerObject,
   });
 
   registerOperationalRoutes(app, options);
