@@ -4,7 +4,7 @@ import type { Store, Tx } from '../core/db/index.js';
 import type { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import type { Logger } from '../core/observability/index.js';
-import { recordMessage } from '../mail/service.js';
+import { recordMessage } from '../mail/index.js';
 import { ENDPOINTS_CHANNEL, type Endpoint, type EndpointRegistry } from './endpoints.js';
 import { type DeliveryJobPayload, publishIn } from './events.js';
 import { formatDuration } from './model.js';
