@@ -6,6 +6,21 @@ import { compatPayload, windowDecision } from './payload.js';
 const DESABO = 'desabonnement_journee_tarifs';
 const h = (hours: number, minutes = 0): number => hours * 60 + minutes;
 
+/** The payload of `email` with no rule, detector, window or links. */
+const plainPayload = (email: ReturnType<typeof makeEmail>, source: 'raw' | 'imap') =>
+  compatPayload({
+    emailId: 'e',
+    email,
+    source,
+    receivedAt: 0,
+    detector: null,
+    deliveryTime: null,
+    webhooksTimeStart: null,
+    webhooksTimeEnd: null,
+    rule: null,
+    links: [],
+  });
+
 describe('compatPayload', () => {
   const email = makeEmail({
     subject: 'Média Solution - Missions Recadrage - Lot 42',
@@ -76,18 +91,10 @@ describe('compatPayload', () => {
   });
 
   it('lists the email fields whose NUL or unpaired surrogates were replaced', () => {
-    const odd = compatPayload({
-      emailId: 'e',
-      email: makeEmail({ subject: 'a\ufffdb', replaced: ['subject', 'headers.x-odd'] }),
-      source: 'raw',
-      receivedAt: 0,
-      detector: null,
-      deliveryTime: null,
-      webhooksTimeStart: null,
-      webhooksTimeEnd: null,
-      rule: null,
-      links: [],
-    });
+    const odd = plainPayload(
+      makeEmail({ subject: 'a\ufffdb', replaced: ['subject', 'headers.x-odd'] }),
+      'raw',
+    );
     expect(odd).toMatchObject({ subject: 'a\ufffdb', replaced: ['subject', 'headers.x-odd'] });
   });
 
@@ -98,18 +105,7 @@ describe('compatPayload', () => {
   });
 
   it('writes the sender as Name <addr> when the From header was not kept', () => {
-    const bare = compatPayload({
-      emailId: 'e',
-      email: makeEmail({ sender: '', from: { address: 'a@b.fr', name: 'A B' } }),
-      source: 'imap',
-      receivedAt: 0,
-      detector: null,
-      deliveryTime: null,
-      webhooksTimeStart: null,
-      webhooksTimeEnd: null,
-      rule: null,
-      links: [],
-    });
+    const bare = plainPayload(makeEmail({ sender: '', from: { address: 'a@b.fr', name: 'A B' } }), 'imap');
     expect(bare).toMatchObject({
       sender_address: 'A B <a@b.fr>',
       sender_email: 'a@b.fr',
