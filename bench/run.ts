@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runB3 } from './b3.js';
+import { runB3r } from './b3r.js';
 import { runB4 } from './b4.js';
 import { runB5 } from './b5.js';
 import { runB6 } from './b6.js';
@@ -18,6 +19,7 @@ import type { BenchOptions, BenchReport, Sync } from './lib/report.js';
 
 const BENCHMARKS: Record<string, (options: BenchOptions) => Promise<BenchReport>> = {
   b3: runB3,
+  b3r: runB3r,
   b4: runB4,
   b5: runB5,
   b6: runB6,
@@ -26,6 +28,7 @@ const BENCHMARKS: Record<string, (options: BenchOptions) => Promise<BenchReport>
 
 const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')} ...] [--quick] [--sync=full|normal|both] [--rounds=N] [--profile]
   b3 flags: --pacer=open-loop|autocannon  --rates=500,2000,5000  --phase-seconds=4
+  b3r flags: --phase-seconds=5
   b4 flags: --pg=auto|on|off  --jobs=20000  --single=3000  --latency-jobs=1000  --latency-rate=250
   b5 flags: --events=50000  --concurrency=100  --latency-rate=1000  --latency-seconds=10  --receiver-ports=per-endpoint|single  --fault=on|off  --tail-seconds=15  --warmup-events=2000
   b6 flags: --latency-messages=60  --latency-rate=1  --warmup-messages=3  --sustain-rate=50  --sustain-seconds=600  --restart=on|off  --workers=1  --mark-seen=on|off

@@ -2,30 +2,36 @@ import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createKeyVerifier } from './access/index.js';
-import { type Clock, systemClock, type Timer } from './core/clock.js';
-import type { BootConfig, SmtpServerConfig } from './core/config/index.js';
+import { type Clock, systemClock } from './core/clock.js';
+import type { BootConfig } from './core/config/index.js';
 import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/index.js';
 import { migrateToLatest, openStore, type Store } from './core/db/index.js';
 import { AppError } from './core/errors.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
 import { stableInstanceId } from './core/instance.js';
-import { JobEngine, queueStatistics, registerJobRoutes } from './core/jobs/index.js';
+import { JobEngine, registerJobRoutes } from './core/jobs/index.js';
 import { TargetGuard } from './core/net/ssrf.js';
 import {
-  type ComponentHealth,
   createMetricsRegistry,
+  DependencyMonitor,
+  databaseProbe,
   HealthRegistry,
   type Logger,
+  transportProbe,
 } from './core/observability/index.js';
+import { registerDoctorRoutes, smtpTarget } from './doctor/index.js';
+import { registerHealthChecks, startHeartbeat } from './health-checks.js';
 import { Inbound, registerInboundRoutes, routeQueue } from './inbound/index.js';
 import {
-  MailCatcher,
+  type MailCatcher,
+  type MailTransport,
+  openTransports,
   registerCatcherRoutes,
   registerMessageRoutes,
   SEND_QUEUE,
-  SmtpTransport,
   sendQueue,
 } from './mail/index.js';
+import { Reports, registerReportRoutes } from './reports/index.js';
 import { RuleStore, registerRuleRoutes } from './rules/index.js';
 import { deliveryQueue, registerWebhookRoutes, Webhooks } from './webhooks/index.js';
 
@@ -40,13 +46,19 @@ export interface Facteur {
   readonly store: Store;
   readonly engine: JobEngine;
   readonly http: HttpApp;
-  readonly transport: SmtpTransport;
+  /** The first transport of the chain (the catcher's when none is configured). */
+  readonly transport: MailTransport;
+  /** Every transport, in failover order. */
+  readonly transports: readonly MailTransport[];
   readonly webhooks: Webhooks;
   readonly inbound: Inbound;
+  readonly reports: Reports;
   /** The built-in catcher, when no SMTP relay is configured. */
   readonly catcher: MailCatcher | undefined;
   readonly health: HealthRegistry;
   readonly metrics: Registry;
+  /** Latency, errors and alerts of every dependency; `dependencies.observe` takes samples. */
+  readonly dependencies: DependencyMonitor;
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080. */
   readonly url: string;
   /** Drains and stops everything; safe to call twice. */
@@ -93,42 +105,30 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     }
     await ensureSecretKeyMatches(store, key.key, clock.now());
 
-    let catcher: MailCatcher | undefined;
-    let server: SmtpServerConfig | undefined = config.smtp.server;
-    if (!server) {
-      catcher = new MailCatcher({ store, clock, logger, retain: config.catcher.retain });
-      await catcher.start(config.catcher.port);
-      cleanups.push(() => catcher?.close());
-      server = {
-        host: '127.0.0.1',
-        port: catcher.port,
-        secure: false,
-        requireTls: false,
-        ignoreTls: true,
-        tlsVerify: true,
-        user: undefined,
-        password: undefined,
-      };
-    }
-    // Bound once the engine exists (below); the transport calls it only after a probe succeeds.
-    let resumeDeferredSends: () => Promise<number> = async () => 0;
-    const transport = new SmtpTransport(
-      { ...config.smtp, name: catcher ? 'catcher' : 'smtp', server },
-      {
-        clock,
-        logger,
-        // Sends deferred while the circuit was open go as soon as a probe succeeds.
-        onCircuitClosed: () =>
-          void resumeDeferredSends().catch((error) =>
-            logger.warn({ event: 'smtp.resume_failed', err: error }, 'cannot bring deferred sends forward'),
-          ),
-      },
-    );
-    cleanups.push(() => transport.close());
-
     const metrics = createMetricsRegistry();
+    const dependencies = new DependencyMonitor({ clock, logger, metrics, ...config.dependencies });
     // The one SSRF guard every outbound connection made on a user's behalf goes through.
     const guard = new TargetGuard(config.network.privateTargets, options.lookup);
+    // Bound once the engine exists (below); a transport calls it only after a probe succeeds.
+    let resumeDeferredSends: () => Promise<number> = async () => 0;
+    // FACTEUR_TRANSPORTS in failover order, or the built-in catcher when none is configured.
+    const { chain: transports, catcher } = await openTransports({
+      config,
+      store,
+      clock,
+      logger,
+      guard,
+      metrics,
+      observe: dependencies.observe,
+      // Sends deferred while every circuit was open go as soon as a probe succeeds.
+      onCircuitClosed: () =>
+        void resumeDeferredSends().catch((error) =>
+          logger.warn({ event: 'smtp.resume_failed', err: error }, 'cannot bring deferred sends forward'),
+        ),
+    });
+    cleanups.push(() => catcher?.close());
+    cleanups.push(() => transports.close());
+    const transport = transports.transports[0] as MailTransport;
     // Host and data directory: a process restarted after a crash is the same instance, so it
     // takes back the job and mailbox leases its dead run held at once instead of when they expire.
     const instanceId = stableInstanceId(config.dataDir);
@@ -143,7 +143,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       retentionMs: config.jobs.retentionMs,
     });
     // Through the engine: a send deferred just before the probe succeeded may not be recorded yet.
-    resumeDeferredSends = () => engine.runDeferredNow(SEND_QUEUE, 'SMTP_UNAVAILABLE');
+    resumeDeferredSends = () => engine.runDeferredNow(SEND_QUEUE, transports.unavailableCode);
     const mailDeps = {
       store,
       clock,
@@ -151,7 +151,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       defaultFrom: config.mail.defaultFrom,
       retryScheduleMs: config.mail.retryScheduleMs,
     };
-    engine.register(sendQueue({ ...mailDeps, transport, concurrency: config.mail.sendConcurrency }));
+    engine.register(sendQueue({ ...mailDeps, transports, concurrency: config.mail.sendConcurrency }));
     const webhooks = new Webhooks({
       store,
       clock,
@@ -162,8 +162,10 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       alertEmailTo: config.alerts.emailTo,
       mail: mailDeps,
       guard,
+      observe: dependencies.observe,
     });
     cleanups.push(() => webhooks.stop());
+    dependencies.alertThrough((alert) => webhooks.raiseAlert(alert));
     engine.register(deliveryQueue(webhooks.deliveryDeps));
     const rules = new RuleStore({ store, clock, logger });
     cleanups.push(() => rules.close());
@@ -179,6 +181,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       instanceId,
       guard,
       resumeDeferred: (queue, errorCode) => engine.runDeferredNow(queue, errorCode),
+      observe: dependencies.observe,
     });
     cleanups.push(() => inbound.stop());
     engine.register(
@@ -193,10 +196,40 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       }),
     );
 
+    const reports = new Reports({
+      store,
+      clock,
+      logger,
+      secretKey: key.key,
+      guard,
+      sqliteDir: config.reports.sqliteDir,
+      mail: mailDeps,
+      raiseAlert: (tx, type, data, now, subject) => webhooks.alerts.raise(tx, type, data, now, subject),
+      observe: dependencies.observe,
+    });
+    cleanups.push(() => reports.stop());
+    for (const queue of reports.queues()) engine.register(queue);
+    // A report run's `send` stage follows its message's send job.
+    engine.follow(SEND_QUEUE, reports.followSend);
+
     const health = new HealthRegistry();
-    registerHealthChecks(health, { store, engine, transport, catcher, clock });
+    registerHealthChecks(health, {
+      store,
+      engine,
+      transports: transports.transports,
+      catcher,
+      clock,
+      dependencies,
+    });
     health.register('webhooks', () => webhooks.health());
     health.register('inbound', () => inbound.health());
+    health.register('reports', () => reports.health());
+    dependencies.watchHealth(health);
+    dependencies.addProbes(async () => [
+      databaseProbe(store),
+      ...transports.transports.map(transportProbe),
+      ...(await webhooks.probes()),
+    ]);
 
     let shuttingDown = false;
     const http = await createHttpServer({
@@ -219,6 +252,16 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
           },
         });
         registerInboundRoutes(api, inbound);
+        registerReportRoutes(api, reports);
+        registerDoctorRoutes(api, {
+          clock,
+          guard,
+          ...(options.lookup ? { lookup: options.lookup } : {}),
+          smtp: smtpTarget(config, catcher?.port),
+          webhooks,
+          inbound,
+          live: true,
+        });
         if (catcher) registerCatcherRoutes(api, { store });
       },
     });
@@ -229,15 +272,18 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     await webhooks.start();
     await engine.start();
     await inbound.start();
+    reports.start();
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
     const heartbeat = startHeartbeat(clock, logger, engine, inbound);
+    dependencies.start();
     logger.info(
       {
         event: 'facteur.started',
         url,
         version,
         database: store.location,
-        smtp: catcher ? `catcher:${catcher.port}` : `${server.host}:${server.port}`,
+        transports: transports.transports.map((t) => t.name),
+        ...(catcher ? { catcher: catcher.port } : {}),
       },
       `Facteur ${version} listening on ${url}`,
     );
@@ -249,18 +295,36 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         heartbeat.cancel();
         logger.info({ event: 'facteur.stopping' }, 'stopping: no new work, draining running jobs');
         await http.close(); // waits for requests in flight, so every 202 given is recorded
+        await dependencies.stop();
         await inbound.stop(); // watchers first: no new mail is recorded while the engine drains
+        await reports.stop(); // no new scheduled runs while the engine drains
         await engine.stop(config.jobs.shutdownTimeoutMs);
         await webhooks.stop();
         rules.close();
-        transport.close();
+        transports.close();
         await catcher?.close();
         await store.close();
         logger.info({ event: 'facteur.stopped' }, 'stopped');
       })();
       return stopping;
     };
-    return { config, store, engine, http, transport, webhooks, inbound, catcher, health, metrics, url, stop };
+    return {
+      config,
+      store,
+      engine,
+      http,
+      transport,
+      transports: transports.transports,
+      webhooks,
+      inbound,
+      reports,
+      catcher,
+      health,
+      metrics,
+      dependencies,
+      url,
+      stop,
+    };
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     throw error;
@@ -284,98 +348,4 @@ async function listen(http: HttpApp, config: BootConfig): Promise<string> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return `http://${host}:${port}`;
-}
-
-/** How long due jobs may wait with no job finishing before the engine reads as stalled. */
-const STALL_AFTER_MS = 120_000;
-
-function registerHealthChecks(
-  health: HealthRegistry,
-  parts: {
-    store: Store;
-    engine: JobEngine;
-    transport: SmtpTransport;
-    catcher: MailCatcher | undefined;
-    clock: Clock;
-  },
-): void {
-  let lastDbSuccess: number | null = null;
-  let lastDbError: { message: string; at: number } | null = null;
-  health.register(
-    'database',
-    async (): Promise<ComponentHealth> => {
-      try {
-        await parts.store.ping(2000);
-        lastDbSuccess = parts.clock.now();
-        return {
-          status: 'ok',
-          lastSuccessAt: lastDbSuccess,
-          lastError: lastDbError,
-          detail: { location: parts.store.location },
-        };
-      } catch (error) {
-        lastDbError = { message: (error as Error).message, at: parts.clock.now() };
-        return {
-          status: 'down',
-          message: 'the database does not answer',
-          lastError: lastDbError,
-          lastSuccessAt: lastDbSuccess,
-        };
-      }
-    },
-    { critical: true },
-  );
-  health.register(`transport:${parts.transport.name}`, () => parts.transport.health());
-  if (parts.catcher) health.register('catcher', () => parts.catcher?.health() ?? { status: 'down' });
-  health.register('jobs', async (): Promise<ComponentHealth> => {
-    const engineHealth = parts.engine.health();
-    const now = parts.clock.now();
-    const stats = await queueStatistics(parts.store.db, now);
-    const oldestDue = stats.reduce<number | null>(
-      (min, s) => (s.oldestRunAt !== null && (min === null || s.oldestRunAt < min) ? s.oldestRunAt : min),
-      null,
-    );
-    const waitingMs = oldestDue === null ? 0 : now - oldestDue;
-    const quietMs = now - (engineHealth.lastProgressAt ?? 0);
-    const stalled = waitingMs > STALL_AFTER_MS && quietMs > STALL_AFTER_MS;
-    return {
-      status: stalled ? 'degraded' : engineHealth.status,
-      ...(stalled
-        ? {
-            message: `due jobs have waited ${Math.round(waitingMs / 1000)} s and no job finished for ${Math.round(quietMs / 1000)} s`,
-          }
-        : {}),
-      lastError: engineHealth.lastError,
-      lastSuccessAt: engineHealth.lastProgressAt,
-      detail: {
-        state: engineHealth.state,
-        running: engineHealth.running,
-        queued: stats.filter((s) => s.status === 'queued').reduce((n, s) => n + s.count, 0),
-        oldestDueSeconds: Math.round(waitingMs / 1000),
-      },
-    };
-  });
-}
-
-/** A log line every 5 minutes saying the background work is alive and what it did. */
-function startHeartbeat(clock: Clock, logger: Logger, engine: JobEngine, inbound: Inbound): Timer {
-  let timer: Timer;
-  const beat = (): void => {
-    const h = engine.health();
-    // Each watcher's state and last success: a poller that died shows here, not only in /readyz.
-    const watchers = inbound.statuses().map((s) => ({
-      mailbox: s.mailbox,
-      folder: s.folder,
-      state: s.state,
-      lastSuccessAt: s.lastSuccessAt,
-      lastError: s.lastError?.code ?? null,
-    }));
-    logger.info(
-      { event: 'heartbeat', engine: h.state, running: h.running, lastProgressAt: h.lastProgressAt, watchers },
-      'heartbeat',
-    );
-    timer = clock.setTimer(300_000, beat);
-  };
-  timer = clock.setTimer(300_000, beat);
-  return { cancel: () => timer.cancel() };
 }

@@ -11,19 +11,24 @@ import {
 } from '../core/config/index.js';
 import { openStore, pendingMigrations } from '../core/db/index.js';
 import { isAppError } from '../core/errors.js';
+import { TargetGuard } from '../core/net/ssrf.js';
 import { silentLogger } from '../core/observability/index.js';
-import { SmtpTransport } from '../mail/index.js';
+import { buildTransports, SmtpTransport } from '../mail/index.js';
 import { print } from './shared.js';
 
 /**
  * `facteur config check`: every configuration problem at once, then whether the database and the
- * SMTP server can be reached. Exits 1 when anything fails, so it can gate a deployment.
+ * SMTP server (or each transport of FACTEUR_TRANSPORTS) can be reached. Exits 1 when anything
+ * fails, so it can gate a deployment.
  */
 
 interface CheckLine {
   name: string;
   ok: boolean;
   message: string;
+  /** Transport lines: the transport's kind, and the error code when it failed. */
+  kind?: string;
+  code?: string;
 }
 
 /** Runs every check and prints them (or JSON); returns the exit code. */
@@ -41,7 +46,9 @@ export async function configCheckCommand(options: { json?: boolean }): Promise<n
     const count = Object.keys(env).filter((name) => known.has(name) && env[name]?.trim()).length;
     lines.push({ name: 'variables', ok: true, message: `${count} FACTEUR_* variable(s) set; all valid` });
     lines.push(await checkDatabase(parsed.config));
-    lines.push(await checkSmtp(parsed.config));
+    if (parsed.config.smtp.server || parsed.config.transports.length === 0)
+      lines.push(await checkSmtp(parsed.config));
+    else lines.push(...(await checkTransports(parsed.config)));
   }
   const ok = lines.every((l) => l.ok);
   if (options.json) {
@@ -121,6 +128,93 @@ async function checkSmtp(config: BootConfig): Promise<CheckLine> {
   } finally {
     transport.close();
   }
+}
+
+/** What a transport's verify proves when it passes. */
+const VERIFIED: Record<string, string> = {
+  smtp: 'reachable, greeting received',
+  postmark: 'API reachable, server token accepted (GET /server)',
+  sendgrid: 'API reachable, API key accepted (GET /v3/scopes)',
+  mailgun: 'API reachable, API key and sending domain accepted (GET /v3/domains/DOMAIN)',
+  ses: 'API reachable, signed request accepted (GET /v2/email/account)',
+};
+
+/**
+ * FACTEUR_TRANSPORTS: builds every transport as `serve` would (through the SSRF guard) and
+ * verifies each without sending, all at once; one line per transport, in failover order.
+ */
+async function checkTransports(config: BootConfig): Promise<CheckLine[]> {
+  const transports = buildTransports(config.transports, config.smtp, {
+    clock: systemClock,
+    logger: silentLogger(),
+    guard: new TargetGuard(config.network.privateTargets),
+  });
+  const secrets = transportSecrets(config);
+  try {
+    return await Promise.all(
+      transports.map(async (transport, index): Promise<CheckLine> => {
+        const item = config.transports[index];
+        const where =
+          item?.kind === 'smtp' ? `${item.server.host}:${item.server.port}` : hostOf(item?.apiBase);
+        const auth = item?.kind === 'smtp' && item.server.user ? ', authentication accepted' : '';
+        const head = { name: `transport:${transport.name}`, kind: transport.kind };
+        try {
+          await transport.verify();
+          return {
+            ...head,
+            ok: true,
+            message: `${transport.kind} at ${where}: ${VERIFIED[transport.kind] ?? 'reachable'}${auth}`,
+          };
+        } catch (error) {
+          const code = isAppError(error) ? error.code : undefined;
+          const text = hide(String((error as Error)?.message ?? error), secrets);
+          return {
+            ...head,
+            ok: false,
+            ...(code ? { code } : {}),
+            message: `${transport.kind} at ${where}${code ? ` [${code}]` : ''}: ${text}`,
+          };
+        }
+      }),
+    );
+  } finally {
+    for (const transport of transports) transport.close();
+  }
+}
+
+/** The host (and port) of an API base, never its user part. */
+function hostOf(apiBase: string | undefined): string {
+  try {
+    return new URL(apiBase ?? '').host;
+  } catch {
+    return '(unknown host)';
+  }
+}
+
+/** Every key and password of FACTEUR_TRANSPORTS, as written and URL-encoded. */
+function transportSecrets(config: BootConfig): string[] {
+  const raw = config.transports.flatMap((t) => {
+    switch (t.kind) {
+      case 'smtp':
+        return t.server.password ? [t.server.password] : [];
+      case 'postmark':
+        return [t.serverToken];
+      case 'ses':
+        return [t.secretAccessKey];
+      default:
+        return [t.apiKey];
+    }
+  });
+  return [...new Set(raw.flatMap((s) => [s, encodeURIComponent(s)]))]
+    .filter((s) => s.length >= 4)
+    .sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every secret replaced by `***` (a library message must not carry one out). */
+function hide(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join('***');
+  return out;
 }
 
 /** Without FACTEUR_SMTP_URL the catcher needs its port: free, or already served by a running Facteur. */

@@ -4,6 +4,8 @@ import { migrateToLatest, openStore } from '../core/db/index.js';
 import { packageVersion } from '../main.js';
 import { apikeyCreateCommand, apikeyListCommand, apikeyRevokeCommand } from './apikey.js';
 import { configCheckCommand } from './config-check.js';
+import { doctorCommand } from './doctor.js';
+import { reportListCommand, reportPreviewCommand, reportRunCommand, reportRunsCommand } from './report.js';
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
 import { commandLogger, configOrExit, EXIT, print, runCommand } from './shared.js';
@@ -69,9 +71,107 @@ program
   .command('config')
   .description('Configuration tools.')
   .command('check')
-  .description('Report every configuration problem and whether the database and SMTP server can be reached.')
+  .description(
+    'Report every configuration problem and whether the database and the SMTP server (or each transport) can be reached.',
+  )
   .option('--json', 'print JSON')
   .action((options: { json?: boolean }) => runCommand(() => configCheckCommand(options)));
+
+const doctor = program
+  .command('doctor')
+  .description(
+    'Check every connection of the configuration stage by stage (each transport, mailboxes, endpoints); exits 1 if one fails.',
+  )
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) => runCommand(() => doctorCommand({ kind: 'all' }, options)));
+// `--json` after a subcommand is taken by `doctor` itself (commander reads a parent's options
+// anywhere), so each subcommand reads both.
+doctor
+  .command('smtp')
+  .description(
+    'Check the SMTP relay (the first SMTP transport, the catcher, or URL): dns, tcp, tls, greeting, ehlo, auth.',
+  )
+  .argument('[url]', 'another relay, in the form of FACTEUR_SMTP_URL')
+  .option('--send-to <address>', 'also send a real test message to this address')
+  .option('--json', 'print JSON')
+  .action((url: string | undefined, options: { sendTo?: string; json?: boolean }) =>
+    runCommand(() =>
+      doctorCommand(
+        {
+          kind: 'smtp',
+          ...(url !== undefined ? { url } : {}),
+          ...(options.sendTo ? { sendTo: options.sendTo } : {}),
+        },
+        { ...doctor.opts(), ...options },
+      ),
+    ),
+  );
+doctor
+  .command('transport')
+  .description(
+    'Check a transport of FACTEUR_TRANSPORTS by name (as in /readyz): a provider API (dns, tcp, tls, auth) or an SMTP relay.',
+  )
+  .argument('<name>', 'transport name, e.g. smtp, postmark, sendgrid-2')
+  .option('--json', 'print JSON')
+  .action((name: string, options: { json?: boolean }) =>
+    runCommand(() => doctorCommand({ kind: 'transport', transport: name }, { ...doctor.opts(), ...options })),
+  );
+doctor
+  .command('imap')
+  .description('Check a mailbox: dns, ssrf, tcp, tls, greeting, capability, login, select.')
+  .argument('<mailbox>', 'mailbox name or id')
+  .option('--json', 'print JSON')
+  .action((mailbox: string, options: { json?: boolean }) =>
+    runCommand(() => doctorCommand({ kind: 'imap', mailbox }, { ...doctor.opts(), ...options })),
+  );
+doctor
+  .command('webhook')
+  .description('Check a webhook endpoint: dns, ssrf, tcp, tls, and a signed test request.')
+  .argument('<endpoint>', 'endpoint name or id')
+  .option('--json', 'print JSON')
+  .action((endpoint: string, options: { json?: boolean }) =>
+    runCommand(() => doctorCommand({ kind: 'webhook', endpoint }, { ...doctor.opts(), ...options })),
+  );
+
+const report = program.command('report').description('Scheduled reports: list, run now, runs, preview.');
+report
+  .command('list')
+  .description('Every report with its schedule and next run.')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) => runCommand(() => reportListCommand(options)));
+report
+  .command('run')
+  .description('Run a report now (the running `facteur serve` does the work); --follow prints each stage.')
+  .argument('<name>', 'report name or id')
+  .option('--data <json>', 'data for the templates (a report with a push source needs it)')
+  .option('--data-file <path>', 'read the data from a JSON file')
+  .option('--slot <slot>', '`latest` or an ISO instant: the scheduled slot this run stands for (runs once)')
+  .option('--idempotency-key <key>', 'running again with the same key starts nothing more')
+  .option('--follow', 'print each stage as it completes; exit 1 if the run fails')
+  .addOption(new Option('--timeout <duration>', 'how long to follow the run').default('5m'))
+  .option('--json', 'print JSON')
+  .action((name: string, options: Parameters<typeof reportRunCommand>[1]) =>
+    runCommand(() => reportRunCommand(name, options)),
+  );
+report
+  .command('runs')
+  .description('Recent runs of a report, newest first, with the failing stage.')
+  .argument('<name>', 'report name or id')
+  .addOption(new Option('--limit <n>', 'how many').default('20'))
+  .option('--json', 'print JSON')
+  .action((name: string, options: { limit: string; json?: boolean }) =>
+    runCommand(() => reportRunsCommand(name, options)),
+  );
+report
+  .command('preview')
+  .description("Render a report with --data or its source's data; sends nothing.")
+  .argument('<name>', 'report name or id')
+  .option('--data <json>', 'data for the templates')
+  .option('--data-file <path>', 'read the data from a JSON file')
+  .option('--json', 'print JSON')
+  .action((name: string, options: { data?: string; dataFile?: string; json?: boolean }) =>
+    runCommand(() => reportPreviewCommand(name, options)),
+  );
 
 program
   .command('send')

@@ -125,6 +125,11 @@ function localTime(zone: string, at: number): LocalTime {
   };
 }
 
+/** The UTC offset of `zone` at the instant `at`, in ms (+2 h for Paris in summer). */
+export function utcOffsetAt(zone: string, at: number): number {
+  return localTime(zone, at).offset;
+}
+
 /** The weekday (0 = Sunday) in `zone` at the instant `at`; throws VALIDATION_FAILED for an unknown zone. */
 export function localWeekday(zone: string, at: number): number {
   if (!isValidTimeZone(zone)) throw new AppError('VALIDATION_FAILED', zoneProblem(zone));

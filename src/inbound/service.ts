@@ -4,7 +4,7 @@ import type { Store, Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
 import { type LeaseIdentity, leaseIdentity } from '../core/instance.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
-import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import type { ComponentHealth, Logger, ObserveDependency } from '../core/observability/index.js';
 import type { RuleStore } from '../rules/index.js';
 import { deliveriesOfEvents, eventOfDelivery, type Webhooks } from '../webhooks/index.js';
 import { appsScriptIdentity, emailFromAppsScript } from './apps-script.js';
@@ -45,6 +45,8 @@ export interface InboundOptions {
   guard: TargetGuard;
   /** The engine's `runDeferredNow`, for routing that waited on a mailbox schedule just changed. */
   resumeDeferred?: (queue: string, errorCode: string) => Promise<unknown>;
+  /** Gets one sample per IMAP operation of the watchers (dependency watching). */
+  observe?: ObserveDependency;
 }
 
 /** A watcher that has not succeeded for this long reads as down in /readyz. */
@@ -158,6 +160,7 @@ export class Inbound {
           parser: this.parser,
           identity: this.identity,
           onRecorded: (count) => this.metrics?.recorded(count, 'imap'),
+          ...(this.options.observe ? { observe: this.options.observe } : {}),
         },
         mailbox,
         key.slice(key.indexOf('\n') + 1),

@@ -5,7 +5,7 @@ import { LeaseHolder, type Store } from '../core/db/index.js';
 import type { AppError } from '../core/errors.js';
 import type { LeaseIdentity } from '../core/instance.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
-import type { Logger } from '../core/observability/index.js';
+import type { Logger, ObserveDependency } from '../core/observability/index.js';
 import { applyMailboxActions } from './acknowledge.js';
 import type { ParseLike } from './arrival.js';
 import { fetchNewMessages, type OpenFolder, setResumePoint } from './folder-fetch.js';
@@ -57,6 +57,8 @@ export interface WatcherDeps {
   identity: LeaseIdentity;
   /** New messages recorded (the route jobs wake by themselves); for metrics. */
   onRecorded?(count: number, mailboxId: string): void;
+  /** Gets one sample per IMAP operation (connect and open, each fetch round), kind `mailbox`. */
+  observe?: ObserveDependency;
 }
 
 /**
@@ -82,6 +84,8 @@ export class FolderWatcher {
   private readonly lease: LeaseHolder;
   /** Ends the session running now (the lease was lost). */
   private endSession: (() => void) | undefined;
+  /** When the IMAP operation under way (connect, a fetch round) started, for its dependency sample. */
+  private operationFrom: number | undefined;
 
   constructor(
     private readonly deps: WatcherDeps,
@@ -156,7 +160,9 @@ export class FolderWatcher {
       try {
         await this.session();
       } catch (error) {
-        this.noteError(imapError(error, `${this.mailbox.settings.host}:${this.mailbox.settings.port}`));
+        const failure = imapError(error, `${this.mailbox.settings.host}:${this.mailbox.settings.port}`);
+        this.observe(failure.code);
+        this.noteError(failure);
       } finally {
         this.client?.close();
         this.client = undefined;
@@ -174,6 +180,15 @@ export class FolderWatcher {
   private backoffMs(): number {
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures, 10));
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  }
+
+  /** Reports the operation under way as one sample (at most once; stopping is not an outcome). */
+  private observe(outcome: string): void {
+    const from = this.operationFrom;
+    this.operationFrom = undefined;
+    if (from === undefined || this.stopping) return;
+    const ms = performance.now() - from;
+    this.deps.observe?.({ kind: 'mailbox', name: this.mailbox.settings.name, outcome, ms });
   }
 
   private noteError(error: AppError): void {
@@ -213,6 +228,7 @@ export class FolderWatcher {
   /** One connection's life: open the folder, catch up, then wait for news until the connection ends. */
   private async session(): Promise<void> {
     this.setState('connecting');
+    this.operationFrom = performance.now();
     const client = await imapClient(this.mailbox, this.deps.tokens, this.deps.guard);
     this.client = client;
     let closed = false;
@@ -248,6 +264,7 @@ export class FolderWatcher {
     if (!this.lease.held) this.endSession(); // lost while connecting
     try {
       await setResumePoint(this.deps, client, this.opened(uidvalidity), Number(opened.uidNext));
+      this.observe('ok'); // connected, opened the folder and read where to resume
       await this.watch(client, uidvalidity, {
         idle,
         pollMs,
@@ -278,6 +295,7 @@ export class FolderWatcher {
     while (!this.stopping && !session.isClosed()) {
       this.pendingWake = false;
       this.setState('fetching');
+      this.operationFrom = performance.now();
       if (session.recheck()) {
         const reopened = await client.mailboxOpen(this.folder);
         session.rechecked(false);
@@ -286,6 +304,7 @@ export class FolderWatcher {
       }
       await this.fetchNew(client, uidvalidity);
       await applyMailboxActions(this.deps, client, this.mailbox, this.folder, uidvalidity);
+      this.observe('ok');
       this.status.lastSuccessAt = this.deps.clock.now();
       this.failures = 0;
       if (this.pendingWake || this.stopping || session.isClosed()) continue;

@@ -1,13 +1,8 @@
 import type { Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import {
-  type Job,
-  type JobContext,
-  JobDeferral,
-  type QueueDefinition,
-  type Settlement,
-} from '../core/jobs/index.js';
+import type { Job, JobContext, QueueDefinition, Settlement } from '../core/jobs/index.js';
+import type { TransportChain } from './failover.js';
 import { type MailDeps, SEND_QUEUE, type SendJobPayload } from './service.js';
 import {
   type AttemptRow,
@@ -20,11 +15,11 @@ import {
   setPendingRecipients,
   updateMessageStatus,
 } from './store.js';
-import type { OutboundMessage, RefusedRecipient, SmtpTransport } from './transport.js';
+import type { MessageAttachment, OutboundMessage, RefusedRecipient } from './transport.js';
 
 /** The `mail.send` queue: one job per message, retried on the configured schedule. */
 export function sendQueue(
-  deps: MailDeps & { transport: SmtpTransport; concurrency: number },
+  deps: MailDeps & { transports: TransportChain; concurrency: number },
 ): QueueDefinition<SendJobPayload> {
   return {
     name: SEND_QUEUE,
@@ -60,42 +55,34 @@ const runs = new WeakMap<Job, SendRun>();
  * with a 5xx are recorded and dropped.
  */
 export async function deliverMessage(
-  deps: MailDeps & { transport: SmtpTransport },
+  deps: MailDeps & { transports: TransportChain },
   job: Job<SendJobPayload>,
   context: JobContext,
 ): Promise<unknown> {
-  const { store, clock, transport } = deps;
+  const { store, clock, transports } = deps;
   const message = await getMessageRow(store.db, job.payload.messageId);
   if (!message)
     throw new AppError('NOT_FOUND', `message ${job.payload.messageId} no longer exists`, {
       retryable: false,
     });
   if (message.status === 'sent') return { alreadySent: true };
-  const permit = transport.reserveSend();
-  if (!permit.ok) {
-    const error = new AppError(
-      'SMTP_UNAVAILABLE',
-      'the SMTP circuit breaker is open after repeated connection failures',
-    );
-    throw new JobDeferral(permit.retryAt, error.message, error);
-  }
 
   const attempt = newAttempt(message, clock.now());
   const envelopeTo =
     message.pending_recipients === null ? undefined : (JSON.parse(message.pending_recipients) as string[]);
-  let result: Awaited<ReturnType<SmtpTransport['send']>>;
-  try {
-    result = await transport.send(outboundMessage(message), {
-      signal: context.signal,
-      ...(envelopeTo ? { envelopeTo } : {}),
-    });
-  } catch (thrown) {
-    // Aborted (shutdown deadline, lost lease): no outcome; the settlement records it interrupted.
-    if (context.signal.aborted) throw thrown;
-    const error = toSendError(thrown);
+  // Every breaker open: the chain throws a JobDeferral (no attempt spent). Aborted (shutdown
+  // deadline, lost lease): it rethrows, and the settlement records the attempt interrupted.
+  const outcome = await transports.send(outboundMessage(message), {
+    signal: context.signal,
+    ...(envelopeTo ? { envelopeTo } : {}),
+  });
+  attempt.transport = outcome.transport;
+  if (!outcome.ok) {
+    const error = toSendError(outcome.error);
     runs.set(job, failedRun(attempt, error, clock.now()));
     throw error;
   }
+  const { result } = outcome;
   const deferred = result.rejected.filter(isDeferredRefusal);
   Object.assign(attempt, {
     outcome: deferred.length > 0 ? 'partial' : 'sent',
@@ -104,6 +91,7 @@ export async function deliverMessage(
     smtp_response: result.smtpResponse,
     accepted: JSON.stringify(result.accepted),
     rejected: JSON.stringify(result.rejected),
+    provider_message_id: result.providerMessageId ?? null,
   });
   runs.set(job, {
     attempt,
@@ -127,12 +115,21 @@ export async function deliverMessage(
     {
       event: 'message.sent',
       messageId: message.id,
+      transport: outcome.transport,
+      passedOver: outcome.passedOver,
+      providerMessageId: result.providerMessageId,
       smtpCode: result.smtpCode,
       refused: result.rejected.length,
     },
     'message sent',
   );
-  return { smtpCode: result.smtpCode, smtpResponse: result.smtpResponse };
+  // The job's result: what followers of the send (a report run's `send` stage) show.
+  return {
+    smtpCode: result.smtpCode,
+    smtpResponse: result.smtpResponse,
+    transport: outcome.transport,
+    ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
+  };
 }
 
 /** The attempt a run starts, before the server answers. */
@@ -150,6 +147,8 @@ function newAttempt(message: MessageRow, now: number): AttemptRow {
     error_message: null,
     accepted: null,
     rejected: null,
+    transport: null,
+    provider_message_id: null,
   };
 }
 
@@ -165,11 +164,16 @@ function outboundMessage(message: MessageRow): OutboundMessage {
     ...(message.html_body !== null ? { html: message.html_body } : {}),
     headers: JSON.parse(message.headers) as Record<string, string>,
     messageId: message.message_id_header,
+    ...(message.attachments ? { attachments: JSON.parse(message.attachments) as MessageAttachment[] } : {}),
   };
 }
 
-/** A refusal worth retrying: a 4xx, or no readable code at all (when unsure, nothing is dropped). */
+/**
+ * A refusal worth retrying: a 4xx, or no readable code at all (when unsure, nothing is dropped).
+ * A provider's refusal says itself whether it is final.
+ */
 function isDeferredRefusal(refused: RefusedRecipient): boolean {
+  if (refused.permanent !== undefined) return !refused.permanent;
   return refused.smtpCode === null || refused.smtpCode < 500;
 }
 

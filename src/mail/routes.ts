@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Store } from '../core/db/index.js';
-import { AppError } from '../core/errors.js';
+import { idempotencyKeyOf } from '../core/http/input.js';
 import type { HttpApp } from '../core/http/server.js';
 import { getCaught, listCaught } from './catcher.js';
 import { clearCaught } from './catcher-store.js';
@@ -29,12 +29,22 @@ const attemptSchema = z.object({
         address: z.string(),
         smtpCode: z.number().int().nullable(),
         smtpResponse: z.string().nullable(),
+        providerCode: z.string().optional().describe("A provider API's refusal code, e.g. postmark:406."),
+        permanent: z.boolean().optional().describe('Set for provider refusals: dropped (true) or retried.'),
       }),
     )
     .nullable()
     .describe(
       'Recipients the server refused, each with its reply. 4xx ones get the next attempt (outcome partial).',
     ),
+  transport: z
+    .string()
+    .nullable()
+    .describe('The transport of FACTEUR_TRANSPORTS the attempt went through (smtp, postmark, ...).'),
+  providerMessageId: z
+    .string()
+    .nullable()
+    .describe('The id the provider API gave the message (Postmark MessageID, SES MessageId, ...).'),
 });
 
 const messageSummarySchema = z.object({
@@ -93,20 +103,9 @@ export function registerMessageRoutes(app: HttpApp, deps: MailDeps): void {
       },
     },
     async (request, reply) => {
-      const headerKey = request.headers['idempotency-key'];
       const body = request.body;
-      if (headerKey !== undefined && body.idempotencyKey !== undefined && headerKey !== body.idempotencyKey) {
-        throw new AppError(
-          'VALIDATION_FAILED',
-          'the Idempotency-Key header and the idempotencyKey field differ',
-          {
-            details: [
-              { in: 'body', field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' },
-            ],
-          },
-        );
-      }
-      const input = headerKey !== undefined ? { ...body, idempotencyKey: headerKey } : body;
+      const key = idempotencyKeyOf(request.headers['idempotency-key'], body.idempotencyKey);
+      const input = key !== undefined ? { ...body, idempotencyKey: key } : body;
       const accepted = await acceptMessage(deps, input, {
         source: 'api',
         ...(request.principal ? { apiKeyId: request.principal.id } : {}),

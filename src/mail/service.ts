@@ -12,6 +12,7 @@ import {
   SEND_QUEUE,
 } from './model.js';
 import { findMessageByIdempotencyKey, insertMessage, type MessageRow } from './store.js';
+import type { MessageAttachment } from './transport.js';
 
 /** The queue that sends messages. */
 export { SEND_QUEUE };
@@ -30,11 +31,13 @@ export interface MailDeps {
 /** Payload of a send job. */
 export interface SendJobPayload {
   messageId: string;
+  /** Where the message came from, so that a feature following its sends (reports) skips the others at once. */
+  source?: MessageOrigin['source'];
 }
 
 /** Where a message came from. */
 export interface MessageOrigin {
-  source: 'api' | 'cli' | 'alert' | 'inbound';
+  source: 'api' | 'cli' | 'alert' | 'inbound' | 'report';
   apiKeyId?: string;
 }
 
@@ -103,6 +106,8 @@ export async function recordMessage(
     hash: string;
     origin: MessageOrigin;
     now: number;
+    /** Files Facteur attaches itself (a report's CSV); the API takes none. */
+    attachments?: MessageAttachment[];
   },
 ): Promise<IdempotentInsert<MessageRow>> {
   const { id, input, from, hash, origin, now } = message;
@@ -110,13 +115,16 @@ export async function recordMessage(
     tx,
     {
       queue: SEND_QUEUE,
-      payload: { messageId: id },
+      payload: { messageId: id, source: origin.source },
       // No idempotency key: the job is created with its message, in one transaction.
       maxAttempts: attemptsForSchedule(deps.retryScheduleMs),
     },
     now,
   );
-  return insertMessage(tx, newMessageRow(id, input, from, hash, job.id, origin, now));
+  const row = newMessageRow(id, input, from, hash, job.id, origin, now);
+  if (message.attachments && message.attachments.length > 0)
+    row.attachments = JSON.stringify(message.attachments);
+  return insertMessage(tx, row);
 }
 
 /** Idempotency keys belong to the API key that used them (or to the CLI). */
@@ -157,6 +165,7 @@ function newMessageRow(
     subject: input.subject,
     text_body: input.text ?? null,
     html_body: input.html ?? null,
+    attachments: null,
     headers: JSON.stringify(input.headers ?? {}),
     message_id_header: newMessageIdHeader(id, from),
     idempotency_scope: idempotencyScope(origin),

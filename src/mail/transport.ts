@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { SmtpServerConfig } from '../core/config/index.js';
 import { parseMailbox } from '../core/email-address.js';
 import { AppError } from '../core/errors.js';
+import type { ObserveDependency } from '../core/observability/dependencies.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { CircuitBreaker } from '../core/resilience/breaker.js';
 import { classifySmtpFailure, isConnectivityFailure, replyCodeOf, type SmtpFailure } from './model.js';
@@ -26,6 +27,16 @@ export interface OutboundMessage {
   html?: string;
   headers: Record<string, string>;
   messageId: string;
+  /** Files attached by Facteur itself (a report's CSV); content in base64. */
+  attachments?: MessageAttachment[];
+}
+
+/** A file attached to a message. */
+export interface MessageAttachment {
+  filename: string;
+  contentType: string;
+  /** Base64. */
+  content: string;
 }
 
 /** A recipient the server refused at RCPT TO, with its reply. */
@@ -33,6 +44,10 @@ export interface RefusedRecipient {
   address: string;
   smtpCode: number | null;
   smtpResponse: string | null;
+  /** A provider API's refusal (no SMTP code): the provider's error code, e.g. `postmark:406`. */
+  providerCode?: string;
+  /** Set by provider transports: whether the refusal is final (dropped) or worth a retry. */
+  permanent?: boolean;
 }
 
 /** What the server said when it took the message. */
@@ -42,6 +57,30 @@ export interface SendResult {
   accepted: string[];
   /** Recipients refused at RCPT while others were accepted: an expected outcome, not an error. */
   rejected: RefusedRecipient[];
+  /** The id a provider API gave the message (Postmark MessageID, SES MessageId, ...). */
+  providerMessageId?: string;
+}
+
+/**
+ * What the send job needs of a transport: SMTP (SmtpTransport) or a provider API
+ * (mail/providers). `send` throws classified AppErrors; see failover.ts for which of them hand
+ * the message to the next transport.
+ */
+export interface MailTransport {
+  /** Name shown in /readyz (`transport:NAME`), metrics and attempts. */
+  readonly name: string;
+  /** `smtp`, or the provider: `postmark`, `sendgrid`, `mailgun`, `ses`. */
+  readonly kind: string;
+  /** Asks the breaker whether a send may start; refused while the circuit is open. */
+  reserveSend(): { ok: true } | { ok: false; retryAt: number };
+  send(
+    message: OutboundMessage,
+    options?: { envelopeTo?: string[]; signal?: AbortSignal },
+  ): Promise<SendResult>;
+  /** Checks reachability and credentials without sending. */
+  verify(): Promise<void>;
+  health(): ComponentHealth;
+  close(): void;
 }
 
 /** Settings of an SMTP transport. */
@@ -61,8 +100,9 @@ export interface SmtpTransportOptions {
 }
 
 /** One SMTP relay with its pool, breaker and health. */
-export class SmtpTransport {
+export class SmtpTransport implements MailTransport {
   readonly name: string;
+  readonly kind = 'smtp';
   private readonly transporter: Transporter<SMTPPool.SentMessageInfo>;
   private readonly breaker: CircuitBreaker;
   private lastSuccessAt: number | null = null;
@@ -77,6 +117,8 @@ export class SmtpTransport {
       logger: Logger;
       /** Called when the breaker closes again, so work deferred while it was open can go now. */
       onCircuitClosed?: () => void;
+      /** Gets one sample per send or verify (dependency watching). */
+      observe?: ObserveDependency;
     },
   ) {
     this.name = options.name;
@@ -138,6 +180,7 @@ export class SmtpTransport {
   ): Promise<SendResult> {
     const { signal, envelopeTo } = options;
     const startedAt = this.deps.clock.now();
+    const measuredFrom = performance.now();
     let timer: NodeJS.Timeout | undefined;
     try {
       const info = await Promise.race([
@@ -152,6 +195,16 @@ export class SmtpTransport {
           html: message.html,
           headers: message.headers,
           messageId: message.messageId,
+          ...(message.attachments
+            ? {
+                attachments: message.attachments.map((a) => ({
+                  filename: a.filename,
+                  contentType: a.contentType,
+                  content: a.content,
+                  encoding: 'base64',
+                })),
+              }
+            : {}),
           ...(envelopeTo ? { envelope: { from: envelopeSender(message.from), to: envelopeTo } } : {}),
           disableFileAccess: true,
           disableUrlAccess: true,
@@ -171,6 +224,7 @@ export class SmtpTransport {
         }),
       ]);
       this.onSuccess();
+      this.observe('ok', measuredFrom);
       const response = String(info.response ?? '');
       this.deps.logger.debug(
         { event: 'smtp.sent', transport: this.name, ms: this.deps.clock.now() - startedAt, response },
@@ -195,6 +249,7 @@ export class SmtpTransport {
         });
       }
       this.onFailure(error);
+      this.observe(error.code, measuredFrom);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -203,12 +258,15 @@ export class SmtpTransport {
 
   /** Opens a connection, greets and authenticates, without sending (for `config check` and start-up). */
   async verify(): Promise<void> {
+    const measuredFrom = performance.now();
     try {
       await this.transporter.verify();
       this.onSuccess();
+      this.observe('ok', measuredFrom);
     } catch (thrown) {
       const error = classifySmtpFailure(thrown as SmtpFailure);
       this.onFailure(error);
+      this.observe(error.code, measuredFrom);
       throw error;
     }
   }
@@ -232,6 +290,16 @@ export class SmtpTransport {
   /** Closes the pool. */
   close(): void {
     this.transporter.close();
+  }
+
+  /** Latency is measured on the monotonic clock: the injected clock is for schedules, not durations. */
+  private observe(outcome: string, measuredFrom: number): void {
+    this.deps.observe?.({
+      kind: 'transport',
+      name: this.name,
+      outcome,
+      ms: performance.now() - measuredFrom,
+    });
   }
 
   private onSuccess(): void {

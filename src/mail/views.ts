@@ -30,6 +30,10 @@ export interface AttemptView {
   accepted: string[] | null;
   /** Recipients the server refused, each with its reply. */
   rejected: RefusedRecipient[] | null;
+  /** The transport the attempt went through (null for attempts older than transports). */
+  transport: string | null;
+  /** The id the provider API gave the message, when a provider took it. */
+  providerMessageId: string | null;
 }
 
 /** A message as the API shows it. */
@@ -71,6 +75,8 @@ function attemptView(row: AttemptRow): AttemptView {
     errorMessage: row.error_message,
     accepted: row.accepted === null ? null : (JSON.parse(row.accepted) as string[]),
     rejected: row.rejected === null ? null : (JSON.parse(row.rejected) as RefusedRecipient[]),
+    transport: row.transport ?? null,
+    providerMessageId: row.provider_message_id ?? null,
   };
 }
 
@@ -123,6 +129,8 @@ function openAttemptView(number: number, startedAt: number): AttemptView {
     errorMessage: null,
     accepted: null,
     rejected: null,
+    transport: null,
+    providerMessageId: null,
   };
 }
 

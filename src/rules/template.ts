@@ -1,5 +1,7 @@
-import { Liquid, type Template } from 'liquidjs';
 import { AppError } from '../core/errors.js';
+import { messageOf, renderLiquid } from '../core/liquid.js';
+
+export { MAX_TEMPLATE_LENGTH, templateProblem } from '../core/liquid.js';
 
 /**
  * User-written webhook payloads, as Liquid templates that must render to a JSON object.
@@ -7,56 +9,6 @@ import { AppError } from '../core/errors.js';
  * nothing but the context given (no file system, no prototype properties) and is bounded in
  * size, time and memory.
  */
-
-/** Longest template accepted (characters). */
-export const MAX_TEMPLATE_LENGTH = 65_536;
-
-const engine = new Liquid({
-  // An empty in-memory template map: `include`, `render` and `layout` resolve there and find
-  // nothing, so a template can never read a file of the server.
-  templates: {},
-  strictFilters: true,
-  ownPropertyOnly: true,
-  parseLimit: MAX_TEMPLATE_LENGTH,
-  // Milliseconds per render: a `for` over a large range stops here instead of stalling intake.
-  renderLimit: 200,
-  // Roughly characters of strings and arrays created while rendering.
-  memoryLimit: 10_000_000,
-});
-
-/** Parsed templates by source; rules are few, so 200 covers every live template. */
-const CACHE_SIZE = 200;
-const parsed = new Map<string, Template[]>();
-
-function parse(template: string): Template[] {
-  const hit = parsed.get(template);
-  if (hit) {
-    parsed.delete(template);
-    parsed.set(template, hit);
-    return hit;
-  }
-  if (template.length > MAX_TEMPLATE_LENGTH) {
-    throw new Error(`is longer than ${MAX_TEMPLATE_LENGTH} characters`);
-  }
-  const result = engine.parse(template);
-  parsed.set(template, result);
-  if (parsed.size > CACHE_SIZE) parsed.delete(parsed.keys().next().value as string);
-  return result;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Null when `template` parses as Liquid (checked on write); otherwise the parse error. */
-export function templateProblem(template: string): string | null {
-  try {
-    parse(template);
-    return null;
-  } catch (error) {
-    return `is not a valid Liquid template: ${messageOf(error)}`;
-  }
-}
 
 /**
  * Renders `template` with `context` and parses the output as a JSON object. Throws
@@ -66,7 +18,7 @@ export function templateProblem(template: string): string | null {
 export function renderTemplate(template: string, context: Record<string, unknown>): Record<string, unknown> {
   let output: string;
   try {
-    output = engine.renderSync(parse(template), context) as string;
+    output = renderLiquid(template, context);
   } catch (error) {
     throw new AppError('RULE_TEMPLATE_FAILED', `the payload template failed to render: ${messageOf(error)}`, {
       cause: error,

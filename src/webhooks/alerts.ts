@@ -174,7 +174,12 @@ export class Alerts {
     );
   }
 
-  private async raise(
+  /**
+   * Raises an alert in the caller's transaction: an event to the endpoints subscribed to `type`
+   * and, when FACTEUR_ALERT_EMAIL is set, an email through the outbox. Every feature's alerts
+   * (reports, dependencies) go through here.
+   */
+  async raise(
     tx: Tx,
     type: string,
     data: Record<string, unknown>,

@@ -3,7 +3,7 @@ import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { type Job, type JobContext, JobDeferral, runJobNow, type Settlement } from '../core/jobs/index.js';
-import type { Logger } from '../core/observability/index.js';
+import type { Logger, ObserveDependency } from '../core/observability/index.js';
 import type { Alerts } from './alerts.js';
 import type { Endpoint, EndpointRegistry } from './endpoints.js';
 import { DELIVERY_QUEUE, type DeliveryJobPayload, holdState } from './events.js';
@@ -45,6 +45,8 @@ export interface DeliveryDeps {
   alerts: Alerts;
   /** Called in the settlement transaction of every delivery that succeeded (inbound marks its message delivered). */
   onSucceeded: Array<(tx: Tx, deliveryId: string, now: number) => Promise<void>>;
+  /** Gets one sample per attempt (dependency watching), kind `endpoint`, named by the endpoint. */
+  observe?: ObserveDependency;
 }
 
 /** Response bytes kept on an attempt. */
@@ -175,10 +177,14 @@ async function attemptOnce(
     response_headers: null,
     response_body: null,
   };
+  const measuredFrom = performance.now();
+  const observe = (outcome: string, ms = performance.now() - measuredFrom) =>
+    deps.observe?.({ kind: 'endpoint', name: endpoint.settings.name, outcome, ms });
   try {
     const response = await client.send(httpRequestFor(endpoint, request, context.signal));
     guards.metrics?.attemptDuration.observe({ endpoint: endpoint.id }, response.latencyMs / 1000);
     const verdict = judgeAnswer(response, endpoint.settings, clock.now());
+    observe(verdict.ok ? 'ok' : verdict.error.code, response.latencyMs);
     Object.assign(row, {
       finished_at: clock.now(),
       outcome: verdict.ok ? 'succeeded' : 'failed',
@@ -197,6 +203,7 @@ async function attemptOnce(
         : new AppError('WEBHOOK_CONNECT_FAILED', String((thrown as Error)?.message ?? thrown), {
             cause: thrown,
           });
+    observe(error.code);
     Object.assign(row, {
       finished_at: clock.now(),
       latency_ms: clock.now() - startedAt,

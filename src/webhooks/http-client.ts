@@ -21,6 +21,8 @@ export interface WebhookHttpRequest {
   timeoutMs: number;
   /** Aborting rejects promptly with the signal's reason. */
   signal?: AbortSignal;
+  /** Default POST; HEAD (no body) is the dependency probe of an endpoint's origin. */
+  method?: 'POST' | 'HEAD';
 }
 
 /** The receiver's answer, whatever its status. */
@@ -302,14 +304,15 @@ export class WebhookHttpClient {
     signal: AbortSignal,
     progress: { phase: Phase },
   ) {
-    const payload = Buffer.from(request.body, 'utf8');
+    const head = request.method === 'HEAD';
+    const payload = Buffer.from(head ? '' : request.body, 'utf8');
     const agent = this.agentFor(request.connectTimeoutMs);
     const response = await agent.request({
       origin: url.origin,
       path: url.pathname + url.search,
-      method: 'POST',
+      method: head ? 'HEAD' : 'POST',
       headers: this.requestHeaders(request.headers, payload.length),
-      body: payload,
+      ...(head ? {} : { body: payload }),
       signal,
       // The total timeout above governs; undici's own per-phase timers would only race it.
       headersTimeout: 0,

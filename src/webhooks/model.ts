@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ParseProblem, parseDuration } from '../core/config/parsers.js';
+import { durationSchema, formatDuration } from '../core/duration.js';
 import { formatTimeOfDay, isValidTimeZone, parseTimeOfDay, WEEKDAYS } from '../core/schedule.js';
 import { normaliseEndpointUrl } from './endpoint-url.js';
 import { secretProblem } from './signing.js';
@@ -20,7 +20,7 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 /** Retry schedule of Standard Webhooks services: after the first try, these delays. */
 export const DEFAULT_RETRY_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '10h'] as const;
 
-export { WEEKDAYS };
+export { durationSchema, formatDuration, WEEKDAYS };
 
 /** Event types are dotted names; a subscription may end in `*` (`invoice.*`, or `*` for all). */
 const EVENT_TYPE = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i;
@@ -43,25 +43,6 @@ export const eventTypeSchema = z
   .min(1)
   .max(200)
   .regex(EVENT_TYPE, 'must be a dotted name like invoice.paid (letters, digits, _ and -)');
-
-/** A written duration (`5s`, `24h`) between `min` and `max` ms, parsed to ms. */
-export const durationSchema = (min: number, max: number) =>
-  z.string().transform((raw, ctx) => {
-    try {
-      const ms = parseDuration(raw);
-      if (ms < min || ms > max) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be between ${formatDuration(min)} and ${formatDuration(max)}`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as ParseProblem).message });
-      return z.NEVER;
-    }
-  });
 
 const timeOfDay = z.string().transform((raw, ctx) => {
   const minutes = parseTimeOfDay(raw);
@@ -292,19 +273,6 @@ export function inputFromSettings(
 
 /** The settings in the API's written form. */
 export type ParsedSettingsWritten = z.input<typeof endpointUpdateSchema> & { name: string; url: string };
-
-/** 300000 -> `5m`; the largest unit that divides exactly. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
 
 /** Whether an endpoint subscribed with `patterns` receives events of `type`. */
 export function subscribes(patterns: readonly string[], type: string): boolean {

@@ -5,7 +5,12 @@ import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { enqueueJob } from '../core/jobs/index.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
-import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import type {
+  ComponentHealth,
+  DependencyProbe,
+  Logger,
+  ObserveDependency,
+} from '../core/observability/index.js';
 import { Alerts } from './alerts.js';
 import type { DeliveryDeps } from './delivery.js';
 import { type Endpoint, EndpointRegistry, maskedHeaders } from './endpoints.js';
@@ -19,6 +24,7 @@ import {
 import { EndpointGuards } from './guards.js';
 import { WebhookHttpClient } from './http-client.js';
 import { DEFAULT_SCHEDULE_MS } from './jobs.js';
+import { endpointProbes } from './probes.js';
 import { type BuiltRequest, buildRequest, httpRequestFor } from './request.js';
 import { judgeAnswer } from './response.js';
 import {
@@ -47,6 +53,8 @@ export interface WebhookOptions {
   mail: { defaultFrom: string; retryScheduleMs: readonly number[] };
   /** The SSRF guard for endpoint URLs, on save and on every connection. */
   guard: TargetGuard;
+  /** Gets one sample per delivery attempt (dependency watching). */
+  observe?: ObserveDependency;
 }
 
 export class Webhooks {
@@ -99,6 +107,7 @@ export class Webhooks {
       alerts: this.alerts,
       onSucceeded: [],
       concurrency: options.concurrency,
+      ...(options.observe ? { observe: options.observe } : {}),
     };
   }
 
@@ -250,6 +259,19 @@ export class Webhooks {
           'cannot bring deferred deliveries forward',
         ),
       );
+  }
+
+  /** Raises an alert of another module (dependency watching) in a transaction of its own. */
+  raiseAlert(alert: { type: string; data: Record<string, unknown>; subject: string }): Promise<void> {
+    const { store, clock } = this.options;
+    return store.transaction((tx) =>
+      this.alerts.raise(tx, alert.type, alert.data, clock.now(), alert.subject),
+    );
+  }
+
+  /** A dependency probe per active endpoint (a HEAD of its origin; see probes.ts). */
+  async probes(): Promise<DependencyProbe[]> {
+    return endpointProbes((await this.endpoints.all()).values(), this.client);
   }
 
   /** The `/readyz` entry: breakers and last errors per endpoint. */

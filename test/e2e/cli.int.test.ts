@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseSkipReason, type TestDatabase } from '../support/database.js';
+import { LOOPBACK_TARGETS } from '../support/facteur.js';
 import { runFacteur, startServe } from '../support/process.js';
+import { startPostmarkServer, startSendgridServer } from '../support/providers.js';
 
 const skip = await databaseSkipReason();
 
@@ -73,6 +75,57 @@ describe.skipIf(skip)('facteur CLI', () => {
     );
     expect(noDatabase.code).toBe(1);
     expect(noDatabase.stdout).toMatch(/FAIL\s+database: postgres:\/\/postgres@127\.0\.0\.1:9\/none/);
+  });
+
+  it('verifies every transport of FACTEUR_TRANSPORTS, one line each, without showing a key', async () => {
+    const postmark = await startPostmarkServer();
+    const sendgrid = await startSendgridServer();
+    try {
+      const transports = `${postmark.transportUrl()},${sendgrid.transportUrl({ key: 'SG.wrong-key-123' })}`;
+      const check = await runFacteur(
+        ['config', 'check'],
+        { ...env, FACTEUR_TRANSPORTS: transports, FACTEUR_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS },
+        cwd,
+      );
+      expect(check.code).toBe(1);
+      const host = (url: string) => new URL(url).host;
+      expect(check.stdout).toMatch(
+        new RegExp(
+          `^ok\\s+transport:postmark: postmark at ${host(postmark.url)}: API reachable, server token accepted`,
+          'm',
+        ),
+      );
+      expect(check.stdout).toMatch(
+        new RegExp(
+          `^FAIL\\s+transport:sendgrid: sendgrid at ${host(sendgrid.url)} \\[PROVIDER_AUTH\\]: sendgrid refused the credentials`,
+          'm',
+        ),
+      );
+      // No catcher line: the catcher is not used when transports are configured.
+      expect(check.stdout).not.toMatch(/^\S+\s+smtp:/m);
+      for (const secret of ['postmark-server-token', 'SG.wrong-key-123', 'SG.test-key'])
+        expect(check.stdout + check.stderr).not.toContain(secret);
+      expect(postmark.received + sendgrid.received).toBe(0); // verified, nothing sent
+
+      const json = await runFacteur(
+        ['config', 'check', '--json'],
+        {
+          ...env,
+          FACTEUR_TRANSPORTS: `${postmark.transportUrl()},${sendgrid.transportUrl()}`,
+          FACTEUR_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS,
+        },
+        cwd,
+      );
+      expect(json.code).toBe(0);
+      const report = JSON.parse(json.stdout) as { ok: boolean; checks: Array<Record<string, unknown>> };
+      expect(report.ok).toBe(true);
+      expect(report.checks.filter((c) => String(c.name).startsWith('transport:'))).toEqual([
+        expect.objectContaining({ name: 'transport:postmark', kind: 'postmark', ok: true }),
+        expect.objectContaining({ name: 'transport:sendgrid', kind: 'sendgrid', ok: true }),
+      ]);
+    } finally {
+      await Promise.all([postmark.close(), sendgrid.close()]);
+    }
   });
 
   it('creates a key shown once, lists keys without secrets, revokes them', async () => {

@@ -52,7 +52,19 @@ function exampleBody(path: string, method: string): unknown {
     'POST /api/rules': rule,
     'PATCH /api/rules/{id}': { name: `fuzz rule ${++made}` },
     'POST /api/rules/backtest': { last: 10 },
+    // The fuzz instance has no FACTEUR_TRANSPORTS: its one transport is the built-in catcher.
+    'POST /api/doctor/transport': { transport: 'catcher' },
     'POST /api/ingress/gmail': { subject: 'fuzz', sender: 'Fuzz <fuzz@example.com>', body: '<p>x</p>' },
+    'POST /api/reports': {
+      name: `fuzz report ${++made}`,
+      to: ['fuzz@example.com'],
+      subject: 'fuzz {{ data.n }}',
+      text: 'n={{ data.n }}',
+      data: { type: 'push' },
+    },
+    'PATCH /api/reports/{id}': { subject: 'fuzz again {{ data.n }}' },
+    'POST /api/reports/{id}/runs': { data: { n: 1 } },
+    'POST /api/reports/{id}/preview': { data: { n: 2 } },
     'POST /api/mailboxes': {
       name: `fuzz ${++made}`,
       host: 'imap.invalid',
@@ -314,7 +326,11 @@ describe.skipIf(skip)('fuzzing every route of /openapi.json', () => {
                   await app.request<{ rules: Array<{ id: string }> }>('GET', '/api/rules')
                 ).body.rules.map((r) => r.id),
               }
-            : (exampleBody(path, method) ?? generate(json));
+            : path === '/api/doctor/imap'
+              ? { mailbox: ids.get('/api/mailboxes') }
+              : path === '/api/doctor/webhook'
+                ? { endpoint: ids.get('/api/endpoints') }
+                : (exampleBody(path, method) ?? generate(json));
         // The valid body first: it must be accepted, and what it creates serves the routes below.
         const accepted = base({ name: 'a valid body', body: JSON.stringify(valid), expectAccepted: true });
         const answer = await send(accepted);
@@ -370,7 +386,7 @@ describe.skipIf(skip)('fuzzing every route of /openapi.json', () => {
     expect(sent).toBeGreaterThan(routes.length * 10);
     // The valid bodies created resources, so the routes under them were fuzzed past NOT_FOUND.
     expect([...ids.keys()]).toEqual(
-      expect.arrayContaining(['/api/endpoints', '/api/rules', '/api/mailboxes']),
+      expect.arrayContaining(['/api/endpoints', '/api/rules', '/api/mailboxes', '/api/reports']),
     );
   });
 });

@@ -36,6 +36,7 @@ function readVariables(
     isTty: options.isTty ?? false,
     dataDir: () => value('dataDir'),
     synchronous: () => value('synchronous'),
+    smtpServer: () => value('smtpServer'),
   };
   const keys = Object.keys(BOOT_VARIABLES) as BootKey[];
   return Object.fromEntries(keys.map((key) => [key, value(key)])) as BootValues;
@@ -80,6 +81,7 @@ function assemble(v: BootValues): BootConfig {
       socketTimeoutMs: v.smtpSocketTimeoutMs,
       sendTimeoutMs: v.smtpSendTimeoutMs,
     },
+    transports: v.transports,
     catcher: { port: v.catcherPort, retain: v.catcherRetain },
     mail: {
       defaultFrom: v.mailFrom,
@@ -96,6 +98,16 @@ function assemble(v: BootValues): BootConfig {
     network: { privateTargets: v.privateTargets },
     alerts: { emailTo: v.alertEmailTo },
     inbound: { parseWorkers: v.parseWorkers },
+    reports: { sqliteDir: v.reportSqliteDir },
+    dependencies: {
+      windowMs: v.dependencyWindowMs,
+      failures: v.dependencyAlertFailures,
+      latencyMs: v.dependencyAlertLatencyMs,
+      errorRate: v.dependencyAlertErrorRate,
+      minSamples: v.dependencyAlertMinSamples,
+      probeIntervalMs: v.probeIntervalMs,
+      probeTimeoutMs: v.probeTimeoutMs,
+    },
   };
 }
 

@@ -8,6 +8,14 @@ import type { BootConfig, ConfigProblem, ParseOptions } from './types.js';
 export { parseBootConfig } from './boot.js';
 export { parseDuration } from './parsers.js';
 export { parseSmtpUrl, redactUrl, type SmtpServerConfig } from './smtp-url.js';
+export {
+  type ProviderKind,
+  type ProviderTransportConfig,
+  parseTransportList,
+  redactTransportList,
+  type SmtpTransportConfig,
+  type TransportConfig,
+} from './transport-url.js';
 export type { BootConfig, ConfigProblem, DatabaseConfig } from './types.js';
 export { VARIABLES, type VariableSpec } from './variables.js';
 

@@ -1,5 +1,6 @@
 import type { TargetPolicy } from '../net/ssrf.js';
 import type { SmtpServerConfig } from './smtp-url.js';
+import type { TransportConfig } from './transport-url.js';
 
 /** The log levels pino accepts. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -31,6 +32,8 @@ export interface BootConfig {
     socketTimeoutMs: number;
     sendTimeoutMs: number;
   };
+  /** Transports in failover order (FACTEUR_TRANSPORTS, or FACTEUR_SMTP_URL alone); empty: the catcher. */
+  transports: TransportConfig[];
   catcher: { port: number; retain: number };
   mail: { defaultFrom: string; sendConcurrency: number; retryScheduleMs: number[] };
   jobs: { leaseMs: number; pollIntervalMs: number; retentionMs: number; shutdownTimeoutMs: number };
@@ -41,6 +44,18 @@ export interface BootConfig {
   alerts: { emailTo: string[] };
   /** Inbound mail: parser worker threads (0: the main thread). */
   inbound: { parseWorkers: number };
+  /** Reports: the directory SQLite data sources may read (undefined: none). */
+  reports: { sqliteDir: string | undefined };
+  /** Watching dependencies: alert thresholds over a rolling window, and active probes (interval 0: off). */
+  dependencies: {
+    windowMs: number;
+    failures: number;
+    latencyMs: number | null;
+    errorRate: number | null;
+    minSamples: number;
+    probeIntervalMs: number;
+    probeTimeoutMs: number;
+  };
 }
 
 /** One problem with the configuration: the variable and what is wrong. */
@@ -74,4 +89,6 @@ export interface ParseContext {
   dataDir: () => string;
   /** FACTEUR_SQLITE_SYNCHRONOUS. */
   synchronous: () => SqliteSynchronous;
+  /** FACTEUR_SMTP_URL (undefined when unset or invalid). */
+  smtpServer: () => SmtpServerConfig | undefined;
 }

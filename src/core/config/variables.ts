@@ -1,22 +1,21 @@
 import { resolve } from 'node:path';
 import { parseTargetPolicy } from '../net/ssrf.js';
+import { DEPENDENCY_VARIABLES } from './dependency-variables.js';
+import { MAIL_VARIABLES } from './mail-variables.js';
 import {
   ParseProblem,
   parseAddressList,
   parseChoice,
   parseDatabaseUrl,
   parseDuration,
-  parseDurationList,
   parseHost,
-  parseInteger,
   parsePort,
   parsePositiveDuration,
   parseSecretKey,
-  parseSender,
   parseSize,
 } from './parsers.js';
-import { parseSmtpUrl, type SmtpServerConfig } from './smtp-url.js';
 import { type DatabaseConfig, LOG_LEVELS, type ParseContext } from './types.js';
+import { DURATION_FORM, hidePassword, variable, wholeNumber } from './variable-kit.js';
 
 /**
  * The one table of every `FACTEUR_*` boot variable: its name, how it is parsed, its default and
@@ -32,11 +31,14 @@ export type DocSection =
   | 'Logging'
   | 'Outbound connections (SSRF guard)'
   | 'SMTP'
+  | 'Transports'
   | 'Catcher'
   | 'Sending'
   | 'Webhooks and alerts'
   | 'Inbound mail'
-  | 'Jobs';
+  | 'Reports'
+  | 'Jobs'
+  | 'Watching dependencies';
 
 /**
  * The value of an unset (or empty) variable: either a string written as in the environment,
@@ -59,17 +61,6 @@ export interface BootVariable<T> {
   /** What an error message may show of a bad value (secrets and passwords are not echoed). */
   redact?: (raw: string) => string;
 }
-
-const variable = <T>(spec: BootVariable<T>): BootVariable<T> => spec;
-
-const hidePassword = (raw: string): string => raw.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
-
-const wholeNumber =
-  (min: number, max: number) =>
-  (raw: string): number =>
-    parseInteger(raw, min, max);
-
-const DURATION_FORM = 'duration';
 
 /**
  * Every boot variable, keyed by the name `boot.ts` assembles `BootConfig` from. The order is
@@ -170,99 +161,7 @@ export const BOOT_VARIABLES = {
     description:
       "Largest accepted request body; larger ones get 413. At least `1kb`. Set your reverse proxy's limit at least as high. `POST /api/ingress/raw` and `POST /api/ingress/gmail` have their own limit, 26 MB, whatever this variable.",
   }),
-  smtpServer: variable<SmtpServerConfig | undefined>({
-    name: 'FACTEUR_SMTP_URL',
-    section: 'SMTP',
-    unset: { value: () => undefined },
-    form: 'smtp://[user:pass@]host[:port][?starttls=required|opportunistic|off][&tls_verify=false] or smtps://...',
-    parse: parseSmtpUrl,
-    redact: hidePassword,
-    description: 'SMTP relay to send through. Unset: the built-in mail catcher.',
-  }),
-  smtpPoolSize: variable({
-    name: 'FACTEUR_SMTP_POOL_SIZE',
-    section: 'SMTP',
-    unset: '5',
-    form: 'whole number 1-100',
-    parse: wholeNumber(1, 100),
-    description: 'Pooled SMTP connections (per process).',
-  }),
-  smtpConnectTimeoutMs: variable({
-    name: 'FACTEUR_SMTP_CONNECT_TIMEOUT',
-    section: 'SMTP',
-    unset: '10s',
-    form: DURATION_FORM,
-    parse: parsePositiveDuration,
-    description: 'Time allowed to open the TCP (and TLS) connection. Also bounds the DNS lookup.',
-  }),
-  smtpGreetingTimeoutMs: variable({
-    name: 'FACTEUR_SMTP_GREETING_TIMEOUT',
-    section: 'SMTP',
-    unset: '10s',
-    form: DURATION_FORM,
-    parse: parsePositiveDuration,
-    description: 'Time allowed for the server greeting after connecting.',
-  }),
-  smtpSocketTimeoutMs: variable({
-    name: 'FACTEUR_SMTP_SOCKET_TIMEOUT',
-    section: 'SMTP',
-    unset: '30s',
-    form: DURATION_FORM,
-    parse: parsePositiveDuration,
-    description: 'Longest silence from the server during a conversation.',
-  }),
-  smtpSendTimeoutMs: variable({
-    name: 'FACTEUR_SMTP_SEND_TIMEOUT',
-    section: 'SMTP',
-    unset: '60s',
-    form: DURATION_FORM,
-    parse: parsePositiveDuration,
-    description: 'Longest time one send attempt may take in total.',
-  }),
-  catcherPort: variable({
-    name: 'FACTEUR_CATCHER_PORT',
-    section: 'Catcher',
-    unset: '1025',
-    form: 'port 0-65535',
-    parse: parsePort,
-    description:
-      'Port of the built-in mail catcher (used when FACTEUR_SMTP_URL is unset). It always listens on `127.0.0.1`.',
-  }),
-  catcherRetain: variable({
-    name: 'FACTEUR_CATCHER_RETAIN',
-    section: 'Catcher',
-    unset: '1000',
-    form: 'whole number 1-1000000',
-    parse: wholeNumber(1, 1_000_000),
-    description:
-      'Messages the catcher keeps; older ones are deleted. The check runs every 50 messages received (the 1st, 51st, 101st, ... since start), so the catcher can briefly hold up to `FACTEUR_CATCHER_RETAIN` + 49.',
-  }),
-  mailFrom: variable({
-    name: 'FACTEUR_MAIL_FROM',
-    section: 'Sending',
-    unset: 'Facteur <facteur@localhost>',
-    form: 'email address, optionally "Name <addr>"',
-    parse: parseSender,
-    description:
-      'Sender used when a message has no `from`. Checked like the addresses of the API ([api.md](api.md#sending-a-message)): a malformed value is a `CONFIG_INVALID` that says what is wrong with it. Its domain is also the right-hand side of the generated `Message-ID`.',
-  }),
-  sendConcurrency: variable({
-    name: 'FACTEUR_SEND_CONCURRENCY',
-    section: 'Sending',
-    unset: '10',
-    form: 'whole number 1-1000',
-    parse: wholeNumber(1, 1000),
-    description: 'Messages sent at the same time by one process.',
-  }),
-  sendRetryScheduleMs: variable({
-    name: 'FACTEUR_SEND_RETRY_SCHEDULE',
-    section: 'Sending',
-    unset: '10s,1m,5m,15m,30m,1h,2h,4h',
-    form: 'comma-separated durations',
-    parse: parseDurationList,
-    description:
-      'Delay before each retry of a failed send (jittered by ±10%); the list length is the number of retries.',
-  }),
+  ...MAIL_VARIABLES,
   privateTargets: variable({
     name: 'FACTEUR_ALLOW_PRIVATE_TARGETS',
     section: 'Outbound connections (SSRF guard)',
@@ -305,6 +204,15 @@ export const BOOT_VARIABLES = {
     description:
       'Worker threads that parse inbound mail, so a large message never stalls the server; 0 parses on the main thread.',
   }),
+  reportSqliteDir: variable<string | undefined>({
+    name: 'FACTEUR_REPORT_SQLITE_DIR',
+    section: 'Reports',
+    unset: { value: () => undefined },
+    form: 'directory path',
+    parse: (raw, context) => resolve(context.cwd, raw),
+    description:
+      'The directory whose SQLite files report data sources may read (`sqlite:/path/file.db`, opened read-only). Unset: SQLite data sources are refused; PostgreSQL ones need no setting.',
+  }),
   jobLeaseMs: variable({
     name: 'FACTEUR_JOB_LEASE',
     section: 'Jobs',
@@ -345,6 +253,7 @@ export const BOOT_VARIABLES = {
     description:
       'On SIGTERM, how long running jobs may finish before they are put back in the queue. A job put back does not use up an attempt; its message returns to `queued` (see [operations.md](operations.md#sigterm-or-sigint)). `0s` puts them back at once.',
   }),
+  ...DEPENDENCY_VARIABLES,
 };
 
 /** The key of a boot variable in `BOOT_VARIABLES`. */

@@ -5,6 +5,8 @@ import { foundation } from './migrations/0001_foundation.js';
 import { webhooks } from './migrations/0002_webhooks.js';
 import { inbound } from './migrations/0003_inbound.js';
 import { settingsVersions } from './migrations/0004_settings.js';
+import { reports } from './migrations/0005_reports.js';
+import { transports } from './migrations/0006_transports.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -14,6 +16,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0002_webhooks': webhooks(),
     '0003_inbound': inbound(),
     '0004_settings': settingsVersions(),
+    '0005_reports': reports(),
+    '0006_transports': transports(),
   };
 }
 

@@ -51,6 +51,8 @@ export interface MessagesTable {
   subject: string;
   text_body: string | null;
   html_body: string | null;
+  /** JSON: [{filename, contentType, content (base64)}], or null (reports' CSV; set by Facteur, not by the API). */
+  attachments: string | null;
   headers: string;
   message_id_header: string;
   /** Whose idempotency keys these are: the API key id, or `cli`. */
@@ -85,6 +87,10 @@ export interface MessageAttemptsTable {
   error_message: string | null;
   accepted: string | null;
   rejected: string | null;
+  /** The transport the attempt went through (FACTEUR_TRANSPORTS name); null before 0006. */
+  transport: string | null;
+  /** The id the provider API gave the message, when a provider took it. */
+  provider_message_id: string | null;
 }
 
 /** Messages received by the built-in mail catcher. */
@@ -249,6 +255,44 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+/** Scheduled reports (runtime settings); `secrets` (sealed) holds the trigger token and source credentials. */
+export interface ReportsTable {
+  id: string;
+  name: string;
+  status: string;
+  config: string;
+  secrets: string;
+  resumed_at: number | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One run of a report, with its stages as JSON; at most one per scheduled slot. */
+export interface ReportRunsTable {
+  id: string;
+  report_id: string;
+  trigger: string;
+  slot_at: number | null;
+  idempotency_scope: string;
+  idempotency_key: string | null;
+  status: string;
+  stages: string;
+  data: string | null;
+  message_id: string | null;
+  smtp_response: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  note: string | null;
+  deadline_at: number | null;
+  late_alerted_at: number | null;
+  job_id: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
 /** All tables. */
 export interface Database {
   jobs: JobsTable;
@@ -267,4 +311,6 @@ export interface Database {
   inbound_message_events: InboundMessageEventsTable;
   rules: RulesTable;
   leases: LeasesTable;
+  reports: ReportsTable;
+  report_runs: ReportRunsTable;
 }

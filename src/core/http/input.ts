@@ -218,3 +218,22 @@ export function drainRequest(raw: IncomingMessage, reply: FastifyReply): Promise
     raw.resume();
   });
 }
+
+/**
+ * The idempotency key of a request that takes it both as an `Idempotency-Key` header and as an
+ * `idempotencyKey` body field: either, or both when they agree.
+ */
+export function idempotencyKeyOf(header: string | undefined, field: string | undefined): string | undefined {
+  if (header !== undefined && field !== undefined && header !== field) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      'the Idempotency-Key header and the idempotencyKey field differ',
+      {
+        details: [
+          { in: 'body', field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' },
+        ],
+      },
+    );
+  }
+  return header ?? field;
+}

@@ -14,6 +14,10 @@ import {
 import { Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { authenticate, type KeyVerifier } from './auth.js';
+
+export type { KeyVerifier, Principal, RouteAuthenticator } from './auth.js';
+
 import { uuidv7 } from '../ids.js';
 import type { HealthRegistry, Logger } from '../observability/index.js';
 import { errorBody, frameworkError, httpErrorFrom, requestErrorFrom, statusOf } from './errors.js';
@@ -34,22 +38,6 @@ export type HttpApp = FastifyInstance<
   Logger,
   ZodTypeProvider
 >;
-
-/** Who is calling an `/api/*` route. */
-export interface Principal {
-  kind: 'api_key';
-  id: string;
-  name: string;
-}
-
-/** Checks a bearer token: the principal, `revoked`, or undefined when unknown. */
-export type KeyVerifier = (key: string) => Promise<Principal | 'revoked' | undefined>;
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
-}
 
 /** Dependencies of the HTTP server. */
 export interface HttpServerOptions {
@@ -170,17 +158,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     { prefix: '/api' },
   );
   return app;
-}
-
-async function authenticate(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
-  const header = request.headers.authorization;
-  if (!header) throw new AppError('AUTH_REQUIRED', 'send an API key as `Authorization: Bearer <key>`');
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw new AppError('AUTH_REQUIRED', 'the Authorization header must be `Bearer <key>`');
-  const result = await verifyKey(match[1] as string);
-  if (result === 'revoked') throw new AppError('AUTH_INVALID', 'this API key was revoked');
-  if (!result) throw new AppError('AUTH_INVALID', 'unknown API key');
-  return result;
 }
 
 /** The error body every failure answers with. */

@@ -1,16 +1,23 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import type { Store } from '../db/index.js';
+import type { Store, Tx } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { type LeaseIdentity, leaseIdentity } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
 import { Claimer, type RunningJob } from './claimer.js';
-import { type QueueDefinition, retryPolicyOf } from './contract.js';
+import { type QueueDefinition, retryPolicyOf, type SettledHook } from './contract.js';
 import { runDeferredNow } from './keys.js';
 import { Maintenance } from './maintenance.js';
 import { createJobMetrics, type JobMetrics } from './metrics.js';
-import { decideSettlement, type Job, type JobOutcome, type JobSpec, outcomeOfThrown } from './model.js';
+import {
+  decideSettlement,
+  type Job,
+  type JobOutcome,
+  type JobSpec,
+  outcomeOfThrown,
+  type Settlement,
+} from './model.js';
 import { logSettlement, Settlements } from './settlements.js';
 import { enqueueJob, getJob, JOBS_CHANNEL, replayJob } from './store.js';
 
@@ -125,6 +132,24 @@ export class JobEngine {
   /** Registers a queue's handler; must be called before `start`. */
   register<P>(def: QueueDefinition<P>): void {
     this.claimer.register(def);
+  }
+
+  /**
+   * Lets a feature follow another's queue: `hook` runs in each settlement's transaction, after
+   * the queue's own `onSettled` (reports follow the sends of their messages this way, without
+   * the mail feature knowing about reports). Call after `register`, before `start`.
+   */
+  follow<P>(queue: string, hook: SettledHook<P>): void {
+    const state = this.claimer.queues.get(queue);
+    if (!state) throw new Error(`queue ${queue} is not registered`);
+    const own = state.def;
+    state.def = {
+      ...own,
+      onSettled: async (tx: Tx, job: Job<P>, settlement: Settlement) => {
+        await own.onSettled?.(tx, job, settlement);
+        await hook(tx, job, settlement);
+      },
+    };
   }
 
   /** Enqueues a job in its own transaction. Domain code enqueues inside its own transaction with `enqueueJob`. */

@@ -31,9 +31,18 @@ export interface ReadinessReport {
   checks: Record<string, ComponentHealth & { critical: boolean }>;
 }
 
+/** Rewrites or adds to the checks of a report before it is aggregated (dependency figures). */
+export type HealthAugment = (checks: Record<string, ComponentHealth & { critical: boolean }>) => void;
+
 /** Collects component checks and aggregates them. */
 export class HealthRegistry {
   private readonly checks = new Map<string, Check>();
+  private readonly augments: HealthAugment[] = [];
+
+  /** Adds `augment`, run on every report after the checks (see DependencyMonitor.watchHealth). */
+  augment(augment: HealthAugment): void {
+    this.augments.push(augment);
+  }
 
   /** Adds (or replaces) the check called `name`. */
   register(name: string, run: Check['run'], options: { critical?: boolean } = {}): void {
@@ -53,7 +62,8 @@ export class HealthRegistry {
           [name, { ...(await runBounded(check, timeoutMs)), critical: check.critical }] as const,
       ),
     );
-    const checks = Object.fromEntries(entries);
+    const checks: Record<string, ComponentHealth & { critical: boolean }> = Object.fromEntries(entries);
+    for (const augment of this.augments) augment(checks);
     const values = Object.values(checks);
     const status: HealthStatus = values.some((c) => c.critical && c.status === 'down')
       ? 'down'

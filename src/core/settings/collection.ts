@@ -133,7 +133,7 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
   async prepareCreate(input: C, location = 'body'): Promise<RowValues> {
     const prepared = this.kind.prepare(input);
     throwProblems(prepared.problems, location);
-    await this.kind.check?.(prepared.settings);
+    await this.kind.check?.(prepared.settings, undefined, prepared.secrets);
     return this.rowValues(prepared.settings, prepared.secrets, 'active');
   }
 
@@ -143,7 +143,7 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
     const merged = this.kind.merge ? this.kind.merge(base, patch) : ({ ...base, ...patch } as C);
     const prepared = this.kind.prepare(merged, current);
     throwProblems(prepared.problems, location);
-    await this.kind.check?.(prepared.settings, current);
+    await this.kind.check?.(prepared.settings, current, prepared.secrets);
     return this.rowValues(prepared.settings, prepared.secrets);
   }
 
@@ -193,7 +193,7 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
     const before = await this.load(id);
     this.checkVersion(before, options.ifVersion);
     const change = await this.write(async (tx, now) => {
-      const values = { status, updated_at: now, ...this.kind.statusColumns?.(status) };
+      const values = { status, updated_at: now, ...this.kind.statusColumns?.(status, now) };
       await this.updateIn(tx, id, values, options.ifVersion);
       const done: SettingsChange<R, P> = { op: 'status', before, after: await this.mustRead(tx, id) };
       await this.kind.afterWrite?.(tx, done, now);

@@ -11,7 +11,7 @@ import type { FieldError } from '../validation.js';
  */
 
 /** The tables that hold settings records: id, name, status, config, secrets, position, version, times. */
-export type SettingsTableName = 'webhook_endpoints' | 'mailboxes' | 'rules';
+export type SettingsTableName = 'webhook_endpoints' | 'mailboxes' | 'rules' | 'reports';
 
 /** A settings row as the generic store reads and writes it (absent columns are left out). */
 export interface SettingsRow {
@@ -87,8 +87,11 @@ export interface SettingsKind<S, X, C, P, R extends SettingsRecord<S, X> = Setti
   toInput(record: R): C;
   /** Merges a patch into the current input; validate the whole again where checks span fields. */
   merge?(current: C, patch: P): C;
-  /** Checks that need I/O (the SSRF guard); throw an AppError naming the field. */
-  check?(settings: S, before?: R): Promise<void>;
+  /**
+   * Checks that need I/O (the SSRF guard); throw an AppError naming the field. `secrets` are the
+   * ones about to be written (a URL kept sealed is checked too).
+   */
+  check?(settings: S, before?: R, secrets?: X): Promise<void>;
   /** The plain-data form for export: the written input without secret fields. */
   exportForm(record: R): Record<string, unknown>;
   /** On import over an existing record, puts back the secret fields an export leaves out. */
@@ -96,7 +99,7 @@ export interface SettingsKind<S, X, C, P, R extends SettingsRecord<S, X> = Setti
   /** Adds the kind's own fields to a record read from its row. */
   decorate?(record: SettingsRecord<S, X>, row: SettingsRow): R;
   /** Columns written with a status change (resuming an endpoint clears its failure state). */
-  statusColumns?(status: string): Record<string, unknown>;
+  statusColumns?(status: string, now: number): Record<string, unknown>;
   /** Runs inside the write's transaction, after the row is written (or before it is deleted). */
   afterWrite?(tx: Tx, change: SettingsChange<R, P>, now: number): Promise<void>;
   /** Runs after the write committed (work outside the transaction, e.g. waking deferred jobs). */

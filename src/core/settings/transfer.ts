@@ -114,7 +114,10 @@ export async function importCollection(
         result.created.push(plan.id);
       }
       if (plan.status !== undefined && kind.columns.status)
-        await collection.updateIn(tx, plan.id, { status: plan.status, ...kind.statusColumns?.(plan.status) });
+        await collection.updateIn(tx, plan.id, {
+          status: plan.status,
+          ...kind.statusColumns?.(plan.status, now),
+        });
     }
     const listed = new Set(plans.map((p) => p.id));
     const others = [...current.keys()].filter((id) => !listed.has(id));

@@ -1,0 +1,57 @@
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../errors.js';
+
+/**
+ * Who calls an `/api/*` route: an API key as a bearer token, or a credential that one route
+ * declares for itself (`config.routeAuth`: a report's trigger token opens its trigger route).
+ */
+
+/** Who is calling an `/api/*` route: an API key, or a token valid for one route only (a report's trigger token). */
+export interface Principal {
+  kind: 'api_key' | 'route_token';
+  id: string;
+  name: string;
+}
+
+/**
+ * A route's own credential, tried when the request has no `Authorization` header: answers the
+ * principal, throws AUTH_INVALID for a wrong credential, or undefined when the request carries none.
+ */
+export type RouteAuthenticator = (request: FastifyRequest) => Promise<Principal | undefined>;
+
+/** Checks a bearer token: the principal, `revoked`, or undefined when unknown. */
+export type KeyVerifier = (key: string) => Promise<Principal | 'revoked' | undefined>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    /** See RouteAuthenticator. */
+    routeAuth?: RouteAuthenticator;
+  }
+}
+
+/**
+ * The caller of an `/api` request: the route's own credential when it declares one and the
+ * request has no `Authorization` header, else the bearer API key. AUTH_REQUIRED / AUTH_INVALID.
+ */
+export async function authenticate(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
+  const routeAuth = request.routeOptions.config?.routeAuth;
+  if (routeAuth && !request.headers.authorization) {
+    const principal = await routeAuth(request);
+    if (principal) return principal;
+  }
+  return bearerKey(request, verifyKey);
+}
+
+async function bearerKey(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
+  const header = request.headers.authorization;
+  if (!header) throw new AppError('AUTH_REQUIRED', 'send an API key as `Authorization: Bearer <key>`');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new AppError('AUTH_REQUIRED', 'the Authorization header must be `Bearer <key>`');
+  const result = await verifyKey(match[1] as string);
+  if (result === 'revoked') throw new AppError('AUTH_INVALID', 'this API key was revoked');
+  if (!result) throw new AppError('AUTH_INVALID', 'unknown API key');
+  return result;
+}

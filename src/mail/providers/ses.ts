@@ -1,0 +1,240 @@
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type { OutboundMessage, SendResult } from '../transport.js';
+import { type HttpProviderDeps, type HttpProviderOptions, HttpProviderTransport } from './http-transport.js';
+import {
+  authError,
+  commonStatusError,
+  type ProviderRequest,
+  type ProviderResponse,
+  parseJson,
+  providerError,
+  recipientsOf,
+  retryAfterMs,
+  unreadableAnswer,
+} from './model.js';
+import { amzDate, signRequest } from './sigv4.js';
+
+/**
+ * Amazon SES, API v2: `POST /v2/email/outbound-emails` signed with SigV4 (service `ses`), the
+ * message as raw MIME built by nodemailer's MailComposer from the same fields as the SMTP path,
+ * so headers and Message-ID are the same whichever transport sends. The envelope is given as
+ * `Destination` (Bcc is not in the MIME). Errors name their type in `x-amzn-ErrorType` (or the
+ * body's `__type`).
+ */
+
+const PROVIDER = 'ses';
+
+/** The raw MIME of a message (attachments included), as SmtpTransport hands it to nodemailer. */
+export function composeMime(message: OutboundMessage): Promise<Buffer> {
+  const composer = new MailComposer({
+    from: message.from,
+    to: message.to,
+    ...(message.cc.length > 0 ? { cc: message.cc } : {}),
+    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
+    subject: message.subject,
+    ...(message.text !== undefined ? { text: message.text } : {}),
+    ...(message.html !== undefined ? { html: message.html } : {}),
+    headers: message.headers,
+    messageId: message.messageId,
+    ...(message.attachments && message.attachments.length > 0
+      ? {
+          attachments: message.attachments.map((a) => ({
+            filename: a.filename,
+            contentType: a.contentType,
+            content: a.content,
+            encoding: 'base64',
+          })),
+        }
+      : {}),
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  return new Promise((resolve, reject) =>
+    composer.compile().build((error, raw) => (error ? reject(error) : resolve(raw))),
+  );
+}
+
+/** The JSON body of SendEmail (v2) with raw content. */
+export function sesSendEmailBody(
+  message: OutboundMessage,
+  mime: Buffer,
+  envelopeTo?: string[],
+): Record<string, unknown> {
+  const destination = envelopeTo
+    ? { ToAddresses: envelopeTo }
+    : {
+        ToAddresses: message.to,
+        ...(message.cc.length > 0 ? { CcAddresses: message.cc } : {}),
+        ...(message.bcc.length > 0 ? { BccAddresses: message.bcc } : {}),
+      };
+  return {
+    FromEmailAddress: message.from,
+    Destination: destination,
+    ...(message.replyTo ? { ReplyToAddresses: [message.replyTo] } : {}),
+    Content: { Raw: { Data: mime.toString('base64') } },
+  };
+}
+
+/** The error type of an SES answer: `x-amzn-ErrorType` up to its colon, or the body's `__type`. */
+export function sesErrorType(response: ProviderResponse): string | null {
+  const header = response.headers['x-amzn-errortype'];
+  const body = parseJson(response.body) as { __type?: unknown } | undefined;
+  const raw = header ?? (typeof body?.__type === 'string' ? body.__type : undefined);
+  if (!raw) return null;
+  // `MessageRejected:http://internal.amazon.com/...` or `com.amazon.ses#MessageRejected`.
+  return (raw.split(':')[0] as string).split('#').pop() ?? null;
+}
+
+const THROTTLED = new Set([
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'ThrottlingException',
+  'Throttling',
+]);
+const BAD_AUTH = new Set([
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'SignatureDoesNotMatchException',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'IncompleteSignatureException',
+  'AccessDeniedException',
+  'MissingAuthenticationTokenException',
+  'ExpiredTokenException',
+]);
+const REJECTED: Record<string, string> = {
+  MessageRejected: 'rejected the message (MessageRejected; e.g. an unverified address in the sandbox)',
+  MailFromDomainNotVerifiedException: 'refused the sender: its MAIL FROM domain is not verified',
+  BadRequestException: 'rejected the request (BadRequestException)',
+  NotFoundException: 'does not know a resource the request names (NotFoundException)',
+  AccountSuspendedException: 'refused to send: the account is suspended',
+};
+
+/** Reads the SES answer: the result, or throws a classified AppError. */
+export function readSesAnswer(response: ProviderResponse, recipients: string[]): SendResult {
+  const answer = parseJson(response.body) as
+    | { MessageId?: unknown; message?: unknown; Message?: unknown }
+    | undefined;
+  if (response.status === 200 && typeof answer?.MessageId === 'string') {
+    return {
+      smtpCode: null,
+      smtpResponse: `HTTP 200: ses MessageId ${answer.MessageId}`,
+      accepted: recipients,
+      rejected: [],
+      providerMessageId: answer.MessageId,
+    };
+  }
+  const type = sesErrorType(response);
+  const text =
+    typeof answer?.message === 'string'
+      ? answer.message
+      : typeof answer?.Message === 'string'
+        ? answer.Message
+        : null;
+  const facts = { provider: PROVIDER, status: response.status, providerCode: type, providerMessage: text };
+  if (type && THROTTLED.has(type))
+    throw providerError(
+      'PROVIDER_RATE_LIMITED',
+      `ses is throttling sends (${type})${text ? `: ${text}` : ''}`,
+      {
+        ...facts,
+        notTaken: true,
+        retryAfterMs: retryAfterMs(response.headers['retry-after']),
+      },
+    );
+  if (type === 'SendingPausedException')
+    throw providerError(
+      'PROVIDER_UNAVAILABLE',
+      `ses sending is paused for the account or configuration set${text ? `: ${text}` : ''}`,
+      {
+        ...facts,
+        notTaken: true,
+      },
+    );
+  if (type === 'AccountSuspendedException' || (type && BAD_AUTH.has(type)))
+    throw authError(PROVIDER, response.status, `${type}${text ? `: ${text}` : ''}`, type);
+  const rejected = type ? REJECTED[type] : undefined;
+  if (rejected)
+    throw providerError('PROVIDER_REJECTED', `ses ${rejected}${text ? `: ${text}` : ''}`, {
+      ...facts,
+      notTaken: false,
+    });
+  const common = commonStatusError(PROVIDER, response, text);
+  if (common) throw common;
+  if (response.status === 400)
+    throw providerError(
+      'PROVIDER_REJECTED',
+      `ses rejected the message (400${type ? ` ${type}` : ''})${text ? `: ${text}` : ''}`,
+      {
+        ...facts,
+        notTaken: false,
+      },
+    );
+  throw unreadableAnswer(PROVIDER, response, 'without a MessageId');
+}
+
+/** Amazon SES through its v2 API. */
+export class SesTransport extends HttpProviderTransport {
+  readonly kind = 'ses';
+  private readonly credentials: { accessKeyId: string; secretAccessKey: string; region: string };
+
+  constructor(
+    options: HttpProviderOptions & { accessKeyId: string; secretAccessKey: string; region: string },
+    deps: HttpProviderDeps,
+  ) {
+    super(options, deps);
+    this.credentials = {
+      accessKeyId: options.accessKeyId,
+      secretAccessKey: options.secretAccessKey,
+      region: options.region,
+    };
+  }
+
+  /** A signed request; the signature covers host, content-type and x-amz-date. */
+  private signed(method: 'GET' | 'POST', path: string, body: string): ProviderRequest {
+    const prefix = this.apiBase.pathname.replace(/\/+$/, '');
+    const headers: Record<string, string> = {
+      host: this.apiBase.host,
+      'x-amz-date': amzDate(this.deps.clock.now()),
+      ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+    };
+    const { authorization } = signRequest({
+      method,
+      path: `${prefix}${path}`,
+      headers,
+      body,
+      service: 'ses',
+      amzDate: headers['x-amz-date'] as string,
+      ...this.credentials,
+    });
+    const { host: _host, ...sent } = headers; // undici sets Host from the origin itself
+    return { method, path, headers: { ...sent, authorization }, ...(method === 'POST' ? { body } : {}) };
+  }
+
+  protected async sendRequest(message: OutboundMessage, envelopeTo?: string[]): Promise<ProviderRequest> {
+    const mime = await composeMime(message);
+    return this.signed(
+      'POST',
+      '/v2/email/outbound-emails',
+      JSON.stringify(sesSendEmailBody(message, mime, envelopeTo)),
+    );
+  }
+
+  protected readSendAnswer(
+    response: ProviderResponse,
+    message: OutboundMessage,
+    envelopeTo?: string[],
+  ): SendResult {
+    return readSesAnswer(response, recipientsOf(message, envelopeTo));
+  }
+
+  protected async verifyRequest(): Promise<ProviderRequest> {
+    return this.signed('GET', '/v2/email/account', '');
+  }
+
+  protected readVerifyAnswer(response: ProviderResponse): void {
+    if (response.status === 200) return;
+    readSesAnswer(response, []); // throws the classified error of any answer but 200
+    throw unreadableAnswer(PROVIDER, response, 'to GET /v2/email/account');
+  }
+}
