@@ -48,7 +48,7 @@ export async function runB3r(options: BenchOptions): Promise<BenchReport> {
   for (const sync of options.syncs) {
     const messages: Sample[] = [];
     const triggers: Sample[] = [];
-    for (let round = 0; round <= options.rounds; round++) {
+    for (let round = 1; round <= options.rounds; round++) {
       const server = await startServer(sync);
       const client = new FacteurClient(server.url, server.key, 1);
       try {
@@ -64,17 +64,20 @@ export async function runB3r(options: BenchOptions): Promise<BenchReport> {
           },
           201,
         );
-        const phase = async (path: string, body: string): Promise<Sample> => {
+        const phase = async (path: string, body: string, seconds = durationS): Promise<Sample> => {
           const result = await runAutocannon({
             url: `${server.url}${path}`,
             key: server.key,
             body,
             connections: CONNECTIONS,
-            durationS,
+            durationS: seconds,
           });
           return { rate: result.achievedRate, p99Ms: result.p99Ms, failed: result.failed };
         };
-        // Alternate which goes first, so that neither always runs on the fuller database.
+        // Each route is warmed up in each process (JIT, prepared statements) before either is
+        // measured; then the order alternates, so that neither always runs on the fuller database.
+        await phase('/api/messages', MESSAGE, 2);
+        await phase(`/api/reports/${report.id}/runs`, TRIGGER, 2);
         const order = round % 2 === 0 ? ['messages', 'trigger'] : ['trigger', 'messages'];
         const got: Record<string, Sample> = {};
         for (const which of order) {
@@ -83,14 +86,11 @@ export async function runB3r(options: BenchOptions): Promise<BenchReport> {
               ? await phase('/api/messages', MESSAGE)
               : await phase(`/api/reports/${report.id}/runs`, TRIGGER);
         }
-        // Round 0 warms up.
-        if (round > 0) {
-          messages.push(got.messages as Sample);
-          triggers.push(got.trigger as Sample);
-          progress(
-            `b3r ${sync} round ${round}: messages ${fmtInt(got.messages?.rate ?? 0)}/s p99 ${got.messages?.p99Ms} ms, trigger ${fmtInt(got.trigger?.rate ?? 0)}/s p99 ${got.trigger?.p99Ms} ms`,
-          );
-        }
+        messages.push(got.messages as Sample);
+        triggers.push(got.trigger as Sample);
+        progress(
+          `b3r ${sync} round ${round}: messages ${fmtInt(got.messages?.rate ?? 0)}/s p99 ${got.messages?.p99Ms} ms, trigger ${fmtInt(got.trigger?.rate ?? 0)}/s p99 ${got.trigger?.p99Ms} ms`,
+        );
       } finally {
         await client.close();
         await stopServer(server);

@@ -256,6 +256,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         registerDoctorRoutes(api, {
           clock,
           guard,
+          logger,
           ...(options.lookup ? { lookup: options.lookup } : {}),
           smtp: smtpTarget(config, catcher?.port),
           webhooks,

@@ -15,6 +15,12 @@ const idParams = z.object({ id: z.string().min(1).max(100).describe('The report 
 const runParams = z.object({ id: z.string().min(1).max(64) });
 const TOKEN_HEADER = 'x-report-token';
 
+/** The answer to a trigger: small, like a send's; the run's stages are at `links.self`. */
+const acceptedRunSchema = runSchema
+  .pick({ id: true, reportId: true, status: true, trigger: true, scheduledFor: true })
+  .extend({ links: z.object({ self: z.string(), report: z.string() }) })
+  .describe('AcceptedReportRun');
+
 const dataField = z
   .record(z.string(), z.unknown())
   .describe('Data for the templates (`data` in Liquid); required for a report with a `push` source.');
@@ -132,8 +138,8 @@ export function registerReportRoutes(app: HttpApp, reports: Reports): void {
         }),
         body: triggerSchema,
         response: {
-          202: runSchema,
-          200: runSchema.describe('The run that already stands for this slot or key.'),
+          202: acceptedRunSchema,
+          200: acceptedRunSchema.describe('The run that already stands for this slot or key.'),
         },
       },
     },
@@ -148,7 +154,14 @@ export function registerReportRoutes(app: HttpApp, reports: Reports): void {
       });
       reply.header('location', `/api/report-runs/${run.id}`);
       if (!created) reply.header('idempotent-replayed', 'true');
-      return reply.status(created ? 202 : 200).send(runView(run));
+      return reply.status(created ? 202 : 200).send({
+        id: run.id,
+        reportId: run.reportId,
+        status: run.status,
+        trigger: run.trigger as 'schedule' | 'manual',
+        scheduledFor: run.slotAt === null ? null : new Date(run.slotAt).toISOString(),
+        links: { self: `/api/report-runs/${run.id}`, report: `/api/reports/${run.reportId}` },
+      });
     },
   );
 

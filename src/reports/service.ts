@@ -27,7 +27,6 @@ import {
   type Run,
   type RunRow,
   runFromRow,
-  updateRun,
 } from './store.js';
 
 /**
@@ -136,19 +135,16 @@ export class Reports {
     const row = newRunRow(report, { slotAt, now, scope, input });
     let created = true;
     try {
+      // Group commit, as a send: the job first (its id goes on the row), then the run; a slot or
+      // key taken meanwhile rolls this caller's part back, job included.
       await store.groupTransaction(async (tx) => {
-        if (slotAt !== null) {
-          created = await insertSlotRun(tx, row);
-        } else {
-          created = (await insertManualRun(tx, row)).created;
-        }
-        if (!created) return;
-        const job = await enqueueRun(tx, { id: row.id, reportId: report.id }, report, now);
-        await updateRun(tx, row.id, { job_id: job.id }, now);
-        row.job_id = job.id;
+        row.job_id = (await enqueueRun(tx, { id: row.id, reportId: report.id }, report, now)).id;
+        const inserted =
+          slotAt !== null ? await insertSlotRun(tx, row) : (await insertManualRun(tx, row)).created;
+        if (!inserted) throw new TriggerRace();
       });
     } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
+      if (!(error instanceof TriggerRace) && !isUniqueViolation(error)) throw error;
       created = false;
     }
     if (created) return { run: runFromRow(row), created };
@@ -275,6 +271,13 @@ export class Reports {
       ...(problems.length > 0 ? { message: problems.join('; ') } : {}),
       detail: { reports: states },
     };
+  }
+}
+
+/** Rolls back a trigger whose slot or idempotency key another took meanwhile. */
+class TriggerRace extends Error {
+  constructor() {
+    super('slot or idempotency key taken');
   }
 }
 
