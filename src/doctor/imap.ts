@@ -304,7 +304,7 @@ async function loginStage(
         );
       let answer: Tagged;
       if (s.auth.type === 'oauth2') {
-        const token = await accessToken(options);
+        const token = await accessToken(options, detail);
         const sasl = Buffer.from(`user=${s.auth.user}\x01auth=Bearer ${token}\x01\x01`).toString('base64');
         answer = caps.includes('SASL-IR')
           ? await imap.command(`AUTHENTICATE XOAUTH2 ${sasl}`, signal)
@@ -333,9 +333,10 @@ async function loginStage(
 
 /**
  * Exchanges the mailbox's refresh token for an access token the way its watcher does
- * (inbound's `OAuthTokens`, through the guard), naming the likely cause in the hint.
+ * (inbound's `OAuthTokens`, through the guard), naming the likely cause in the hint; a failure
+ * keeps the login stage's facts (`detail`).
  */
-async function accessToken(options: ImapCheckOptions): Promise<string> {
+async function accessToken(options: ImapCheckOptions, detail: Facts): Promise<string> {
   const tokens = new OAuthTokens(() => options.clock.now(), options.guard);
   try {
     return await tokens.accessToken(options.mailbox);
@@ -348,7 +349,7 @@ async function accessToken(options: ImapCheckOptions): Promise<string> {
         : /cannot be reached/.test(error.message)
           ? 'check auth.tokenUrl and that this host can reach it'
           : 'the token URL refused the exchange: check auth.clientId, auth.clientSecret and auth.tokenUrl';
-    throw new StageError('IMAP_OAUTH_FAILED', error.message, hint);
+    throw new StageError('IMAP_OAUTH_FAILED', error.message, hint, detail);
   } finally {
     await tokens.close();
   }
