@@ -11,7 +11,7 @@ import { AppError } from '../core/errors.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
 import { type Logger, silentLogger } from '../core/observability/index.js';
 import type { Inbound } from '../inbound/index.js';
-import { buildTransports } from '../mail/index.js';
+import { buildTransports, catcherTransport } from '../mail/index.js';
 import type { Endpoint, Webhooks } from '../webhooks/index.js';
 import { checkImap, type DoctorMailbox } from './imap.js';
 import type { CheckReport, Facts, StageResult } from './model.js';
@@ -72,22 +72,8 @@ export function smtpTarget(
     socketMs: config.smtp.socketTimeoutMs,
     sendMs: config.smtp.sendTimeoutMs,
   };
-  const catcher: TransportConfig = {
-    kind: 'smtp',
-    name: 'catcher',
-    server: {
-      host: '127.0.0.1',
-      port: catcherPort,
-      secure: false,
-      requireTls: false,
-      ignoreTls: true,
-      tlsVerify: true,
-      user: undefined,
-      password: undefined,
-    },
-  };
   // FACTEUR_TRANSPORTS holds FACTEUR_SMTP_URL too, as a one-element list; empty means the catcher.
-  const transports = config.transports.length > 0 ? config.transports : [catcher];
+  const transports = config.transports.length > 0 ? config.transports : [catcherTransport(catcherPort)];
   const relay = transports.find((t) => t.kind === 'smtp');
   return {
     server: relay?.server,

@@ -5,5 +5,5 @@ export { type MessageInput, type MessageStatus, messageInputSchema } from './mod
 export { registerCatcherRoutes, registerMessageRoutes } from './routes.js';
 export { acceptMessage, type MailDeps, recordMessage, SEND_QUEUE } from './service.js';
 export { type MailTransport, SmtpTransport, type SmtpTransportOptions } from './transport.js';
-export { buildTransports, openTransports } from './transports.js';
+export { buildTransports, catcherTransport, openTransports } from './transports.js';
 export { getMessage, listMessages, type MessageView } from './views.js';

@@ -1,4 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Clock } from '../core/clock.js';
 import type { SmtpServerConfig } from '../core/config/index.js';
@@ -6,8 +7,8 @@ import { parseMailbox } from '../core/email-address.js';
 import { AppError } from '../core/errors.js';
 import type { ObserveDependency } from '../core/observability/dependencies.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
-import { CircuitBreaker } from '../core/resilience/breaker.js';
 import { classifySmtpFailure, isConnectivityFailure, replyCodeOf, type SmtpFailure } from './model.js';
+import { TransportState } from './transport-state.js';
 
 /**
  * The SMTP adapter: a nodemailer connection pool with explicit connect, greeting, socket and
@@ -61,6 +62,12 @@ export interface SendResult {
   providerMessageId?: string;
 }
 
+/** How one send goes: to `envelopeTo` only (a retry of refused recipients), `signal` to abort. */
+export interface SendOptions {
+  envelopeTo?: string[];
+  signal?: AbortSignal;
+}
+
 /**
  * What the send job needs of a transport: SMTP (SmtpTransport) or a provider API
  * (mail/providers). `send` throws classified AppErrors; see failover.ts for which of them hand
@@ -73,10 +80,7 @@ export interface MailTransport {
   readonly kind: string;
   /** Asks the breaker whether a send may start; refused while the circuit is open. */
   reserveSend(): { ok: true } | { ok: false; retryAt: number };
-  send(
-    message: OutboundMessage,
-    options?: { envelopeTo?: string[]; signal?: AbortSignal },
-  ): Promise<SendResult>;
+  send(message: OutboundMessage, options?: SendOptions): Promise<SendResult>;
   /** Checks reachability and credentials without sending. */
   verify(): Promise<void>;
   health(): ComponentHealth;
@@ -104,11 +108,7 @@ export class SmtpTransport implements MailTransport {
   readonly name: string;
   readonly kind = 'smtp';
   private readonly transporter: Transporter<SMTPPool.SentMessageInfo>;
-  private readonly breaker: CircuitBreaker;
-  private lastSuccessAt: number | null = null;
-  private lastError: { message: string; at: number } | null = null;
-  /** This process holds the half-open probe; its outcome decides the breaker. */
-  private breakerProbeHeld = false;
+  private readonly state: TransportState;
 
   constructor(
     private readonly options: SmtpTransportOptions,
@@ -144,29 +144,22 @@ export class SmtpTransport implements MailTransport {
       logger: false,
       debug: false,
     } as SMTPPool.Options);
-    this.breaker = new CircuitBreaker({
-      clock: deps.clock,
-      failureThreshold: options.breakerThreshold ?? 5,
-      halfOpenAfterMs: options.breakerOpenMs ?? 30_000,
-      onStateChange: (state) => {
-        deps.logger.warn(
-          { event: 'smtp.breaker', transport: this.name, state },
-          `SMTP circuit ${state.replace('_', '-')}`,
-        );
-        if (state === 'closed') deps.onCircuitClosed?.();
-      },
+    this.state = new TransportState({
+      ...deps,
+      name: this.name,
+      breakerThreshold: options.breakerThreshold,
+      breakerOpenMs: options.breakerOpenMs,
+      // A reply (4xx/5xx) proves the server is up; only unreachability counts toward the breaker.
+      countsTowardBreaker: isConnectivityFailure,
+      breakerLog: { event: 'smtp.breaker', subject: 'SMTP' },
+      failureLog: { event: 'smtp.failed', message: 'SMTP send failed' },
+      openedBy: 'repeated connection failures',
     });
   }
 
-  /**
-   * Asks the breaker whether a send may start. Refused while the circuit is open: the caller
-   * defers its work until `retryAt` instead of spending an attempt on a server known to be down.
-   */
+  /** Asks the breaker whether a send may start (see TransportState.reserveSend). */
   reserveSend(): { ok: true } | { ok: false; retryAt: number } {
-    const permit = this.breaker.acquire();
-    if (!permit.allowed) return { ok: false, retryAt: permit.retryAt };
-    if (permit.probe) this.breakerProbeHeld = true;
-    return { ok: true };
+    return this.state.reserveSend();
   }
 
   /**
@@ -174,10 +167,7 @@ export class SmtpTransport implements MailTransport {
    * recipients get it (a retry for recipients refused earlier with a 4xx); headers are unchanged.
    * When every recipient is refused, the error's details list each with its reply.
    */
-  async send(
-    message: OutboundMessage,
-    options: { envelopeTo?: string[]; signal?: AbortSignal } = {},
-  ): Promise<SendResult> {
+  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
     const { signal, envelopeTo } = options;
     const startedAt = this.deps.clock.now();
     const measuredFrom = performance.now();
@@ -185,29 +175,9 @@ export class SmtpTransport implements MailTransport {
     try {
       const info = await Promise.race([
         this.transporter.sendMail({
-          from: message.from,
-          to: message.to,
-          cc: message.cc.length > 0 ? message.cc : undefined,
+          ...mimeFields(message),
           bcc: message.bcc.length > 0 ? message.bcc : undefined,
-          replyTo: message.replyTo,
-          subject: message.subject,
-          text: message.text,
-          html: message.html,
-          headers: message.headers,
-          messageId: message.messageId,
-          ...(message.attachments
-            ? {
-                attachments: message.attachments.map((a) => ({
-                  filename: a.filename,
-                  contentType: a.contentType,
-                  content: a.content,
-                  encoding: 'base64',
-                })),
-              }
-            : {}),
           ...(envelopeTo ? { envelope: { from: envelopeSender(message.from), to: envelopeTo } } : {}),
-          disableFileAccess: true,
-          disableUrlAccess: true,
         }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
@@ -223,8 +193,7 @@ export class SmtpTransport implements MailTransport {
           signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
         }),
       ]);
-      this.onSuccess();
-      this.observe('ok', measuredFrom);
+      this.state.succeeded(measuredFrom);
       const response = String(info.response ?? '');
       this.deps.logger.debug(
         { event: 'smtp.sent', transport: this.name, ms: this.deps.clock.now() - startedAt, response },
@@ -248,8 +217,7 @@ export class SmtpTransport implements MailTransport {
           cause: thrown,
         });
       }
-      this.onFailure(error);
-      this.observe(error.code, measuredFrom);
+      this.state.failed(error, measuredFrom);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -261,64 +229,54 @@ export class SmtpTransport implements MailTransport {
     const measuredFrom = performance.now();
     try {
       await this.transporter.verify();
-      this.onSuccess();
-      this.observe('ok', measuredFrom);
+      this.state.succeeded(measuredFrom);
     } catch (thrown) {
       const error = classifySmtpFailure(thrown as SmtpFailure);
-      this.onFailure(error);
-      this.observe(error.code, measuredFrom);
+      this.state.failed(error, measuredFrom);
       throw error;
     }
   }
 
   /** State for /readyz: ok, degraded while failing, down while the breaker is open. */
   health(): ComponentHealth {
-    const state = this.breaker.state;
-    const failing =
-      this.lastError !== null && (this.lastSuccessAt === null || this.lastError.at > this.lastSuccessAt);
-    return {
-      status: state === 'open' ? 'down' : failing || state === 'half_open' ? 'degraded' : 'ok',
-      ...(state !== 'closed'
-        ? { message: `circuit ${state.replace('_', '-')} after repeated connection failures` }
-        : {}),
-      lastError: this.lastError,
-      lastSuccessAt: this.lastSuccessAt,
-      detail: { breaker: state, host: this.options.server.host, port: this.options.server.port },
-    };
+    return this.state.health({ host: this.options.server.host, port: this.options.server.port });
   }
 
   /** Closes the pool. */
   close(): void {
     this.transporter.close();
   }
+}
 
-  /** Latency is measured on the monotonic clock: the injected clock is for schedules, not durations. */
-  private observe(outcome: string, measuredFrom: number): void {
-    this.deps.observe?.({
-      kind: 'transport',
-      name: this.name,
-      outcome,
-      ms: performance.now() - measuredFrom,
-    });
-  }
-
-  private onSuccess(): void {
-    this.lastSuccessAt = this.deps.clock.now();
-    this.breakerProbeHeld = false;
-    this.breaker.recordSuccess();
-  }
-
-  private onFailure(error: AppError): void {
-    this.lastError = { message: error.message, at: this.deps.clock.now() };
-    // A reply (4xx/5xx) proves the server is up; only unreachability counts toward the breaker.
-    if (isConnectivityFailure(error)) this.breaker.recordFailure();
-    else if (this.breakerProbeHeld) this.breaker.recordSuccess();
-    this.breakerProbeHeld = false;
-    this.deps.logger.info(
-      { event: 'smtp.failed', transport: this.name, code: error.code, reason: error.message },
-      'SMTP send failed',
-    );
-  }
+/**
+ * The nodemailer fields of a message: the same for the SMTP pool and for the raw MIME the SES
+ * transport composes, so headers, Message-ID and files do not depend on the transport. Bcc is
+ * left out: it belongs to the envelope, never to the MIME.
+ */
+export function mimeFields(message: OutboundMessage): Mail.Options {
+  return {
+    from: message.from,
+    to: message.to,
+    cc: message.cc.length > 0 ? message.cc : undefined,
+    replyTo: message.replyTo,
+    subject: message.subject,
+    text: message.text,
+    html: message.html,
+    headers: message.headers,
+    messageId: message.messageId,
+    ...(message.attachments && message.attachments.length > 0
+      ? {
+          attachments: message.attachments.map((a) => ({
+            filename: a.filename,
+            contentType: a.contentType,
+            content: a.content,
+            encoding: 'base64',
+          })),
+        }
+      : {}),
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
 }
 
 function envelopeSender(from: string): string {

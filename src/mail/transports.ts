@@ -64,6 +64,27 @@ export function buildTransports(
 }
 
 /**
+ * The transport that hands mail to the built-in catcher listening on `port` of this host:
+ * plain SMTP on loopback, no TLS and no login. Named `catcher`.
+ */
+export function catcherTransport(port: number): TransportConfig {
+  return {
+    kind: 'smtp',
+    name: 'catcher',
+    server: {
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      requireTls: false,
+      ignoreTls: true,
+      tlsVerify: true,
+      user: undefined,
+      password: undefined,
+    },
+  };
+}
+
+/**
  * The send path's transports: those of FACTEUR_TRANSPORTS as a chain, or, when none is
  * configured, the built-in catcher (started here) behind one SMTP transport named `catcher`.
  */
@@ -83,17 +104,7 @@ export async function openTransports(deps: {
   if (configs.length === 0) {
     catcher = new MailCatcher({ store, clock, logger, retain: config.catcher.retain });
     await catcher.start(config.catcher.port);
-    const server = {
-      host: '127.0.0.1',
-      port: catcher.port,
-      secure: false,
-      requireTls: false,
-      ignoreTls: true,
-      tlsVerify: true,
-      user: undefined,
-      password: undefined,
-    };
-    configs = [{ kind: 'smtp', name: 'catcher', server }];
+    configs = [catcherTransport(catcher.port)];
   }
   const transports = buildTransports(configs, config.smtp, { clock, logger, ...transportDeps });
   return { chain: new TransportChain(transports, { logger, metrics }), catcher };

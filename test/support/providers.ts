@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { simpleParser } from 'mailparser';
+import { vi } from 'vitest';
 import { signRequest } from '../../src/mail/providers/sigv4.js';
+import type { TestFacteur } from './facteur.js';
 
 /**
  * Local stand-ins for the provider APIs (Postmark, SendGrid, Mailgun, SES v2), speaking their
@@ -559,4 +561,26 @@ export function startSesServer(
     transportUrl: (url, key, name) =>
       `ses://${accessKeyId}:${encodeURIComponent(key ?? secretAccessKey)}@email.${region}.amazonaws.com${query(url, name)}`,
   });
+}
+
+/** Each stand-in by the transport kind it speaks, for the tests that run over all four. */
+export const providerStarters = {
+  postmark: startPostmarkServer,
+  sendgrid: startSendgridServer,
+  mailgun: startMailgunServer,
+  ses: startSesServer,
+} as const;
+export type ProviderKind = keyof typeof providerStarters;
+export const PROVIDER_KINDS = Object.keys(providerStarters) as ProviderKind[];
+
+/** Reads message `id` through the API until `check` holds (15 s at most) and returns it. */
+export function settledMessage<M>(app: TestFacteur, id: string, check: (message: M) => boolean): Promise<M> {
+  return vi.waitFor(
+    async () => {
+      const message = (await app.request<M>('GET', `/api/messages/${id}`)).body;
+      if (!check(message)) throw new Error(`not yet: ${JSON.stringify(message)}`);
+      return message;
+    },
+    { timeout: 15_000, interval: 50 },
+  );
 }

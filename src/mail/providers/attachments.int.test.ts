@@ -1,26 +1,18 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { databaseSkipReason } from '../../../test/support/database.js';
 import { startTestFacteur, type TestFacteur } from '../../../test/support/facteur.js';
 import {
+  PROVIDER_KINDS,
   type ProviderServer,
+  providerStarters,
+  settledMessage,
   startMailgunServer,
-  startPostmarkServer,
-  startSendgridServer,
-  startSesServer,
 } from '../../../test/support/providers.js';
 import { uuidv7 } from '../../core/ids.js';
 import { recordMessage } from '../service.js';
 import type { MessageAttachment } from '../transport.js';
 
 const skip = await databaseSkipReason();
-
-const starters = {
-  postmark: startPostmarkServer,
-  sendgrid: startSendgridServer,
-  mailgun: startMailgunServer,
-  ses: startSesServer,
-} as const;
-const KINDS = Object.keys(starters) as Array<keyof typeof starters>;
 
 /** A report's CSV (UTF-8, CRLF rows) and a binary file holding every byte value. */
 const CSV = Buffer.from(
@@ -43,59 +35,56 @@ describe.skipIf(skip)('provider transports send attachments', () => {
     server = undefined;
   });
 
-  it.each(KINDS)('%s: the provider gets each file with its name, type and exact bytes', async (kind) => {
-    server = await starters[kind]();
-    app = await startTestFacteur({ FACTEUR_TRANSPORTS: server.transportUrl() });
-    const running = app;
-    const id = uuidv7();
-    // As a report records its message: the attachments are Facteur's own, not the API's.
-    await running.facteur.store.transaction((tx) =>
-      recordMessage(
-        tx,
-        { retryScheduleMs: [] },
-        {
-          id,
-          input: { to: ['Ann <ann@example.com>'], subject: 'Daily report', text: 'See the attached CSV.' },
-          from: 'reports@example.com',
-          hash: id,
-          origin: { source: 'cli' },
-          now: Date.now(),
-          attachments: FILES,
-        },
-      ),
-    );
-    const message = await vi.waitFor(
-      async () => {
-        const read = await running.request<{ status: string; attempts: Array<{ transport: string }> }>(
-          'GET',
-          `/api/messages/${id}`,
-        );
-        if (read.body.status !== 'sent') throw new Error(`not yet: ${JSON.stringify(read.body)}`);
-        return read.body;
-      },
-      { timeout: 15_000, interval: 50 },
-    );
-    expect(message.attempts[0]?.transport).toBe(kind);
-    expect(server.accepted).toHaveLength(1);
-    const received = server.accepted[0]?.attachments ?? [];
-    expect(received.map((a) => ({ ...a, content: a.content.toString('hex') }))).toEqual([
-      expect.objectContaining({
-        filename: 'relevé juin.csv',
-        contentType: 'text/csv',
-        content: CSV.toString('hex'),
-      }),
-      expect.objectContaining({
-        filename: 'data.bin',
-        contentType: 'application/octet-stream',
-        content: BINARY.toString('hex'),
-      }),
-    ]);
-    if (kind === 'sendgrid' || kind === 'ses')
-      expect(received.map((a) => a.disposition)).toEqual(['attachment', 'attachment']);
-    // The body still goes with the files.
-    if (kind === 'ses') expect(server.accepted[0]?.mime).toContain('See the attached CSV.');
-    else expect(JSON.stringify(server.accepted[0]?.body)).toContain('See the attached CSV.');
-  });
+  it.each(PROVIDER_KINDS)(
+    '%s: the provider gets each file with its name, type and exact bytes',
+    async (kind) => {
+      server = await providerStarters[kind]();
+      app = await startTestFacteur({ FACTEUR_TRANSPORTS: server.transportUrl() });
+      const running = app;
+      const id = uuidv7();
+      // As a report records its message: the attachments are Facteur's own, not the API's.
+      await running.facteur.store.transaction((tx) =>
+        recordMessage(
+          tx,
+          { retryScheduleMs: [] },
+          {
+            id,
+            input: { to: ['Ann <ann@example.com>'], subject: 'Daily report', text: 'See the attached CSV.' },
+            from: 'reports@example.com',
+            hash: id,
+            origin: { source: 'cli' },
+            now: Date.now(),
+            attachments: FILES,
+          },
+        ),
+      );
+      const message = await settledMessage<{ status: string; attempts: Array<{ transport: string }> }>(
+        running,
+        id,
+        (m) => m.status === 'sent',
+      );
+      expect(message.attempts[0]?.transport).toBe(kind);
+      expect(server.accepted).toHaveLength(1);
+      const received = server.accepted[0]?.attachments ?? [];
+      expect(received.map((a) => ({ ...a, content: a.content.toString('hex') }))).toEqual([
+        expect.objectContaining({
+          filename: 'relevé juin.csv',
+          contentType: 'text/csv',
+          content: CSV.toString('hex'),
+        }),
+        expect.objectContaining({
+          filename: 'data.bin',
+          contentType: 'application/octet-stream',
+          content: BINARY.toString('hex'),
+        }),
+      ]);
+      if (kind === 'sendgrid' || kind === 'ses')
+        expect(received.map((a) => a.disposition)).toEqual(['attachment', 'attachment']);
+      // The body still goes with the files.
+      if (kind === 'ses') expect(server.accepted[0]?.mime).toContain('See the attached CSV.');
+      else expect(JSON.stringify(server.accepted[0]?.body)).toContain('See the attached CSV.');
+    },
+  );
 
   it('mailgun: a message without attachments is still sent form-encoded', async () => {
     server = await startMailgunServer();
@@ -104,14 +93,7 @@ describe.skipIf(skip)('provider transports send attachments', () => {
       body: { to: ['ann@example.com'], subject: 'Hello', text: 'plain' },
     });
     expect(answer.status).toBe(202);
-    const running = app;
-    await vi.waitFor(
-      async () => {
-        const read = await running.request<{ status: string }>('GET', `/api/messages/${answer.body.id}`);
-        if (read.body.status !== 'sent') throw new Error(`not yet: ${read.body.status}`);
-      },
-      { timeout: 15_000, interval: 50 },
-    );
+    await settledMessage<{ status: string }>(app, answer.body.id, (m) => m.status === 'sent');
     expect(server.accepted[0]?.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(server.accepted[0]?.attachments).toEqual([]);
   });

@@ -4,21 +4,22 @@ import { AppError } from '../../core/errors.js';
 import { bareHost, forbiddenAddressRule, guardConnector, type TargetGuard } from '../../core/net/ssrf.js';
 import type { ObserveDependency } from '../../core/observability/dependencies.js';
 import type { ComponentHealth, Logger } from '../../core/observability/index.js';
-import { CircuitBreaker } from '../../core/resilience/breaker.js';
-import type { MailTransport, OutboundMessage, SendResult } from '../transport.js';
+import type { MailTransport, OutboundMessage, SendOptions, SendResult } from '../transport.js';
+import { TransportState } from '../transport-state.js';
 import {
   classifyNetworkFailure,
   countsTowardBreaker,
   type ProviderRequest,
   type ProviderResponse,
+  recipientsOf,
 } from './model.js';
 
 /**
  * The shared part of the provider API transports (Postmark, SendGrid, Mailgun, SES): one undici
  * pool per transport whose connections go through the SSRF guard, a connect timeout and a total
- * timeout per request, the caller's AbortSignal, a circuit breaker on the injected clock, health
- * like SmtpTransport's, and one dependency sample per send or verify. Each provider supplies
- * the request it sends and how it reads the answer (pure functions in its own file).
+ * timeout per request, the caller's AbortSignal, and the breaker, health and dependency samples
+ * of TransportState, as SmtpTransport keeps them. Each provider supplies the request it sends
+ * and how it reads the answer (pure functions in its own file).
  */
 
 /** Settings of a provider transport. */
@@ -52,20 +53,17 @@ export interface HttpProviderDeps {
 /** Marks the abort done by the total timeout, to tell it from the caller's own abort. */
 class TotalTimeout extends Error {}
 
-/** One provider API with its pool, breaker and health. */
-export abstract class HttpProviderTransport implements MailTransport {
+/** One provider API with its pool, breaker and health; `Settings` are the provider's own (its key). */
+export abstract class HttpProviderTransport<Settings extends object = object> implements MailTransport {
   readonly name: string;
   abstract readonly kind: string;
   private readonly agent: Agent;
-  private readonly breaker: CircuitBreaker;
+  private readonly state: TransportState;
   private readonly base: URL;
-  private lastSuccessAt: number | null = null;
-  private lastError: { message: string; at: number } | null = null;
-  private breakerProbeHeld = false;
   private plainHttpChecked: Promise<void> | undefined;
 
   constructor(
-    protected readonly options: HttpProviderOptions,
+    protected readonly options: HttpProviderOptions & Settings,
     protected readonly deps: HttpProviderDeps,
   ) {
     this.name = options.name;
@@ -79,53 +77,44 @@ export abstract class HttpProviderTransport implements MailTransport {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
-    this.breaker = new CircuitBreaker({
-      clock: deps.clock,
-      failureThreshold: options.breakerThreshold ?? 5,
-      halfOpenAfterMs: options.breakerOpenMs ?? 30_000,
-      onStateChange: (state) => {
-        deps.logger.warn(
-          { event: 'transport.breaker', transport: this.name, state },
-          `${this.name} circuit ${state.replace('_', '-')}`,
-        );
-        if (state === 'closed') deps.onCircuitClosed?.();
-      },
+    const { guard: _guard, ...stateDeps } = deps;
+    this.state = new TransportState({
+      ...stateDeps,
+      name: this.name,
+      breakerThreshold: options.breakerThreshold,
+      breakerOpenMs: options.breakerOpenMs,
+      countsTowardBreaker,
+      breakerLog: { event: 'transport.breaker', subject: this.name },
+      failureLog: { event: 'provider.failed', message: 'provider send failed' },
+      openedBy: 'repeated failures',
     });
   }
 
   /** The request that sends `message` (to `envelopeTo` only, on a retry of refused recipients). */
   protected abstract sendRequest(message: OutboundMessage, envelopeTo?: string[]): Promise<ProviderRequest>;
-  /** Reads the answer to a send: the result, or throws a classified AppError. */
-  protected abstract readSendAnswer(
+  /** Reads the answer to a send to `recipients` (bare addresses): the result, or throws a classified AppError. */
+  protected abstract readonly readSendAnswer: (
     response: ProviderResponse,
-    message: OutboundMessage,
-    envelopeTo?: string[],
-  ): SendResult;
+    recipients: string[],
+  ) => SendResult;
   /** A request that checks the key without sending (an account or domain read). */
   protected abstract verifyRequest(): Promise<ProviderRequest>;
-  /** Reads the answer to `verifyRequest`; throws a classified AppError. */
-  protected abstract readVerifyAnswer(response: ProviderResponse): void;
+  /** The classified error of an answer to `verifyRequest` other than 200. */
+  protected abstract verifyFailure(response: ProviderResponse): AppError;
 
-  /** Asks the breaker whether a send may start (see SmtpTransport.reserveSend). */
+  /** Asks the breaker whether a send may start (see TransportState.reserveSend). */
   reserveSend(): { ok: true } | { ok: false; retryAt: number } {
-    const permit = this.breaker.acquire();
-    if (!permit.allowed) return { ok: false, retryAt: permit.retryAt };
-    if (permit.probe) this.breakerProbeHeld = true;
-    return { ok: true };
+    return this.state.reserveSend();
   }
 
   /** Sends one message; throws a classified AppError (PROVIDER_*). */
-  async send(
-    message: OutboundMessage,
-    options: { envelopeTo?: string[]; signal?: AbortSignal } = {},
-  ): Promise<SendResult> {
+  async send(message: OutboundMessage, options: SendOptions = {}): Promise<SendResult> {
     const measuredFrom = performance.now();
     try {
       const request = await this.sendRequest(message, options.envelopeTo);
       const response = await this.exchange(request, options.signal);
-      const result = this.readSendAnswer(response, message, options.envelopeTo);
-      this.onSuccess();
-      this.observe('ok', measuredFrom);
+      const result = this.readSendAnswer(response, recipientsOf(message, options.envelopeTo));
+      this.state.succeeded(measuredFrom);
       this.deps.logger.debug(
         { event: 'provider.sent', transport: this.name, providerMessageId: result.providerMessageId },
         'message handed to the provider',
@@ -133,9 +122,7 @@ export abstract class HttpProviderTransport implements MailTransport {
       return result;
     } catch (thrown) {
       if (options.signal?.aborted) throw options.signal.reason ?? thrown;
-      const error = this.failed(thrown);
-      this.observe(error.code, measuredFrom);
-      throw error;
+      throw this.failed(thrown, measuredFrom);
     }
   }
 
@@ -143,30 +130,17 @@ export abstract class HttpProviderTransport implements MailTransport {
   async verify(): Promise<void> {
     const measuredFrom = performance.now();
     try {
-      this.readVerifyAnswer(await this.exchange(await this.verifyRequest()));
-      this.onSuccess();
-      this.observe('ok', measuredFrom);
+      const response = await this.exchange(await this.verifyRequest());
+      if (response.status !== 200) throw this.verifyFailure(response);
+      this.state.succeeded(measuredFrom);
     } catch (thrown) {
-      const error = this.failed(thrown);
-      this.observe(error.code, measuredFrom);
-      throw error;
+      throw this.failed(thrown, measuredFrom);
     }
   }
 
   /** State for /readyz: ok, degraded while failing, down while the breaker is open. */
   health(): ComponentHealth {
-    const state = this.breaker.state;
-    const failing =
-      this.lastError !== null && (this.lastSuccessAt === null || this.lastError.at > this.lastSuccessAt);
-    return {
-      status: state === 'open' ? 'down' : failing || state === 'half_open' ? 'degraded' : 'ok',
-      ...(state !== 'closed'
-        ? { message: `circuit ${state.replace('_', '-')} after repeated failures` }
-        : {}),
-      lastError: this.lastError,
-      lastSuccessAt: this.lastSuccessAt,
-      detail: { breaker: state, kind: this.kind, api: this.base.host },
-    };
+    return this.state.health({ kind: this.kind, api: this.base.host });
   }
 
   /** Closes the pool. */
@@ -236,37 +210,15 @@ export abstract class HttpProviderTransport implements MailTransport {
     return this.plainHttpChecked;
   }
 
-  private failed(thrown: unknown): AppError {
+  /** Records a failure (a library error becomes PROVIDER_PROTOCOL) and returns it to throw. */
+  private failed(thrown: unknown, measuredFrom: number): AppError {
     const error =
       thrown instanceof AppError
         ? thrown
         : new AppError('PROVIDER_PROTOCOL', `${this.name}: ${String((thrown as Error)?.message ?? thrown)}`, {
             cause: thrown,
           });
-    this.lastError = { message: error.message, at: this.deps.clock.now() };
-    if (countsTowardBreaker(error)) this.breaker.recordFailure();
-    else if (this.breakerProbeHeld) this.breaker.recordSuccess();
-    this.breakerProbeHeld = false;
-    this.deps.logger.info(
-      { event: 'provider.failed', transport: this.name, code: error.code, reason: error.message },
-      'provider send failed',
-    );
+    this.state.failed(error, measuredFrom);
     return error;
-  }
-
-  private onSuccess(): void {
-    this.lastSuccessAt = this.deps.clock.now();
-    this.breakerProbeHeld = false;
-    this.breaker.recordSuccess();
-  }
-
-  /** Latency on the monotonic clock, as SmtpTransport measures it. */
-  private observe(outcome: string, measuredFrom: number): void {
-    this.deps.observe?.({
-      kind: 'transport',
-      name: this.name,
-      outcome,
-      ms: performance.now() - measuredFrom,
-    });
   }
 }

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import type { AppError } from '../../core/errors.js';
 import type { MessageAttachment, OutboundMessage, SendResult } from '../transport.js';
-import { type HttpProviderDeps, type HttpProviderOptions, HttpProviderTransport } from './http-transport.js';
+import { HttpProviderTransport } from './http-transport.js';
 import {
-  authError,
   commonStatusError,
   type ProviderRequest,
   type ProviderResponse,
   parseJson,
   providerError,
-  recipientsOf,
+  rejectedError,
+  takenResult,
   unreadableAnswer,
 } from './model.js';
 
@@ -106,17 +107,10 @@ export function readMailgunAnswer(response: ProviderResponse, recipients: string
   const answer = parseJson(response.body) as { id?: unknown; message?: unknown } | undefined;
   const text =
     typeof answer?.message === 'string' ? answer.message : response.body.trim().slice(0, 300) || null;
-  if (response.status === 200 && typeof answer?.id === 'string') {
-    return {
-      smtpCode: null,
-      smtpResponse: `HTTP 200: mailgun ${text ?? 'queued'}`,
-      accepted: recipients,
-      rejected: [],
-      providerMessageId: answer.id,
-    };
-  }
+  if (response.status === 200 && typeof answer?.id === 'string')
+    return takenResult(response, `mailgun ${text ?? 'queued'}`, recipients, answer.id);
   const facts = { provider: PROVIDER, status: response.status, providerMessage: text };
-  if (response.status === 401 || response.status === 403) throw authError(PROVIDER, response.status, text);
+  // 401 and 403 are a refused key, as for every provider (commonStatusError).
   const common = commonStatusError(PROVIDER, response, text);
   if (common) throw common;
   const why: Record<number, string> = {
@@ -126,35 +120,24 @@ export function readMailgunAnswer(response: ProviderResponse, recipients: string
     413: 'refused the message as too large (413)',
   };
   const reason = why[response.status];
-  if (reason)
-    throw providerError('PROVIDER_REJECTED', `mailgun ${reason}${text ? `: ${text}` : ''}`, {
-      ...facts,
-      notTaken: false,
-    });
+  if (reason) throw rejectedError(`mailgun ${reason}${text ? `: ${text}` : ''}`, facts);
   throw unreadableAnswer(PROVIDER, response, 'instead of 200 with an id');
 }
 
 /** Mailgun through its v3 API. */
-export class MailgunTransport extends HttpProviderTransport {
+export class MailgunTransport extends HttpProviderTransport<{ apiKey: string; domain: string }> {
   readonly kind = 'mailgun';
-  private readonly apiKey: string;
-  private readonly domain: string;
-
-  constructor(options: HttpProviderOptions & { apiKey: string; domain: string }, deps: HttpProviderDeps) {
-    super(options, deps);
-    this.apiKey = options.apiKey;
-    this.domain = options.domain;
-  }
+  protected readonly readSendAnswer = readMailgunAnswer;
 
   private authorization(): string {
-    return `Basic ${Buffer.from(`api:${this.apiKey}`).toString('base64')}`;
+    return `Basic ${Buffer.from(`api:${this.options.apiKey}`).toString('base64')}`;
   }
 
   protected async sendRequest(message: OutboundMessage, envelopeTo?: string[]): Promise<ProviderRequest> {
     const { contentType, body } = mailgunSendBody(message, envelopeTo);
     return {
       method: 'POST',
-      path: `/v3/${encodeURIComponent(this.domain)}/messages`,
+      path: `/v3/${encodeURIComponent(this.options.domain)}/messages`,
       headers: {
         authorization: this.authorization(),
         'content-type': contentType,
@@ -164,33 +147,23 @@ export class MailgunTransport extends HttpProviderTransport {
     };
   }
 
-  protected readSendAnswer(
-    response: ProviderResponse,
-    message: OutboundMessage,
-    envelopeTo?: string[],
-  ): SendResult {
-    return readMailgunAnswer(response, recipientsOf(message, envelopeTo));
-  }
-
   protected async verifyRequest(): Promise<ProviderRequest> {
     return {
       method: 'GET',
-      path: `/v3/domains/${encodeURIComponent(this.domain)}`,
+      path: `/v3/domains/${encodeURIComponent(this.options.domain)}`,
       headers: { authorization: this.authorization(), accept: 'application/json' },
     };
   }
 
-  protected readVerifyAnswer(response: ProviderResponse): void {
-    if (response.status === 200) return;
+  protected verifyFailure(response: ProviderResponse): AppError {
     const text = response.body.trim().slice(0, 300) || null;
     if (response.status === 404)
-      throw providerError('PROVIDER_REJECTED', `mailgun does not know the domain ${this.domain} (404)`, {
-        provider: PROVIDER,
-        status: 404,
-        providerMessage: text,
-        notTaken: true,
-      });
-    throw (
+      return providerError(
+        'PROVIDER_REJECTED',
+        `mailgun does not know the domain ${this.options.domain} (404)`,
+        { provider: PROVIDER, status: 404, providerMessage: text, notTaken: true },
+      );
+    return (
       commonStatusError(PROVIDER, response, text) ??
       unreadableAnswer(PROVIDER, response, 'to GET /v3/domains')
     );

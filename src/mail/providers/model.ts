@@ -1,5 +1,6 @@
 import { parseMailbox } from '../../core/email-address.js';
 import { AppError, type ErrorCode } from '../../core/errors.js';
+import type { RefusedRecipient, SendResult } from '../transport.js';
 
 /**
  * What every provider API transport shares, without I/O: the answer as plain data, the error
@@ -71,6 +72,43 @@ export function providerError(
     ...(facts.retryAfterMs !== undefined ? { retryAfterMs: facts.retryAfterMs } : {}),
     ...(facts.cause !== undefined ? { cause: facts.cause } : {}),
   });
+}
+
+/** The facts of an answer that an error carries: which provider, the status, its code and text. */
+export interface AnswerFacts {
+  provider: string;
+  status: number;
+  providerCode?: string | null;
+  providerMessage: string | null;
+}
+
+/**
+ * The provider answered and refused the message itself (a bad recipient or sender, too large):
+ * permanent, and not failed over, since the next transport would be asked the same.
+ */
+export function rejectedError(message: string, facts: AnswerFacts): AppError {
+  return providerError('PROVIDER_REJECTED', message, { ...facts, notTaken: false });
+}
+
+/**
+ * The result of a send the provider took: every recipient accepted but those it `refused`, and
+ * `said` (the provider and its id) after the HTTP status as the attempt's response.
+ */
+export function takenResult(
+  response: ProviderResponse,
+  said: string,
+  recipients: string[],
+  providerMessageId: string | undefined,
+  refused: RefusedRecipient[] = [],
+): SendResult {
+  const refusedSet = new Set(refused.map((r) => r.address));
+  return {
+    smtpCode: null,
+    smtpResponse: `HTTP ${response.status}: ${said}`,
+    accepted: recipients.filter((r) => !refusedSet.has(r)),
+    rejected: refused,
+    ...(providerMessageId !== undefined ? { providerMessageId } : {}),
+  };
 }
 
 /** Whether `error` proves the message was not taken, so the next transport may get it now. */

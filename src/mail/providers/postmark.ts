@@ -1,5 +1,6 @@
+import type { AppError } from '../../core/errors.js';
 import type { OutboundMessage, RefusedRecipient, SendResult } from '../transport.js';
-import { type HttpProviderDeps, type HttpProviderOptions, HttpProviderTransport } from './http-transport.js';
+import { HttpProviderTransport } from './http-transport.js';
 import {
   authError,
   commonStatusError,
@@ -7,7 +8,8 @@ import {
   type ProviderResponse,
   parseJson,
   providerError,
-  recipientsOf,
+  rejectedError,
+  takenResult,
   unreadableAnswer,
 } from './model.js';
 
@@ -85,37 +87,29 @@ export function readPostmarkAnswer(response: ProviderResponse, recipients: strin
     providerCode: code === undefined ? null : String(code),
     providerMessage: text,
   };
+  const taken = (id: string, refused: RefusedRecipient[]) =>
+    takenResult(response, `postmark MessageID ${id}`, recipients, id, refused);
   if (response.status === 200 && code === 0 && typeof answer?.MessageID === 'string') {
-    return sendResult(response, answer.MessageID, recipients, []);
+    return taken(answer.MessageID, []);
   }
   if (code === 406) {
     const inactive = new Set(inactiveAddresses(text ?? ''));
-    const refused: RefusedRecipient[] = recipients
-      .filter((r) => inactive.has(r.toLowerCase()))
-      .map((address) => ({
-        address,
-        smtpCode: null,
-        smtpResponse: text,
-        providerCode: 'postmark:406',
-        permanent: true,
-      }));
+    const refusal = (address: string): RefusedRecipient => ({
+      address,
+      smtpCode: null,
+      smtpResponse: text,
+      providerCode: 'postmark:406',
+      permanent: true,
+    });
+    const refused = recipients.filter((r) => inactive.has(r.toLowerCase())).map(refusal);
     // Postmark sent to the active recipients and gave the message an id: a partial outcome.
     if (typeof answer?.MessageID === 'string' && refused.length > 0 && refused.length < recipients.length)
-      return sendResult(response, answer.MessageID, recipients, refused);
+      return taken(answer.MessageID, refused);
     return failWith(
       providerError('PROVIDER_REJECTED', `postmark refused inactive recipient(s) (406): ${text ?? ''}`, {
         ...facts,
         notTaken: false,
-        refusedRecipients:
-          refused.length > 0
-            ? refused
-            : recipients.map((address) => ({
-                address,
-                smtpCode: null,
-                smtpResponse: text,
-                providerCode: 'postmark:406',
-                permanent: true,
-              })),
+        refusedRecipients: refused.length > 0 ? refused : recipients.map(refusal),
       }),
     );
   }
@@ -134,30 +128,9 @@ export function readPostmarkAnswer(response: ProviderResponse, recipients: strin
           : code === 401
             ? 'the sender signature is not confirmed (ErrorCode 401): confirm it in Postmark'
             : `ErrorCode ${code}`;
-    return failWith(
-      providerError('PROVIDER_REJECTED', `postmark rejected the message: ${why}${text ? `: ${text}` : ''}`, {
-        ...facts,
-        notTaken: false,
-      }),
-    );
+    return failWith(rejectedError(`postmark rejected the message: ${why}${text ? `: ${text}` : ''}`, facts));
   }
   return failWith(unreadableAnswer(PROVIDER, response, 'without ErrorCode 0 and a MessageID'));
-}
-
-function sendResult(
-  response: ProviderResponse,
-  id: string,
-  recipients: string[],
-  refused: RefusedRecipient[],
-): SendResult {
-  const refusedSet = new Set(refused.map((r) => r.address));
-  return {
-    smtpCode: null,
-    smtpResponse: `HTTP ${response.status}: postmark MessageID ${id}`,
-    accepted: recipients.filter((r) => !refusedSet.has(r)),
-    rejected: refused,
-    providerMessageId: id,
-  };
 }
 
 function failWith(error: Error): never {
@@ -165,26 +138,18 @@ function failWith(error: Error): never {
 }
 
 /** Postmark through its API. */
-export class PostmarkTransport extends HttpProviderTransport {
+export class PostmarkTransport extends HttpProviderTransport<{
+  serverToken: string;
+  messageStream: string | undefined;
+}> {
   readonly kind = 'postmark';
-
-  constructor(
-    options: HttpProviderOptions & { serverToken: string; messageStream: string | undefined },
-    deps: HttpProviderDeps,
-  ) {
-    super(options, deps);
-    this.token = options.serverToken;
-    this.messageStream = options.messageStream;
-  }
-
-  private readonly token: string;
-  private readonly messageStream: string | undefined;
+  protected readonly readSendAnswer = readPostmarkAnswer;
 
   private headers(): Record<string, string> {
     return {
       accept: 'application/json',
       'content-type': 'application/json',
-      'x-postmark-server-token': this.token,
+      'x-postmark-server-token': this.options.serverToken,
     };
   }
 
@@ -193,28 +158,20 @@ export class PostmarkTransport extends HttpProviderTransport {
       method: 'POST',
       path: '/email',
       headers: this.headers(),
-      body: JSON.stringify(postmarkEmailBody(message, envelopeTo, this.messageStream)),
+      body: JSON.stringify(postmarkEmailBody(message, envelopeTo, this.options.messageStream)),
     };
-  }
-
-  protected readSendAnswer(
-    response: ProviderResponse,
-    message: OutboundMessage,
-    envelopeTo?: string[],
-  ): SendResult {
-    return readPostmarkAnswer(response, recipientsOf(message, envelopeTo));
   }
 
   protected async verifyRequest(): Promise<ProviderRequest> {
     return { method: 'GET', path: '/server', headers: this.headers() };
   }
 
-  protected readVerifyAnswer(response: ProviderResponse): void {
-    if (response.status === 200) return;
+  protected verifyFailure(response: ProviderResponse): AppError {
     const answer = parseJson(response.body) as PostmarkAnswer | undefined;
     const text = typeof answer?.Message === 'string' ? answer.Message : null;
-    if (answer?.ErrorCode === 10 || response.status === 401) throw authError(PROVIDER, response.status, text);
-    throw (
+    if (answer?.ErrorCode === 10 || response.status === 401)
+      return authError(PROVIDER, response.status, text);
+    return (
       commonStatusError(PROVIDER, response, text) ?? unreadableAnswer(PROVIDER, response, 'to GET /server')
     );
   }

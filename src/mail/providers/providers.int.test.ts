@@ -1,13 +1,13 @@
 import { createServer } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { databaseSkipReason } from '../../../test/support/database.js';
 import { startTestFacteur, type TestFacteur } from '../../../test/support/facteur.js';
 import {
+  PROVIDER_KINDS,
+  type ProviderKind,
   type ProviderServer,
-  startMailgunServer,
-  startPostmarkServer,
-  startSendgridServer,
-  startSesServer,
+  providerStarters,
+  settledMessage,
 } from '../../../test/support/providers.js';
 import { ManualClock } from '../../core/clock.js';
 
@@ -30,14 +30,6 @@ interface Message {
   attempts: Attempt[];
 }
 
-const starters = {
-  postmark: startPostmarkServer,
-  sendgrid: startSendgridServer,
-  mailgun: startMailgunServer,
-  ses: startSesServer,
-} as const;
-const KINDS = Object.keys(starters) as Array<keyof typeof starters>;
-
 /** A port nothing listens on (taken, then freed). */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -56,8 +48,8 @@ describe.skipIf(skip)('provider API transports', () => {
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
 
-  const start = async (kind: keyof typeof starters, options?: Record<string, unknown>) => {
-    const server = await (starters[kind] as (o?: Record<string, unknown>) => Promise<ProviderServer>)(
+  const start = async (kind: ProviderKind, options?: Record<string, unknown>) => {
+    const server = await (providerStarters[kind] as (o?: Record<string, unknown>) => Promise<ProviderServer>)(
       options,
     );
     servers.push(server);
@@ -70,19 +62,22 @@ describe.skipIf(skip)('provider API transports', () => {
     expect(answer.status).toBe(202);
     return answer.body.id;
   };
-  const read = async (target: TestFacteur, id: string) =>
-    (await target.request<Message>('GET', `/api/messages/${id}`)).body;
   const settled = (target: TestFacteur, id: string, check: (m: Message) => boolean) =>
-    vi.waitFor(
-      async () => {
-        const message = await read(target, id);
-        if (!check(message)) throw new Error(`not yet: ${JSON.stringify(message)}`);
-        return message;
-      },
-      { timeout: 15_000, interval: 50 },
-    );
+    settledMessage<Message>(target, id, check);
+  /**
+   * Starts Facteur on a manual clock with one retry 10 s later, sends, and waits for the first
+   * attempt to leave the message queued.
+   */
+  const firstAttemptQueued = async (env: Record<string, string>) => {
+    const clock = new ManualClock(Date.now());
+    const running = await startTestFacteur({ FACTEUR_SEND_RETRY_SCHEDULE: '10s', ...env }, { clock });
+    app = running;
+    const id = await send(running);
+    const first = await settled(running, id, (m) => m.attempts.length === 1 && m.status === 'queued');
+    return { clock, running, id, first };
+  };
 
-  it.each(KINDS)(
+  it.each(PROVIDER_KINDS)(
     '%s: sends end to end and records the transport and the provider message id',
     async (kind) => {
       const server = await start(kind);
@@ -122,7 +117,7 @@ describe.skipIf(skip)('provider API transports', () => {
     },
   );
 
-  it.each(KINDS)(
+  it.each(PROVIDER_KINDS)(
     '%s: an invalid recipient fails the message for good with the provider reason',
     async (kind) => {
       const server = await start(kind);
@@ -141,17 +136,12 @@ describe.skipIf(skip)('provider API transports', () => {
     },
   );
 
-  it.each(KINDS)('%s: a 429 is retried and the retry goes through', async (kind) => {
+  it.each(PROVIDER_KINDS)('%s: a 429 is retried and the retry goes through', async (kind) => {
     const server = await start(kind);
     server.script('rate_limited');
-    const clock = new ManualClock(Date.now());
-    app = await startTestFacteur(
-      { FACTEUR_TRANSPORTS: server.transportUrl(), FACTEUR_SEND_RETRY_SCHEDULE: '10s' },
-      { clock },
-    );
-    const running = app;
-    const id = await send(running);
-    const first = await settled(running, id, (m) => m.attempts.length === 1 && m.status === 'queued');
+    const { clock, running, id, first } = await firstAttemptQueued({
+      FACTEUR_TRANSPORTS: server.transportUrl(),
+    });
     expect(first.attempts[0]).toMatchObject({
       outcome: 'transient_failure',
       errorCode: 'PROVIDER_RATE_LIMITED',
@@ -243,18 +233,10 @@ describe.skipIf(skip)('provider API transports', () => {
     const postmark = await start('postmark');
     const sendgrid = await start('sendgrid');
     postmark.script('hang');
-    const clock = new ManualClock(Date.now());
-    app = await startTestFacteur(
-      {
-        FACTEUR_TRANSPORTS: `${postmark.transportUrl()},${sendgrid.transportUrl()}`,
-        FACTEUR_SMTP_SEND_TIMEOUT: '500ms',
-        FACTEUR_SEND_RETRY_SCHEDULE: '10s',
-      },
-      { clock },
-    );
-    const running = app;
-    const id = await send(running);
-    const first = await settled(running, id, (m) => m.attempts.length === 1 && m.status === 'queued');
+    const { clock, running, id, first } = await firstAttemptQueued({
+      FACTEUR_TRANSPORTS: `${postmark.transportUrl()},${sendgrid.transportUrl()}`,
+      FACTEUR_SMTP_SEND_TIMEOUT: '500ms',
+    });
     expect(first.attempts[0]).toMatchObject({
       outcome: 'transient_failure',
       transport: 'postmark',

@@ -1,14 +1,14 @@
+import type { AppError } from '../../core/errors.js';
 import type { OutboundMessage, SendResult } from '../transport.js';
-import { type HttpProviderDeps, type HttpProviderOptions, HttpProviderTransport } from './http-transport.js';
+import { HttpProviderTransport } from './http-transport.js';
 import {
-  authError,
   commonStatusError,
   emailObject,
   type ProviderRequest,
   type ProviderResponse,
   parseJson,
-  providerError,
-  recipientsOf,
+  rejectedError,
+  takenResult,
   unreadableAnswer,
 } from './model.js';
 
@@ -82,60 +82,34 @@ export function sendgridErrorText(body: string): string | null {
 export function readSendgridAnswer(response: ProviderResponse, recipients: string[]): SendResult {
   if (response.status === 202 || response.status === 200) {
     const id = response.headers['x-message-id'];
-    return {
-      smtpCode: null,
-      smtpResponse: `HTTP ${response.status}: sendgrid X-Message-Id ${id ?? '(none)'}`,
-      accepted: recipients,
-      rejected: [],
-      ...(id ? { providerMessageId: id } : {}),
-    };
+    return takenResult(response, `sendgrid X-Message-Id ${id ?? '(none)'}`, recipients, id || undefined);
   }
   const text = sendgridErrorText(response.body);
   const facts = { provider: PROVIDER, status: response.status, providerMessage: text };
   // A 403 is also SendGrid's answer for a From that is not a verified Sender Identity.
   if (response.status === 403 && /sender identity|from address/i.test(text ?? ''))
-    throw providerError(
-      'PROVIDER_REJECTED',
+    throw rejectedError(
       `sendgrid refused the sender (403): ${text}; verify the From address or its domain in SendGrid`,
-      { ...facts, notTaken: false },
+      facts,
     );
-  if (response.status === 401 || response.status === 403) throw authError(PROVIDER, response.status, text);
+  // 401 and 403 are a refused key, as for every provider (commonStatusError).
   const common = commonStatusError(PROVIDER, response, text);
   if (common) throw common;
   if (response.status === 413)
-    throw providerError(
-      'PROVIDER_REJECTED',
-      `sendgrid refused the message as too large (413)${text ? `: ${text}` : ''}`,
-      {
-        ...facts,
-        notTaken: false,
-      },
-    );
+    throw rejectedError(`sendgrid refused the message as too large (413)${text ? `: ${text}` : ''}`, facts);
   if (response.status === 400)
-    throw providerError(
-      'PROVIDER_REJECTED',
-      `sendgrid rejected the message (400): ${text ?? 'no reason given'}`,
-      {
-        ...facts,
-        notTaken: false,
-      },
-    );
+    throw rejectedError(`sendgrid rejected the message (400): ${text ?? 'no reason given'}`, facts);
   throw unreadableAnswer(PROVIDER, response, 'instead of 202');
 }
 
 /** SendGrid through its v3 API. */
-export class SendgridTransport extends HttpProviderTransport {
+export class SendgridTransport extends HttpProviderTransport<{ apiKey: string }> {
   readonly kind = 'sendgrid';
-  private readonly apiKey: string;
-
-  constructor(options: HttpProviderOptions & { apiKey: string }, deps: HttpProviderDeps) {
-    super(options, deps);
-    this.apiKey = options.apiKey;
-  }
+  protected readonly readSendAnswer = readSendgridAnswer;
 
   private headers(): Record<string, string> {
     return {
-      authorization: `Bearer ${this.apiKey}`,
+      authorization: `Bearer ${this.options.apiKey}`,
       'content-type': 'application/json',
       accept: 'application/json',
     };
@@ -150,22 +124,13 @@ export class SendgridTransport extends HttpProviderTransport {
     };
   }
 
-  protected readSendAnswer(
-    response: ProviderResponse,
-    message: OutboundMessage,
-    envelopeTo?: string[],
-  ): SendResult {
-    return readSendgridAnswer(response, recipientsOf(message, envelopeTo));
-  }
-
   protected async verifyRequest(): Promise<ProviderRequest> {
     return { method: 'GET', path: '/v3/scopes', headers: this.headers() };
   }
 
-  protected readVerifyAnswer(response: ProviderResponse): void {
-    if (response.status === 200) return;
+  protected verifyFailure(response: ProviderResponse): AppError {
     const text = sendgridErrorText(response.body);
-    throw (
+    return (
       commonStatusError(PROVIDER, response, text) ?? unreadableAnswer(PROVIDER, response, 'to GET /v3/scopes')
     );
   }

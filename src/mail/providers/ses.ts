@@ -1,6 +1,7 @@
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import type { OutboundMessage, SendResult } from '../transport.js';
-import { type HttpProviderDeps, type HttpProviderOptions, HttpProviderTransport } from './http-transport.js';
+import type { AppError } from '../../core/errors.js';
+import { mimeFields, type OutboundMessage, type SendResult } from '../transport.js';
+import { HttpProviderTransport } from './http-transport.js';
 import {
   authError,
   commonStatusError,
@@ -8,8 +9,9 @@ import {
   type ProviderResponse,
   parseJson,
   providerError,
-  recipientsOf,
+  rejectedError,
   retryAfterMs,
+  takenResult,
   unreadableAnswer,
 } from './model.js';
 import { amzDate, signRequest } from './sigv4.js';
@@ -26,29 +28,7 @@ const PROVIDER = 'ses';
 
 /** The raw MIME of a message (attachments included), as SmtpTransport hands it to nodemailer. */
 export function composeMime(message: OutboundMessage): Promise<Buffer> {
-  const composer = new MailComposer({
-    from: message.from,
-    to: message.to,
-    ...(message.cc.length > 0 ? { cc: message.cc } : {}),
-    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
-    subject: message.subject,
-    ...(message.text !== undefined ? { text: message.text } : {}),
-    ...(message.html !== undefined ? { html: message.html } : {}),
-    headers: message.headers,
-    messageId: message.messageId,
-    ...(message.attachments && message.attachments.length > 0
-      ? {
-          attachments: message.attachments.map((a) => ({
-            filename: a.filename,
-            contentType: a.contentType,
-            content: a.content,
-            encoding: 'base64',
-          })),
-        }
-      : {}),
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  });
+  const composer = new MailComposer(mimeFields(message));
   return new Promise((resolve, reject) =>
     composer.compile().build((error, raw) => (error ? reject(error) : resolve(raw))),
   );
@@ -115,15 +95,8 @@ export function readSesAnswer(response: ProviderResponse, recipients: string[]):
   const answer = parseJson(response.body) as
     | { MessageId?: unknown; message?: unknown; Message?: unknown }
     | undefined;
-  if (response.status === 200 && typeof answer?.MessageId === 'string') {
-    return {
-      smtpCode: null,
-      smtpResponse: `HTTP 200: ses MessageId ${answer.MessageId}`,
-      accepted: recipients,
-      rejected: [],
-      providerMessageId: answer.MessageId,
-    };
-  }
+  if (response.status === 200 && typeof answer?.MessageId === 'string')
+    return takenResult(response, `ses MessageId ${answer.MessageId}`, recipients, answer.MessageId);
   const type = sesErrorType(response);
   const text =
     typeof answer?.message === 'string'
@@ -154,41 +127,25 @@ export function readSesAnswer(response: ProviderResponse, recipients: string[]):
   if (type === 'AccountSuspendedException' || (type && BAD_AUTH.has(type)))
     throw authError(PROVIDER, response.status, `${type}${text ? `: ${text}` : ''}`, type);
   const rejected = type ? REJECTED[type] : undefined;
-  if (rejected)
-    throw providerError('PROVIDER_REJECTED', `ses ${rejected}${text ? `: ${text}` : ''}`, {
-      ...facts,
-      notTaken: false,
-    });
+  if (rejected) throw rejectedError(`ses ${rejected}${text ? `: ${text}` : ''}`, facts);
   const common = commonStatusError(PROVIDER, response, text);
   if (common) throw common;
   if (response.status === 400)
-    throw providerError(
-      'PROVIDER_REJECTED',
+    throw rejectedError(
       `ses rejected the message (400${type ? ` ${type}` : ''})${text ? `: ${text}` : ''}`,
-      {
-        ...facts,
-        notTaken: false,
-      },
+      facts,
     );
   throw unreadableAnswer(PROVIDER, response, 'without a MessageId');
 }
 
 /** Amazon SES through its v2 API. */
-export class SesTransport extends HttpProviderTransport {
+export class SesTransport extends HttpProviderTransport<{
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}> {
   readonly kind = 'ses';
-  private readonly credentials: { accessKeyId: string; secretAccessKey: string; region: string };
-
-  constructor(
-    options: HttpProviderOptions & { accessKeyId: string; secretAccessKey: string; region: string },
-    deps: HttpProviderDeps,
-  ) {
-    super(options, deps);
-    this.credentials = {
-      accessKeyId: options.accessKeyId,
-      secretAccessKey: options.secretAccessKey,
-      region: options.region,
-    };
-  }
+  protected readonly readSendAnswer = readSesAnswer;
 
   /** A signed request; the signature covers host, content-type and x-amz-date. */
   private signed(method: 'GET' | 'POST', path: string, body: string): ProviderRequest {
@@ -198,6 +155,7 @@ export class SesTransport extends HttpProviderTransport {
       'x-amz-date': amzDate(this.deps.clock.now()),
       ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
     };
+    const { accessKeyId, secretAccessKey, region } = this.options;
     const { authorization } = signRequest({
       method,
       path: `${prefix}${path}`,
@@ -205,7 +163,9 @@ export class SesTransport extends HttpProviderTransport {
       body,
       service: 'ses',
       amzDate: headers['x-amz-date'] as string,
-      ...this.credentials,
+      accessKeyId,
+      secretAccessKey,
+      region,
     });
     const { host: _host, ...sent } = headers; // undici sets Host from the origin itself
     return { method, path, headers: { ...sent, authorization }, ...(method === 'POST' ? { body } : {}) };
@@ -220,21 +180,12 @@ export class SesTransport extends HttpProviderTransport {
     );
   }
 
-  protected readSendAnswer(
-    response: ProviderResponse,
-    message: OutboundMessage,
-    envelopeTo?: string[],
-  ): SendResult {
-    return readSesAnswer(response, recipientsOf(message, envelopeTo));
-  }
-
   protected async verifyRequest(): Promise<ProviderRequest> {
     return this.signed('GET', '/v2/email/account', '');
   }
 
-  protected readVerifyAnswer(response: ProviderResponse): void {
-    if (response.status === 200) return;
+  protected verifyFailure(response: ProviderResponse): AppError {
     readSesAnswer(response, []); // throws the classified error of any answer but 200
-    throw unreadableAnswer(PROVIDER, response, 'to GET /v2/email/account');
+    return unreadableAnswer(PROVIDER, response, 'to GET /v2/email/account');
   }
 }
