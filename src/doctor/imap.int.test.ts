@@ -6,7 +6,7 @@ import { createFolder, deleteRulesAndMailboxes, dovecotMailbox } from '../../tes
 import { serviceSkipReason } from '../../test/support/services.js';
 import type { Json } from '../../test/support/webhooks.js';
 import { encodeFolder } from './imap.js';
-import type { CheckReport, StageResult } from './model.js';
+import { type CheckReport, stageOf } from './model.js';
 
 /**
  * `POST /api/doctor/imap` against a private Dovecot: a healthy mailbox passes every stage with
@@ -16,11 +16,7 @@ import type { CheckReport, StageResult } from './model.js';
 
 const skip = (await databaseSkipReason()) || serviceSkipReason('dovecot', await probeDovecot());
 
-function stage(report: CheckReport, name: string): StageResult {
-  const found = report.stages.find((s) => s.stage === name);
-  if (!found) throw new Error(`no ${name} stage in ${JSON.stringify(report.stages)}`);
-  return found;
-}
+const stage = stageOf;
 
 describe('modified UTF-7 folder names', () => {
   it('encodes non-ASCII names and ampersands as RFC 3501 says', () => {

@@ -341,3 +341,10 @@ export function formatFacts(detail: Facts): string {
     .map(([k, v]) => `${k}=${formatValue(v)}`)
     .join('  ');
 }
+
+/** The stage `name` of a report; throws when the check has no such stage. */
+export function stageOf(report: CheckReport, name: string): StageResult {
+  const found = report.stages.find((s) => s.stage === name);
+  if (!found) throw new Error(`no ${name} stage in ${JSON.stringify(report.stages.map((s) => s.stage))}`);
+  return found;
+}

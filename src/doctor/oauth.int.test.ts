@@ -6,7 +6,7 @@ import { type HttpReceiver, startHttpReceiver } from '../../test/support/http-re
 import { deleteRulesAndMailboxes, dovecotMailbox } from '../../test/support/imap-stream.js';
 import { serviceSkipReason } from '../../test/support/services.js';
 import type { Json } from '../../test/support/webhooks.js';
-import type { CheckReport, StageResult } from './model.js';
+import { type CheckReport, stageOf } from './model.js';
 
 /**
  * `POST /api/doctor/imap` of a mailbox signing in with XOAUTH2 against a private Dovecot: a local
@@ -25,11 +25,7 @@ const CLIENT_SECRET = 'client-secret-never-shown-c3';
 const ACCESS = 'access-token-never-shown-9b';
 const STALE_ACCESS = 'stale-access-never-shown-2d';
 
-function stage(report: CheckReport, name: string): StageResult {
-  const found = report.stages.find((s) => s.stage === name);
-  if (!found) throw new Error(`no ${name} stage in ${JSON.stringify(report.stages)}`);
-  return found;
-}
+const stage = stageOf;
 
 describe.skipIf(skip)('doctor imap with XOAUTH2', () => {
   let app: TestFacteur;

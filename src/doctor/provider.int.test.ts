@@ -14,7 +14,7 @@ import { systemClock } from '../core/clock.js';
 import { parseBootConfig } from '../core/config/index.js';
 import { isAppError } from '../core/errors.js';
 import { TargetGuard } from '../core/net/ssrf.js';
-import type { CheckReport } from './model.js';
+import { type CheckReport, stageOf } from './model.js';
 import { doctorSmtp, doctorTransport, smtpTarget, type TransportDeps } from './service.js';
 
 /**
@@ -45,7 +45,7 @@ function depsFor(transports: string, env: Record<string, string> = {}): Transpor
   };
 }
 
-const stage = (report: CheckReport, name: string) => report.stages.find((s) => s.stage === name);
+const stage = stageOf;
 
 /** A local HTTP server answering every request with `answer` (or never, for `hang`). */
 async function startApi(

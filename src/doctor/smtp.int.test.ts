@@ -1,13 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestCertificates, type TestCertificates } from '../../test/support/certificates.js';
 import { systemClock } from '../core/clock.js';
 import { parseSmtpUrl } from '../core/config/index.js';
-import type { CheckReport } from './model.js';
+import { stageOf } from './model.js';
 import { checkSmtp, type SmtpTimeouts } from './smtp.js';
 
 /**
@@ -18,83 +18,6 @@ import { checkSmtp, type SmtpTimeouts } from './smtp.js';
 
 const TIMEOUTS: SmtpTimeouts = { connectMs: 2000, greetingMs: 2000, socketMs: 5000, sendMs: 5000 };
 const PASSWORD = 'pa55-word-never-shown';
-
-/** Certificates made with openssl at test time: a CA, leaves signed by it, and a self-signed one. */
-interface Certs {
-  ca: string;
-  good: { key: string; cert: string };
-  wrongName: { key: string; cert: string };
-  selfSigned: { key: string; cert: string };
-}
-
-function makeCerts(dir: string): Certs {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '60',
-    '-subj',
-    '/CN=Doctor Test CA',
-  );
-  const leaf = (name: string, san: string) => {
-    ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '60',
-      '-extfile',
-      `${name}.ext`,
-    );
-    return {
-      key: readFileSync(join(dir, `${name}.key`), 'utf8'),
-      cert: readFileSync(join(dir, `${name}.crt`), 'utf8'),
-    };
-  };
-  const good = leaf('good', 'IP:127.0.0.1,DNS:localhost');
-  const wrongName = leaf('wrong', 'DNS:mail.example.test');
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'self.key',
-    '-out',
-    'self.crt',
-    '-days',
-    '60',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  );
-  return {
-    ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
-    good,
-    wrongName,
-    selfSigned: {
-      key: readFileSync(join(dir, 'self.key'), 'utf8'),
-      cert: readFileSync(join(dir, 'self.crt'), 'utf8'),
-    },
-  };
-}
 
 interface Relay {
   port: number;
@@ -147,11 +70,7 @@ async function startRelay(options: {
   return { port, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-function stage(report: CheckReport, name: string) {
-  const found = report.stages.find((s) => s.stage === name);
-  if (!found) throw new Error(`no ${name} stage in ${JSON.stringify(report.stages.map((s) => s.stage))}`);
-  return found;
-}
+const stage = stageOf;
 
 function check(url: string, extra: Partial<Parameters<typeof checkSmtp>[0]> = {}) {
   return checkSmtp({
@@ -167,11 +86,11 @@ function check(url: string, extra: Partial<Parameters<typeof checkSmtp>[0]> = {}
 
 describe('doctor smtp', () => {
   let dir: string;
-  let certs: Certs;
+  let certs: TestCertificates;
   const closers: Array<() => Promise<void> | void> = [];
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'facteur-doctor-certs-'));
-    certs = makeCerts(dir);
+    certs = makeTestCertificates(dir);
   });
   afterAll(async () => {
     for (const close of closers) await close();

@@ -1,18 +1,22 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type KeyPair,
+  makeTestCertificates,
+  type TestCertificates,
+} from '../../test/support/certificates.js';
 import { databaseSkipReason } from '../../test/support/database.js';
 import { LOOPBACK_TARGETS, startTestFacteur, type TestFacteur } from '../../test/support/facteur.js';
 import type { Json } from '../../test/support/webhooks.js';
 import { systemClock } from '../core/clock.js';
 import { parseBootConfig, parseSmtpUrl } from '../core/config/index.js';
 import { TargetGuard } from '../core/net/ssrf.js';
-import type { CheckReport, StageResult } from './model.js';
+import { type CheckReport, stageOf } from './model.js';
 import { doctorTransport, smtpTarget } from './service.js';
 import { checkSmtp, type SmtpTimeouts } from './smtp.js';
 
@@ -28,35 +32,7 @@ const TIMEOUTS: SmtpTimeouts = { connectMs: 5000, greetingMs: 5000, socketMs: 10
 const PASSWORD = 'smtps-password-never-shown';
 const POSTMARK_TOKEN = 'pm-token-never-shown-over-tls';
 
-interface KeyPair {
-  key: string;
-  cert: string;
-}
-
-/** A CA with a leaf for 127.0.0.1 signed by it, and a self-signed certificate for 127.0.0.1. */
-function makeCerts(dir: string): { ca: string; good: KeyPair; selfSigned: KeyPair } {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const read = (name: string) => readFileSync(join(dir, name), 'utf8');
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '60'];
-  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=Doctor TLS Test CA');
-  ssl('req', ...ec.slice(0, -2), '-keyout', 'good.key', '-out', 'good.csr', '-subj', '/CN=good');
-  writeFileSync(join(dir, 'good.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  const sign = ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '60'];
-  ssl('x509', '-req', '-in', 'good.csr', ...sign, '-out', 'good.crt', '-extfile', 'good.ext');
-  const san = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'];
-  ssl('req', '-x509', ...ec, '-keyout', 'self.key', '-out', 'self.crt', ...san);
-  return {
-    ca: read('ca.crt'),
-    good: { key: read('good.key'), cert: read('good.crt') },
-    selfSigned: { key: read('self.key'), cert: read('self.crt') },
-  };
-}
-
-function stage(report: CheckReport, name: string): StageResult {
-  const found = report.stages.find((s) => s.stage === name);
-  if (!found) throw new Error(`no ${name} stage in ${JSON.stringify(report.stages.map((s) => s.stage))}`);
-  return found;
-}
+const stage = stageOf;
 
 const outcomes = (report: CheckReport) => report.stages.map((s) => [s.stage, s.outcome]);
 
@@ -124,10 +100,10 @@ async function startHttps(tls: KeyPair): Promise<Listening> {
 }
 
 let dir: string;
-let certs: ReturnType<typeof makeCerts>;
+let certs: TestCertificates;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'facteur-doctor-tls-'));
-  certs = makeCerts(dir);
+  certs = makeTestCertificates(dir);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -170,7 +146,7 @@ describe('doctor smtp over implicit TLS (smtps://)', () => {
       mode: 'implicit',
       subject: 'CN=good',
       names: ['127.0.0.1', 'localhost'],
-      issuer: 'CN=Doctor TLS Test CA',
+      issuer: 'CN=Doctor Test CA',
       hostMatch: true,
       selfSigned: false,
     });

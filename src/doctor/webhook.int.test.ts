@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { databaseSkipReason } from '../../test/support/database.js';
 import { type Json, useWebhookSuite, verifySignature } from '../../test/support/webhooks.js';
 import { TargetGuard } from '../core/net/ssrf.js';
-import type { CheckReport, StageResult } from './model.js';
+import { type CheckReport, stageOf } from './model.js';
 import { doctorWebhook, smtpTarget } from './service.js';
 
 /**
@@ -14,11 +14,7 @@ import { doctorWebhook, smtpTarget } from './service.js';
 
 const skip = await databaseSkipReason();
 
-function stage(report: CheckReport, name: string): StageResult {
-  const found = report.stages.find((s) => s.stage === name);
-  if (!found) throw new Error(`no ${name} stage in ${JSON.stringify(report.stages)}`);
-  return found;
-}
+const stage = stageOf;
 
 describe.skipIf(skip)('doctor webhook and smtp routes', () => {
   const suite = useWebhookSuite();
