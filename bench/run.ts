@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runB1 } from './b1.js';
 import { runB3 } from './b3.js';
 import { runB3r } from './b3r.js';
 import { runB4 } from './b4.js';
@@ -18,6 +19,7 @@ import type { BenchOptions, BenchReport, Sync } from './lib/report.js';
  */
 
 const BENCHMARKS: Record<string, (options: BenchOptions) => Promise<BenchReport>> = {
+  b1: runB1,
   b3: runB3,
   b3r: runB3r,
   b4: runB4,
@@ -27,6 +29,7 @@ const BENCHMARKS: Record<string, (options: BenchOptions) => Promise<BenchReport>
 };
 
 const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')} ...] [--quick] [--sync=full|normal|both] [--rounds=N] [--profile]
+  b1 flags: --messages=50000  --warmup-messages=5000  --connections=5  --window=50  --variant=text|html|both
   b3 flags: --pacer=open-loop|autocannon  --rates=500,2000,5000  --phase-seconds=4
   b3r flags: --phase-seconds=5
   b4 flags: --pg=auto|on|off  --jobs=20000  --single=3000  --latency-jobs=1000  --latency-rate=250

@@ -36,10 +36,16 @@ export interface BenchFacteur {
 /**
  * Starts Facteur with the benchmarks' settings (loopback, free ports, logs at warn on stderr,
  * since stdout carries the benchmark protocol; loopback webhook targets allowed) and `env` over
- * them, e.g. `FACTEUR_SQLITE_SYNCHRONOUS`. `name` prefixes the data directory.
+ * them, e.g. `FACTEUR_SQLITE_SYNCHRONOUS`. `name` prefixes the data directory (unless `options.dir`
+ * gives one, which is removed on failure and at stop like a fresh one).
  */
-export async function startBenchFacteur(name: string, env: Record<string, string>): Promise<BenchFacteur> {
-  const dir = mkdtempSync(join(tmpdir(), `facteur-${name}-`));
+export async function startBenchFacteur(
+  name: string,
+  env: Record<string, string>,
+  options: { dir?: string } = {},
+): Promise<BenchFacteur> {
+  // `dir`: a data directory prepared beforehand (B1 queues its messages there before Facteur starts).
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `facteur-${name}-`));
   try {
     const parsed = parseBootConfig(
       {

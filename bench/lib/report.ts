@@ -1,3 +1,8 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './child.js';
+
 /** What each benchmark hands back to `bench/run.ts`. */
 
 /** SQLite durability mode as benchmarks take it on the command line. */
@@ -32,4 +37,13 @@ export function syncLabel(sync: Sync): string {
 /** Prints a progress line on stderr (stdout is kept for the final table). */
 export function progress(message: string): void {
   process.stderr.write(`  ${message}\n`);
+}
+
+/** SHA-256 over every `.ts` file under src/ (path and content, in path order): the code a run measured. */
+export function sourceFingerprint(): string {
+  const hash = createHash('sha256');
+  const dir = join(ROOT, 'src');
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).sort();
+  for (const file of files) hash.update(file).update(readFileSync(join(dir, file)));
+  return hash.digest('hex');
 }
