@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createKeyVerifier } from './access/index.js';
+import { Audiences, registerAudienceRoutes } from './campaigns/index.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { BootConfig } from './core/config/index.js';
 import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/index.js';
@@ -53,6 +54,8 @@ export interface Facteur {
   readonly webhooks: Webhooks;
   readonly inbound: Inbound;
   readonly reports: Reports;
+  /** Lists, contacts and the suppression list (bulk mail). */
+  readonly audiences: Audiences;
   /** The built-in catcher, when no SMTP relay is configured. */
   readonly catcher: MailCatcher | undefined;
   readonly health: HealthRegistry;
@@ -208,6 +211,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       observe: dependencies.observe,
     });
     cleanups.push(() => reports.stop());
+    const audiences = new Audiences({ store, clock, logger });
+    cleanups.push(() => audiences.stop());
     for (const queue of reports.queues()) engine.register(queue);
     // A report run's `send` stage follows its message's send job.
     engine.follow(SEND_QUEUE, reports.followSend);
@@ -253,6 +258,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         });
         registerInboundRoutes(api, inbound);
         registerReportRoutes(api, reports);
+        registerAudienceRoutes(api, audiences);
         registerDoctorRoutes(api, {
           clock,
           guard,
@@ -302,6 +308,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         await engine.stop(config.jobs.shutdownTimeoutMs);
         await webhooks.stop();
         rules.close();
+        audiences.stop();
         transports.close();
         await catcher?.close();
         await store.close();
@@ -319,6 +326,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       webhooks,
       inbound,
       reports,
+      audiences,
       catcher,
       health,
       metrics,

@@ -220,6 +220,18 @@ export const DELIVERY_ERROR_CODES = {
     doc: "A trigger named a `slot` the report's schedule does not have (or the report has no schedule); give `latest` or an instant the cron expression fires at.",
   },
 
+  // Campaigns: audiences
+  CSV_MALFORMED: {
+    status: 400,
+    retryable: false,
+    doc: 'The CSV file of `POST /api/lists/{id}/import` is malformed at `details.line` (a quoted field never closed, a stray quote, a record over 16 MiB); the rows before that line were imported in batches and `details.report` says exactly how many, nothing after it was read. Fix the line and import the file again: rows already in the list count as `unchanged`.',
+  },
+  CSV_HEADER_INVALID: {
+    status: 400,
+    retryable: false,
+    doc: 'The CSV file has no header line, or its header has no address column (email, e-mail, mail, courriel, adresse), or a column named by `email=`, `name=` or `attributes=` is not in it, or two attribute columns share a name; `details.headers` lists the columns found. Nothing was imported.',
+  },
+
   // Rules
   RULE_TEMPLATE_FAILED: {
     status: 422,

@@ -65,6 +65,8 @@ function exampleBody(path: string, method: string): unknown {
     'PATCH /api/reports/{id}': { subject: 'fuzz again {{ data.n }}' },
     'POST /api/reports/{id}/runs': { data: { n: 1 } },
     'POST /api/reports/{id}/preview': { data: { n: 2 } },
+    'POST /api/suppressions': { address: `fuzz${++made}@example.com` },
+    'POST /api/lists/{id}/contacts': { contacts: [{ address: `fuzz${++made}@example.com` }] },
     'POST /api/mailboxes': {
       name: `fuzz ${++made}`,
       host: 'imap.invalid',
@@ -386,7 +388,13 @@ describe.skipIf(skip)('fuzzing every route of /openapi.json', () => {
     expect(sent).toBeGreaterThan(routes.length * 10);
     // The valid bodies created resources, so the routes under them were fuzzed past NOT_FOUND.
     expect([...ids.keys()]).toEqual(
-      expect.arrayContaining(['/api/endpoints', '/api/rules', '/api/mailboxes', '/api/reports']),
+      expect.arrayContaining([
+        '/api/endpoints',
+        '/api/rules',
+        '/api/mailboxes',
+        '/api/reports',
+        '/api/lists',
+      ]),
     );
   });
 });

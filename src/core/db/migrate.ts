@@ -7,6 +7,7 @@ import { inbound } from './migrations/0003_inbound.js';
 import { settingsVersions } from './migrations/0004_settings.js';
 import { reports } from './migrations/0005_reports.js';
 import { transports } from './migrations/0006_transports.js';
+import { audiences } from './migrations/0007_audiences.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -18,6 +19,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0004_settings': settingsVersions(),
     '0005_reports': reports(),
     '0006_transports': transports(),
+    '0007_audiences': audiences(),
   };
 }
 

@@ -293,6 +293,42 @@ export interface ReportRunsTable {
   updated_at: number;
 }
 
+/** Contact lists for bulk mail (runtime settings; no secrets). */
+export interface ListsTable {
+  id: string;
+  name: string;
+  config: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The contacts of a list, one per address key; deleted with their list. */
+export interface ContactsTable {
+  id: string;
+  list_id: string;
+  address_key: string;
+  address: string;
+  address_given: string;
+  name: string | null;
+  /** JSON object of strings, numbers, booleans and nulls. */
+  attributes: string;
+  /** The key and the name lower-cased, for `?q=`. */
+  search: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Addresses no campaign sends to, one per address key. */
+export interface SuppressionsTable {
+  address_key: string;
+  address: string;
+  reason: string;
+  source: string;
+  detail: string | null;
+  created_at: number;
+}
+
 /** All tables. */
 export interface Database {
   jobs: JobsTable;
@@ -313,4 +349,7 @@ export interface Database {
   leases: LeasesTable;
   reports: ReportsTable;
   report_runs: ReportRunsTable;
+  lists: ListsTable;
+  contacts: ContactsTable;
+  suppressions: SuppressionsTable;
 }

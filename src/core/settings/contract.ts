@@ -11,7 +11,7 @@ import type { FieldError } from '../validation.js';
  */
 
 /** The tables that hold settings records: id, name, status, config, secrets, position, version, times. */
-export type SettingsTableName = 'webhook_endpoints' | 'mailboxes' | 'rules' | 'reports';
+export type SettingsTableName = 'webhook_endpoints' | 'mailboxes' | 'rules' | 'reports' | 'lists';
 
 /** A settings row as the generic store reads and writes it (absent columns are left out). */
 export interface SettingsRow {
