@@ -1,5 +1,5 @@
-import { onParentMessage, report } from './lib/child.js';
-import { ProfileWindows, startBenchFacteur, stopBenchFacteur } from './lib/facteur-instance.js';
+import { report } from './lib/child.js';
+import { answerMeasuredWindows, ProfileWindows, startBenchFacteur } from './lib/facteur-instance.js';
 import { UsageMonitor } from './lib/usage.js';
 
 /**
@@ -25,28 +25,7 @@ async function main(): Promise<void> {
     FACTEUR_WEBHOOK_CONCURRENCY: concurrency,
   });
   report(instance.ready);
-  onParentMessage(async (message) => {
-    const { cmd } = message as { cmd: string };
-    if (cmd === 'reset') {
-      monitor.resetPeak();
-      await profile.start();
-      report(monitor.snapshot());
-    }
-    if (cmd === 'usage') {
-      const usage = monitor.snapshot();
-      const window = await profile.stop();
-      report(window ? { ...usage, ...window } : usage);
-    }
-    if (cmd === 'stop') {
-      await stopBenchFacteur(instance, {
-        name: 'b5-facteur',
-        keepDataEnv: 'B5_KEEP_DATA',
-        cleanup: () => {
-          monitor.stop();
-        },
-      });
-    }
-  });
+  answerMeasuredWindows(instance, { monitor, profile, name: 'b5-facteur', keepDataEnv: 'B5_KEEP_DATA' });
 }
 
 main().catch((error: unknown) => {

@@ -7,8 +7,9 @@ import { systemClock } from '../../src/core/clock.js';
 import { parseBootConfig } from '../../src/core/config/index.js';
 import { createLogger } from '../../src/core/observability/logger.js';
 import { type Facteur, startFacteur } from '../../src/main.js';
-import { stopWithWatchdog } from './child.js';
+import { onParentMessage, report, stopWithWatchdog } from './child.js';
 import { clearStatementTimes, timeStatements, topStatements } from './sql-time.js';
+import type { UsageMonitor } from './usage.js';
 
 /**
  * In a benchmark's Facteur process (started by `launchFacteur`, facteur-process.ts): a whole
@@ -123,4 +124,37 @@ export class ProfileWindows {
     writeFileSync(file, JSON.stringify(profile));
     return { profile: file, sql: topStatements() };
   }
+}
+
+/**
+ * The parent's commands to a benchmark's Facteur process that measures windows: `reset` starts
+ * one (peak RSS reset, profile started; the answer is the usage so far and the instant, `at`),
+ * `usage` ends it (the usage, with the profile and SQL times when profiling), `stop` stops.
+ */
+export function answerMeasuredWindows(
+  instance: BenchFacteur,
+  parts: { monitor: UsageMonitor; profile: ProfileWindows; name: string; keepDataEnv: string },
+): void {
+  const { monitor, profile } = parts;
+  onParentMessage(async (message) => {
+    const { cmd } = message as { cmd: string };
+    if (cmd === 'reset') {
+      monitor.resetPeak();
+      const usage = { ...monitor.snapshot(), at: performance.timeOrigin + performance.now() };
+      await profile.start();
+      report(usage);
+    }
+    if (cmd === 'usage') {
+      const usage = monitor.snapshot();
+      const window = await profile.stop();
+      report(window ? { ...usage, ...window } : usage);
+    }
+    if (cmd === 'stop') {
+      await stopBenchFacteur(instance, {
+        name: parts.name,
+        keepDataEnv: parts.keepDataEnv,
+        cleanup: () => monitor.stop(),
+      });
+    }
+  });
 }
