@@ -83,12 +83,21 @@ export class ParsePool {
   private closed = false;
   private closing: Promise<void> | null = null;
 
+  private started = false;
+
   constructor(private readonly options: ParsePoolOptions) {
-    for (let index = 0; index < options.workers; index++) {
-      const slot: Slot = { worker: null, tasks: new Map(), online: false, lastError: null };
-      this.slots.push(slot);
-      this.start(slot);
-    }
+    for (let index = 0; index < options.workers; index++)
+      this.slots.push({ worker: null, tasks: new Map(), online: false, lastError: null });
+  }
+
+  /**
+   * The workers start with the first parse, not with the pool: an instance that receives no
+   * mail (bulk mail only) does not carry an idle V8 isolate per worker (about 25 MB each).
+   */
+  private ensureStarted(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const slot of this.slots) this.start(slot);
   }
 
   /**
@@ -97,6 +106,7 @@ export class ParsePool {
    */
   parse(raw: Buffer): Promise<InboundEmail> {
     if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'the parse pool is closed'));
+    if (this.slots.length > 0) this.ensureStarted();
     const result = this.slots.length === 0 ? parseEmail(raw, this.options.limits) : this.dispatch(raw);
     const tracked = result.catch(() => undefined);
     this.pending.add(tracked);

@@ -92,6 +92,8 @@ export interface QueueState {
   active: number;
   slots: KeySlots;
   pumping: boolean;
+  /** A pump is scheduled for the next turn (finished jobs of one settlement batch share it). */
+  pumpScheduled?: boolean;
   again: boolean;
   maybeDue: boolean;
   dueTimer: Timer | undefined;
@@ -202,7 +204,14 @@ export class Claimer {
     if (this.running.size === 0) {
       for (const waiter of this.idleWaiters.splice(0)) waiter();
     }
-    this.pump(queue);
+    // Jobs settled in one batch finish in one turn: one claim fills all their slots, instead of
+    // a claim of about one job per finished job (measured in B1).
+    if (queue.pumpScheduled) return;
+    queue.pumpScheduled = true;
+    setImmediate(() => {
+      queue.pumpScheduled = false;
+      this.pump(queue);
+    });
   }
 
   pump(queue: QueueState): void {

@@ -61,6 +61,11 @@ export interface RollingWindowOptions {
  * durations are kept up to a cap per bucket, beyond which each bucket keeps a uniform sample
  * (reservoir sampling), so memory is bounded however busy the dependency is.
  */
+/** Windows with fewer kept durations than this are sorted on every reading (exact). */
+const EXACT_BELOW = 200;
+/** How long a busy window's percentiles may be reused. */
+const LATENCY_REFRESH_MS = 250;
+
 export class RollingWindow {
   private readonly buckets: Bucket[] = [];
   private readonly bucketMs: number;
@@ -96,21 +101,15 @@ export class RollingWindow {
   figures(now: number): WindowFigures {
     this.expire(now);
     const byOutcome: Record<string, number> = {};
-    const durations: number[] = [];
+    let kept = 0;
     for (const bucket of this.buckets) {
       for (const [outcome, count] of bucket.counts) byOutcome[outcome] = (byOutcome[outcome] ?? 0) + count;
-      durations.push(...bucket.durations);
+      kept += bucket.durations.length;
     }
-    durations.sort((a, b) => a - b);
     const samples = Object.values(byOutcome).reduce((n, c) => n + c, 0);
     const failed = samples - (byOutcome.ok ?? 0);
     return {
-      latency: {
-        p50Ms: roundMs(percentile(durations, 50)),
-        p95Ms: roundMs(percentile(durations, 95)),
-        p99Ms: roundMs(percentile(durations, 99)),
-        samples: durations.length,
-      },
+      latency: this.latency(now, kept),
       errors: {
         rate: samples === 0 ? null : Math.round((failed / samples) * 10_000) / 10_000,
         failed,
@@ -119,6 +118,36 @@ export class RollingWindow {
         byOutcome,
       },
     };
+  }
+
+  private cached: { at: number; kept: number; latency: WindowFigures['latency'] } | undefined;
+
+  /**
+   * The percentiles, sorted afresh when the window is small, or when the last sort is older than
+   * LATENCY_REFRESH_MS or was made over 10% fewer or more samples: a busy dependency (a send per
+   * millisecond) is observed far more often than its percentiles can move, and sorting thousands
+   * of durations on every call was a measured share of a send's CPU.
+   */
+  private latency(now: number, kept: number): WindowFigures['latency'] {
+    const hit = this.cached;
+    if (
+      hit &&
+      kept >= EXACT_BELOW &&
+      now - hit.at < LATENCY_REFRESH_MS &&
+      Math.abs(kept - hit.kept) <= hit.kept * 0.1
+    )
+      return hit.latency;
+    const durations: number[] = [];
+    for (const bucket of this.buckets) for (const ms of bucket.durations) durations.push(ms);
+    durations.sort((a, b) => a - b);
+    const latency = {
+      p50Ms: roundMs(percentile(durations, 50)),
+      p95Ms: roundMs(percentile(durations, 95)),
+      p99Ms: roundMs(percentile(durations, 99)),
+      samples: durations.length,
+    };
+    this.cached = { at: now, kept, latency };
+    return latency;
   }
 
   /** Whether the window holds no sample. */
