@@ -3,12 +3,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runB1 } from './b1.js';
+import { runB2 } from './b2.js';
 import { runB3 } from './b3.js';
 import { runB3r } from './b3r.js';
 import { runB4 } from './b4.js';
 import { runB5 } from './b5.js';
 import { runB6 } from './b6.js';
 import { runB7 } from './b7.js';
+import { runB8 } from './b8.js';
 import { ROOT } from './lib/child.js';
 import type { BenchOptions, BenchReport, Sync } from './lib/report.js';
 
@@ -20,22 +22,26 @@ import type { BenchOptions, BenchReport, Sync } from './lib/report.js';
 
 const BENCHMARKS: Record<string, (options: BenchOptions) => Promise<BenchReport>> = {
   b1: runB1,
+  b2: runB2,
   b3: runB3,
   b3r: runB3r,
   b4: runB4,
   b5: runB5,
   b6: runB6,
   b7: runB7,
+  b8: runB8,
 };
 
 const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')} ...] [--quick] [--sync=full|normal|both] [--rounds=N] [--profile]
   b1 flags: --messages=50000  --warmup-messages=5000  --connections=5  --window=50  --variant=text|html|both
+  b2 flags: --seconds=300  --stream-rate=20  --burst=1000  --rate=100  --hourly=(total)  --kills=2  --concurrency=10  --connections=5  --seed=2  --pair=auto|on|off  --pair-messages=3000  --pair-rate=50
   b3 flags: --pacer=open-loop|autocannon  --rates=500,2000,5000  --phase-seconds=4
   b3r flags: --phase-seconds=5
   b4 flags: --pg=auto|on|off  --jobs=20000  --single=3000  --latency-jobs=1000  --latency-rate=250
   b5 flags: --events=50000  --concurrency=100  --latency-rate=1000  --latency-seconds=10  --receiver-ports=per-endpoint|single  --fault=on|off  --tail-seconds=15  --warmup-events=2000
   b6 flags: --latency-messages=60  --latency-rate=1  --warmup-messages=3  --sustain-rate=50  --sustain-seconds=600  --restart=on|off  --workers=1  --mark-seen=on|off
-  b7 flags: --messages=20000  --workers=1,2  --deliveries=on|off  --append-connections=4  --timeout-seconds=900`;
+  b7 flags: --messages=20000  --workers=1,2  --deliveries=on|off  --append-connections=4  --timeout-seconds=900
+  b8 flags: --recipients=100000`;
 
 function parseArgs(argv: string[]): { names: string[]; options: BenchOptions } {
   const names: string[] = [];

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createKeyVerifier } from './access/index.js';
-import { Audiences, registerAudienceRoutes } from './campaigns/index.js';
+import {
+  Audiences,
+  Campaigns,
+  closeCampaignStreams,
+  registerBulkMailRoutes,
+  registerUnsubscribeRoutes,
+} from './campaigns/index.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { BootConfig } from './core/config/index.js';
 import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/index.js';
@@ -56,6 +62,8 @@ export interface Facteur {
   readonly reports: Reports;
   /** Lists, contacts and the suppression list (bulk mail). */
   readonly audiences: Audiences;
+  /** Campaigns: the recipient ledger, the dispatcher, feedback. */
+  readonly campaigns: Campaigns;
   /** The built-in catcher, when no SMTP relay is configured. */
   readonly catcher: MailCatcher | undefined;
   readonly health: HealthRegistry;
@@ -196,6 +204,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         webhooks,
         mail: mailDeps,
         mailbox: (id) => inbound.routingMailbox(id),
+        // DSNs and complaints read from a bounce mailbox update the campaigns' ledger.
+        feedback: (items) => campaigns.applyFeedback(items).then(() => undefined),
       }),
     );
 
@@ -213,6 +223,23 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     cleanups.push(() => reports.stop());
     const audiences = new Audiences({ store, clock, logger });
     cleanups.push(() => audiences.stop());
+    // Unsubscribe links name FACTEUR_PUBLIC_URL, else the address this instance listens on.
+    let listenUrl = '';
+    const campaigns = new Campaigns({
+      store,
+      clock,
+      logger,
+      mail: mailDeps,
+      lists: audiences.lists,
+      secretKey: key.key,
+      publicUrl: () => config.campaigns.publicUrl ?? listenUrl,
+      window: config.campaigns.window,
+      stallAfterMs: config.campaigns.stallAfterMs,
+      metrics,
+      publish: (tx, type, data, now) => webhooks.alerts.publish(tx, type, data, now).then(() => undefined),
+    });
+    for (const queue of campaigns.queues()) engine.register(queue);
+    engine.follow(SEND_QUEUE, campaigns.followSend); // the ledger follows each campaign message
     for (const queue of reports.queues()) engine.register(queue);
     // A report run's `send` stage follows its message's send job.
     engine.follow(SEND_QUEUE, reports.followSend);
@@ -258,7 +285,16 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         });
         registerInboundRoutes(api, inbound);
         registerReportRoutes(api, reports);
-        registerAudienceRoutes(api, audiences);
+        registerBulkMailRoutes(api, {
+          audiences,
+          campaigns,
+          clock,
+          logger,
+          guard,
+          metrics,
+          config,
+          isShuttingDown: () => shuttingDown,
+        });
         registerDoctorRoutes(api, {
           clock,
           guard,
@@ -271,11 +307,13 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         });
         if (catcher) registerCatcherRoutes(api, { store });
       },
+      registerPublicRoutes: (app) => registerUnsubscribeRoutes(app, campaigns),
     });
     cleanups.push(() => http.close());
 
     // Listen first: if the port is taken, fail before the engine has claimed (and sent) anything.
     const url = await listen(http, config);
+    listenUrl = url;
     await webhooks.start();
     await engine.start();
     await inbound.start();
@@ -300,6 +338,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       stopping ??= (async () => {
         shuttingDown = true;
         heartbeat.cancel();
+        closeCampaignStreams();
         logger.info({ event: 'facteur.stopping' }, 'stopping: no new work, draining running jobs');
         await http.close(); // waits for requests in flight, so every 202 given is recorded
         await dependencies.stop();
@@ -327,6 +366,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       inbound,
       reports,
       audiences,
+      campaigns,
       catcher,
       health,
       metrics,

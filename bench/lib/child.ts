@@ -39,11 +39,14 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Extra node flags (e.g. `--cpu-prof`). */
   nodeFlags?: string[];
+  /** `none`: a plain JavaScript script, without tsx's loader (whose memory would count as the child's). */
+  loader?: 'tsx' | 'none';
 }
 
-/** Starts a TypeScript script under `node --import tsx`, pinned to a core. */
+/** Starts a TypeScript script under `node --import tsx` (or a JavaScript one alone), pinned to a core. */
 export function spawnPinned(options: SpawnOptions): BenchChild {
-  const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', options.script, ...(options.args ?? [])];
+  const loader = options.loader === 'none' ? [] : ['--import', 'tsx'];
+  const nodeArgs = [...(options.nodeFlags ?? []), ...loader, options.script, ...(options.args ?? [])];
   const [command, args] =
     options.core === undefined
       ? [process.execPath, nodeArgs]

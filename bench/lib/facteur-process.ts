@@ -31,6 +31,8 @@ export interface LaunchOptions {
   nodeFlags?: string[];
   /** Default core 0, the system under test's. */
   core?: number;
+  /** `none` for a plain JavaScript script running the compiled build (`dist/`). */
+  loader?: 'tsx' | 'none';
 }
 
 /** Starts a Facteur process and resolves once it listens and `/healthz` answers 200. */
@@ -41,6 +43,7 @@ export async function launchFacteur(options: LaunchOptions): Promise<FacteurProc
     args: options.args ?? [],
     ...(options.env ? { env: options.env } : {}),
     ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
+    ...(options.loader ? { loader: options.loader } : {}),
   });
   try {
     const ready = await child.next<FacteurReady>(60_000);

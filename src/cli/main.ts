@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { migrateToLatest, openStore } from '../core/db/index.js';
 import { packageVersion } from '../main.js';
 import { apikeyCreateCommand, apikeyListCommand, apikeyRevokeCommand } from './apikey.js';
+import { campaignListCommand, campaignSendCommand, campaignWatchCommand } from './campaign.js';
 import { configCheckCommand } from './config-check.js';
 import { doctorCommand } from './doctor.js';
 import { reportListCommand, reportPreviewCommand, reportRunCommand, reportRunsCommand } from './report.js';
@@ -172,6 +173,43 @@ report
   .action((name: string, options: { data?: string; dataFile?: string; json?: boolean }) =>
     runCommand(() => reportPreviewCommand(name, options)),
   );
+
+const campaign = program
+  .command('campaign')
+  .description('Bulk mail: send a campaign from a CSV file, watch its progress.');
+campaign
+  .command('send')
+  .description('Import FILE.csv into a new list and send it a campaign (the running `facteur serve` sends).')
+  .argument('<file>', 'the members: a CSV file with a header line (UTF-8 or Latin-1, , ; or tab)')
+  .requiredOption('--subject <text>', 'the subject (Liquid: {{ name }}, any column)')
+  .requiredOption(
+    '--template <file>',
+    'the body: HTML when the file ends in .html, plain text otherwise (Liquid)',
+  )
+  .option('--text <file>', 'a plain-text version beside an HTML template')
+  .option('--name <name>', 'the campaign name (default: the file name)')
+  .option('--from <address>', 'sender (default FACTEUR_MAIL_FROM)')
+  .option('--reply-to <address>', 'reply-to address')
+  .option('--email <column>', 'the address column (default: email, e-mail, mail, courriel or adresse)')
+  .option('--name-column <columns>', 'the name column, or several joined with a space (Prénom,Nom)')
+  .option('--at <time>', 'start at this ISO time instead of now')
+  .option('--draft', 'create it without starting (start with POST /api/campaigns/:id/start)')
+  .option('--watch', 'show the progress until it ends; exit 1 if some were not delivered')
+  .option('--json', 'print JSON')
+  .action((file: string, options: Parameters<typeof campaignSendCommand>[1]) =>
+    runCommand(() => campaignSendCommand(file, options)),
+  );
+campaign
+  .command('watch')
+  .description("Show a campaign's progress until it ends; exit 0 when all were delivered, 1 otherwise.")
+  .argument('<id>', 'campaign id')
+  .option('--json', 'print the final figures as JSON')
+  .action((id: string, options: { json?: boolean }) => runCommand(() => campaignWatchCommand(id, options)));
+campaign
+  .command('list')
+  .description('Recent campaigns with their progress.')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) => runCommand(() => campaignListCommand(options)));
 
 program
   .command('send')

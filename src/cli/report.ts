@@ -7,7 +7,7 @@ import type { Store } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { TargetGuard } from '../core/net/ssrf.js';
 import { Reports } from '../reports/index.js';
-import { badOption, commandLogger, configOrExit, openMigratedStore, print } from './shared.js';
+import { badOption, commandLogger, openMigratedStore, print, withOpened } from './shared.js';
 
 /**
  * `facteur report list|run|runs|preview`: reports read and triggered from the database, like
@@ -54,13 +54,8 @@ async function open(config: BootConfig): Promise<Opened> {
   }
 }
 
-async function withReports<T>(body: (opened: Opened) => Promise<T>): Promise<T> {
-  const opened = await open(configOrExit());
-  try {
-    return await body(opened);
-  } finally {
-    await opened.close();
-  }
+function withReports<T>(body: (opened: Opened) => Promise<T>): Promise<T> {
+  return withOpened(open, body);
 }
 
 const iso = (ms: number | null): string =>

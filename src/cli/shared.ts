@@ -91,3 +91,19 @@ export function badOption(option: string, message: string): never {
     details: [{ in: 'argument', field: option, message }],
   });
 }
+
+/**
+ * Opens what a command works on from the boot configuration (`open` closes what it opened if it
+ * fails half way), runs `body` with it, and closes it whatever happens.
+ */
+export async function withOpened<O extends { close(): Promise<void> }, T>(
+  open: (config: BootConfig) => Promise<O>,
+  body: (opened: O) => Promise<T>,
+): Promise<T> {
+  const opened = await open(configOrExit());
+  try {
+    return await body(opened);
+  } finally {
+    await opened.close();
+  }
+}

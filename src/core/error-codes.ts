@@ -84,6 +84,16 @@ export const DELIVERY_ERROR_CODES = {
     retryable: true,
     doc: 'Every transport of `FACTEUR_TRANSPORTS` has its circuit breaker open; sends wait without spending attempts and resume as soon as a probe of one succeeds. With SMTP transports only, the code is `SMTP_UNAVAILABLE`.',
   },
+  RATE_LIMITED: {
+    status: 503,
+    retryable: true,
+    doc: "The transport's server asked Facteur to slow down (an SMTP 421 or 451 with an enhanced code 4.7.x or a reply that speaks of rate or too many, an HTTP 429 or throttling from a provider) and the transport has a [rate budget](configuration.md#rate-budgets): the budget's rate was halved (it grows back by a tenth every few seconds), and the message waits for its next token without spending an attempt and without going to the next transport. It never fails the message. The attempt that met the reply keeps it.",
+  },
+  BUDGET_EXHAUSTED: {
+    status: 503,
+    retryable: true,
+    doc: "The transport's [rate budget](configuration.md#rate-budgets) has no token for this send now: the `hourly` or `daily` count is used up, a `Retry-After` pauses the transport, or the queue for the `rate` is longer than a few seconds. The message waits, without spending an attempt, until the time its token comes (the start of the next hour or day for a count), and is not handed to the next transport for it.",
+  },
 
   // Webhooks
   WEBHOOK_TIMEOUT: {
@@ -232,6 +242,28 @@ export const DELIVERY_ERROR_CODES = {
     doc: 'The CSV file has no header line, or its header has no address column (email, e-mail, mail, courriel, adresse), or a column named by `email=`, `name=` or `attributes=` is not in it, or two attribute columns share a name; `details.headers` lists the columns found. Nothing was imported.',
   },
 
+  // Campaigns: the providers' bounce webhooks (provider-feedback/)
+  FEEDBACK_NOT_CONFIGURED: {
+    status: 404,
+    retryable: false,
+    doc: "A provider's bounce webhook (`POST /api/feedback/{provider}`) was called without an API key while that provider is not configured; the message names the variable to set (`FACTEUR_FEEDBACK_POSTMARK_AUTH`, `FACTEUR_FEEDBACK_SENDGRID_KEY`, `FACTEUR_FEEDBACK_MAILGUN_KEY` or `FACTEUR_FEEDBACK_SES_TOPICS`). Nothing was applied.",
+  },
+  FEEDBACK_SIGNATURE_INVALID: {
+    status: 401,
+    retryable: false,
+    doc: "A provider's bounce webhook request did not prove where it came from: Postmark's Basic credentials missing or wrong, a SendGrid or Mailgun signature missing or not made with the configured key, an SNS signature that does not verify, a certificate URL that is not an SNS host, or an SNS topic not in `FACTEUR_FEEDBACK_SES_TOPICS`; the message says which. Nothing was applied; the log line `feedback.refused` has the reason.",
+  },
+  FEEDBACK_REPLAYED: {
+    status: 401,
+    retryable: false,
+    doc: "A SendGrid or Mailgun webhook request was signed too long ago (or in the future) for `FACTEUR_FEEDBACK_MAX_AGE`, or carries a Mailgun token already taken; it may be a replay. Nothing was applied. Check the server's clock if every request gets it.",
+  },
+  FEEDBACK_SNS_UNREACHABLE: {
+    status: 502,
+    retryable: true,
+    doc: 'An SNS message could not be checked or confirmed: its signing certificate (`SigningCertURL`) or, for a subscription, its `SubscribeURL` could not be fetched or read. Nothing was applied; SNS sends the message again. A subscription still unconfirmed is logged (`feedback.sns_subscription`) with the URL to open.',
+  },
+
   // Rules
   RULE_TEMPLATE_FAILED: {
     status: 422,
@@ -252,6 +284,11 @@ export const DELIVERY_ERROR_CODES = {
     status: 422,
     retryable: false,
     doc: "A rule action could not be carried out (for example it names a webhook endpoint that no longer exists); the ledger row's message names the rule and the endpoint. The other actions ran.",
+  },
+  INBOUND_FEEDBACK_FAILED: {
+    status: 500,
+    retryable: true,
+    doc: "Handing the bounces and complaints read from a bounce mailbox's message to campaigns failed; the route job is retried like other inbound work, and the ledger row stays `parsed` with this error when it fails for good (replay the job once the cause is fixed). Also when no feedback handler is configured (not retried).",
   },
   IMAP_CONNECT_FAILED: {
     status: 502,

@@ -74,6 +74,11 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The idempotency key was already used with a different request body.',
   },
+  CAMPAIGN_STATE: {
+    status: 409,
+    retryable: false,
+    doc: 'The campaign is in a status the action does not apply to (pausing a finished one, resuming a running one). `details.status` is its status, `details.allowedFrom` the statuses the action applies to.',
+  },
   VERSION_MISMATCH: {
     status: 412,
     retryable: false,
@@ -132,6 +137,11 @@ export const ERROR_CODES = {
     status: 500,
     retryable: true,
     doc: 'The process running the job stopped renewing its lease (it crashed or stalled); the job was put back in the queue.',
+  },
+  CAMPAIGN_WINDOW_FULL: {
+    status: 503,
+    retryable: true,
+    doc: "Not an error: the last error of a campaign's dispatch job while its in-flight window (`FACTEUR_CAMPAIGN_WINDOW`) is full. The job runs again as soon as enough of the window's messages are settled, or a quarter of a second later.",
   },
   JOB_INTERRUPTED: {
     status: 503,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { type Feedback, parseDsn } from '../campaigns/index.js';
 import { AppError } from '../core/errors.js';
 import type { InboundEmail } from '../core/inbound-email.js';
 import { replaceForbiddenChars } from '../core/text.js';
@@ -23,22 +24,42 @@ export interface ArrivalOrigin {
   receivedAt: number;
 }
 
+/**
+ * The bounces and complaints each raw message reports (a bounce mailbox's batch), read on this
+ * thread before the parser may move the bytes to a worker. One message at a time, with a turn
+ * of the event loop between: parseDsn reads up to a megabyte of each (a returned original with
+ * its attachment), a few milliseconds, and a batch of a hundred must not stall the loop at once.
+ */
+export async function readFeedback<K>(raws: ReadonlyMap<K, Buffer>): Promise<Map<K, Feedback[]>> {
+  const reports = new Map<K, Feedback[]>();
+  for (const [key, raw] of raws) {
+    reports.set(key, parseDsn(raw));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return reports;
+}
+
 /** Hex SHA-256 of the raw message: the content half of a message's identity. */
 export function contentHash(raw: Buffer): string {
   return createHash('sha256').update(raw).digest('hex');
 }
 
-/** Parses `raw` into an arrival; a parse failure becomes an arrival that records the error. */
+/**
+ * Parses `raw` into an arrival; a parse failure becomes an arrival that records the error.
+ * `feedback` is what a message of a bounce mailbox reports (`readFeedback`), read beforehand.
+ */
 export async function arrivalFromRaw(
   parser: ParseLike,
   raw: Buffer,
   origin: ArrivalOrigin,
+  options: { feedback?: Feedback[] | undefined } = {},
 ): Promise<Arrival> {
   const base = { ...origin, contentHash: contentHash(raw), size: raw.length };
   // The pool may move `raw` to a worker (leaving it empty here): keep the head for a failure.
   const head = Buffer.from(raw.subarray(0, HEAD_BYTES));
+  const feedback = options.feedback ? { feedback: options.feedback } : {};
   try {
-    return { ...base, parsed: { ok: true, email: await parser.parse(raw) } };
+    return { ...base, ...feedback, parsed: { ok: true, email: await parser.parse(raw) } };
   } catch (error) {
     const e =
       error instanceof AppError

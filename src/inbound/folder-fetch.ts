@@ -3,9 +3,10 @@ import type { ImapFlow } from 'imapflow';
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../core/db/index.js';
 import type { Logger } from '../core/observability/index.js';
-import { arrivalFromRaw, type ParseLike } from './arrival.js';
+import { arrivalFromRaw, type ParseLike, readFeedback } from './arrival.js';
 import { folderCursor, lastReceivedAt, saveFolderCursor } from './folder-store.js';
 import { type Arrival, recordArrivals } from './ledger.js';
+import { mailboxPurpose } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
 
 /**
@@ -93,6 +94,7 @@ export async function fetchNewMessages(
     .filter((m) => m.uid >= cursor.nextUid)
     .sort((a, b) => a.uid - b.uid);
   const maxBytes = mailbox.settings.maxMessageMb * 1024 * 1024;
+  const bounces = mailboxPurpose(mailbox.settings) === 'bounces';
   for (let start = 0; start < metas.length && !hooks.stopping(); ) {
     const batch: typeof metas = [];
     let bytes = 0;
@@ -109,13 +111,19 @@ export async function fetchNewMessages(
       client,
       batch.filter((m) => (m.size ?? 0) <= maxBytes).map((m) => m.uid),
     );
+    const reports = bounces ? await readFeedback(sources) : undefined;
     const arrivals = await Promise.all(
       batch.map((meta) => {
         const receivedAt = meta.internalDate ? new Date(meta.internalDate).getTime() : clock.now();
         const imap = { folder, uidvalidity, uid: meta.uid };
         const raw = sources.get(meta.uid);
         if (!raw) return tooLarge(mailbox.id, imap, meta.size ?? 0, maxBytes, receivedAt);
-        return arrivalFromRaw(deps.parser, raw, { source: 'imap', mailboxId: mailbox.id, imap, receivedAt });
+        return arrivalFromRaw(
+          deps.parser,
+          raw,
+          { source: 'imap', mailboxId: mailbox.id, imap, receivedAt },
+          { feedback: reports?.get(meta.uid) },
+        );
       }),
     );
     const last = batch.at(-1)?.uid as number;

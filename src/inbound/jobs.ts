@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Feedback } from '../campaigns/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
@@ -13,6 +14,7 @@ import type { RuleStore } from '../rules/index.js';
 import { type Decision, type Evaluation, evaluateRules, senderAllowed } from '../rules/index.js';
 import type { Webhooks } from '../webhooks/index.js';
 import { storedEmail } from './email.js';
+import { type FeedbackHandler, handOverFeedback } from './feedback.js';
 import { ACK_READY_CHANNEL, type LedgerState, ROUTE_QUEUE } from './ledger.js';
 import { mailboxSchedule } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
@@ -28,7 +30,8 @@ import {
 
 /**
  * The `inbound.route` job: runs the rules over one recorded message and turns the decisions into
- * webhook events and forwarded emails, in one transaction with the ledger row's new state.
+ * webhook events and forwarded emails, in one transaction with the ledger row's new state. For
+ * a message of a bounce mailbox it hands the bounces and complaints over instead (feedback.ts).
  * Outside its mailbox's schedule the job waits (a deferral, no attempt spent) until it opens.
  * A run that finds the row already routed does nothing, so a crash between the commit and the
  * job's settlement never routes a message twice.
@@ -37,6 +40,11 @@ import {
 /** Payload of a route job. */
 export interface RouteJobPayload {
   inboundId: string;
+  /**
+   * Present for a message of a bounce mailbox: what it reports, read at arrival. The job hands
+   * it to `feedback` instead of running the rules (inbound/feedback.ts).
+   */
+  feedback?: Feedback[];
 }
 
 /** Dependencies of routing. */
@@ -49,6 +57,12 @@ export interface RouteDeps {
   rules: RuleStore;
   webhooks: Webhooks;
   mail: Pick<MailDeps, 'retryScheduleMs' | 'defaultFrom'>;
+  /**
+   * Takes the bounces and complaints read from each message of a bounce mailbox, at least once
+   * (it must be idempotent); what it throws is retried like routing. Default none: such a
+   * message then fails its route job with `INBOUND_FEEDBACK_FAILED`, for a replay once set.
+   */
+  feedback?: FeedbackHandler;
 }
 
 /** The `inbound.route` queue. */
@@ -94,6 +108,7 @@ async function routeMessage(deps: RouteDeps, job: Job<RouteJobPayload>): Promise
   const now = clock.now();
   const mailbox = row.mailbox_id ? await deps.mailbox(row.mailbox_id) : undefined;
   waitForSchedule(mailbox, now);
+  if (job.payload.feedback) return handOverFeedback(deps, row, mailbox, job.payload.feedback, now);
   const email = storedEmail(row.email as string);
   const routing = await decide(
     deps,

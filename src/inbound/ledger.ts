@@ -1,3 +1,4 @@
+import type { Feedback } from '../campaigns/index.js';
 import type { Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
 import type { InboundEmail } from '../core/inbound-email.js';
@@ -47,6 +48,12 @@ export interface Arrival {
   contentHash: string;
   receivedAt: number;
   size: number;
+  /**
+   * What a message of a bounce mailbox reports (`parseDsn`, read from the raw bytes at
+   * arrival, which the ledger does not keep); absent for other mailboxes. Carried by the route
+   * job, which hands it over instead of running the rules.
+   */
+  feedback?: Feedback[];
   /** The parsed form, or why there is none (the row stays `fetched` with the error). */
   parsed:
     | { ok: true; email: InboundEmail }
@@ -90,11 +97,15 @@ export async function recordArrivals(tx: Tx, arrivals: readonly Arrival[], now: 
     results.push({ id, state, duplicateOf, created: true });
   }
   const inserted = await insertLedgerRows(tx, rows);
-  const jobs = results.filter((r) => inserted.has(r.id) && r.state === 'parsed');
+  const jobs = results.flatMap((r, index) => {
+    if (!inserted.has(r.id) || r.state !== 'parsed') return [];
+    const feedback = arrivals[index]?.feedback;
+    return [{ inboundId: r.id, ...(feedback ? { feedback } : {}) }];
+  });
   if (jobs.length > 0) {
     await enqueueJobs(
       tx,
-      jobs.map((r) => ({ queue: ROUTE_QUEUE, payload: { inboundId: r.id }, maxAttempts: 5 })),
+      jobs.map((payload) => ({ queue: ROUTE_QUEUE, payload, maxAttempts: 5 })),
       now,
     );
   }

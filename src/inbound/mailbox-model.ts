@@ -67,6 +67,10 @@ const scheduleSchema = z.strictObject({
     .describe('Local date ranges (both days included) when mail waits.'),
 });
 
+/** What a mailbox's mail is for: routing by the rules, or bounces and complaints for campaigns. */
+export const MAILBOX_PURPOSES = ['rules', 'bounces'] as const;
+export type MailboxPurpose = (typeof MAILBOX_PURPOSES)[number];
+
 const mailboxShape = {
   name: z.string().trim().min(1, 'must not be empty').max(100),
   host: z
@@ -110,6 +114,11 @@ const mailboxShape = {
     .min(1)
     .max(100)
     .describe('Larger messages are recorded (fetched state, INBOUND_TOO_LARGE) and not parsed.'),
+  purpose: z
+    .enum(MAILBOX_PURPOSES)
+    .describe(
+      '`rules` (default): the routing rules run over its mail. `bounces`: its mail is read as bounces and complaints (DSN, ARF) for campaigns; no rule runs.',
+    ),
 };
 
 /** POST /api/mailboxes. */
@@ -126,6 +135,7 @@ export const mailboxCreateSchema = z.strictObject({
   afterHandled: mailboxShape.afterHandled.prefault({}),
   startFrom: mailboxShape.startFrom.prefault('new'),
   maxMessageMb: mailboxShape.maxMessageMb.prefault(25),
+  purpose: mailboxShape.purpose.prefault('rules'),
 });
 export type MailboxCreateInput = z.infer<typeof mailboxCreateSchema>;
 
@@ -199,6 +209,11 @@ export function mailboxProblems(settings: MailboxSettings): { field: string; mes
     });
   }
   return problems;
+}
+
+/** A mailbox's purpose; mailboxes stored before the setting existed are `rules`. */
+export function mailboxPurpose(settings: { purpose?: MailboxPurpose | undefined }): MailboxPurpose {
+  return settings.purpose ?? 'rules';
 }
 
 /** The schedule in the form of `core/schedule` (null: always open). */

@@ -47,6 +47,7 @@ describe.skipIf(skip)('mailboxes', () => {
         schedule: { weekdays: ['funday'], hours: { start: '25:00', end: '09:00' }, timeZone: 'Mars/Olympus' },
         afterHandled: { addFlag: 'has space' },
         startFrom: { lastDays: 0 },
+        purpose: 'spam',
         colour: 'blue',
       },
     });
@@ -60,6 +61,7 @@ describe.skipIf(skip)('mailboxes', () => {
         'mode',
         'pollInterval',
         'port',
+        'purpose',
         'schedule.hours.start',
         'schedule.timeZone',
         'schedule.weekdays[0]',
@@ -121,6 +123,40 @@ describe.skipIf(skip)('mailboxes', () => {
     expect(taken.body.error.details).toEqual([expect.objectContaining({ field: 'name' })]);
     expect((await suite.app.request('DELETE', `/api/mailboxes/${created.body.id}`)).status).toBe(204);
     expect((await suite.app.request('GET', `/api/mailboxes/${created.body.id}`)).status).toBe(404);
+  });
+
+  it('shows its purpose: rules by default and for mailboxes stored before it existed, bounces when set', async () => {
+    const created = await suite.app.request<Json>('POST', '/api/mailboxes', {
+      body: base({ name: 'purposed' }),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.purpose).toBe('rules');
+    const id = created.body.id as string;
+    const bounces = await suite.app.request<Json>('PATCH', `/api/mailboxes/${id}`, {
+      body: { purpose: 'bounces' },
+    });
+    expect(bounces.status, JSON.stringify(bounces.body)).toBe(200);
+    expect(bounces.body.purpose).toBe('bounces');
+    const stored = await suite.app.facteur.inbound.mailboxes.load(id);
+    expect(stored.settings.purpose).toBe('bounces');
+
+    // A record written before the setting existed has no `purpose` in its stored config.
+    const { purpose: _dropped, ...older } = stored.settings;
+    await suite.app.facteur.store.db
+      .updateTable('mailboxes')
+      .set({ config: JSON.stringify(older) })
+      .where('id', '=', id)
+      .execute();
+    suite.app.facteur.inbound.mailboxes.invalidate();
+    expect((await suite.app.request<Json>('GET', `/api/mailboxes/${id}`)).body.purpose).toBe('rules');
+    // A patch of such a record writes the default out.
+    await suite.app.request('PATCH', `/api/mailboxes/${id}`, { body: { pollInterval: '1m' } });
+    expect((await suite.app.facteur.inbound.mailboxes.load(id)).settings.purpose).toBe('rules');
+
+    const openapi = await suite.app.request<Json>('GET', '/openapi.json', { auth: false });
+    const text = JSON.stringify(openapi.body);
+    expect(text).toContain('"enum":["rules","bounces"]');
+    expect((await suite.app.request('DELETE', `/api/mailboxes/${id}`)).status).toBe(204);
   });
 
   it('reports a refused password in the watcher state and /readyz, then recovers after a fix', async () => {

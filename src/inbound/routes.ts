@@ -5,6 +5,7 @@ import { registerSettingsRoutes } from '../core/settings/index.js';
 import { appsScriptPayloadSchema } from './apps-script.js';
 import { backtestInputSchema, runBacktest } from './backtest.js';
 import { LEDGER_STATES } from './ledger.js';
+import { MAILBOX_PURPOSES, mailboxPurpose } from './mailbox-model.js';
 import type { Mailbox } from './mailboxes.js';
 import type { Inbound } from './service.js';
 import { inboundEmailSchema, ledgerEntry, ledgerEntrySchema, ledgerPage } from './views.js';
@@ -35,6 +36,11 @@ const mailboxSchema = z
       clientId: z.string().optional(),
       tokenUrl: z.string().optional(),
     }),
+    purpose: z
+      .enum(MAILBOX_PURPOSES)
+      .describe(
+        '`rules`: the routing rules run over its mail. `bounces`: its mail is read as bounces and complaints for campaigns.',
+      ),
     watchers: z
       .array(watcherSchema)
       .describe('Watchers of this mailbox running in the instance that answered.'),
@@ -66,6 +72,7 @@ function mailboxView(inbound: Inbound, mailbox: Mailbox): z.infer<typeof mailbox
     id: mailbox.id,
     status: mailbox.status,
     auth: mailbox.settings.auth,
+    purpose: mailboxPurpose(mailbox.settings),
     watchers,
     version: mailbox.version,
     createdAt: iso(mailbox.createdAt) as string,

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { parseDsn } from '../campaigns/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { uuidv7 } from '../core/ids.js';
@@ -11,6 +12,7 @@ import { appsScriptIdentity, emailFromAppsScript } from './apps-script.js';
 import { arrivalFromRaw } from './arrival.js';
 import { OAuthTokens } from './imap.js';
 import { ACK_READY_CHANNEL, type Arrival, type Recorded, recordArrivals } from './ledger.js';
+import { mailboxPurpose } from './mailbox-model.js';
 import { MAILBOXES_CHANNEL, type Mailbox, MailboxRegistry } from './mailboxes.js';
 import { InboundMetrics } from './metrics.js';
 import { ParsePool } from './parse-pool.js';
@@ -182,13 +184,19 @@ export class Inbound {
 
   /** Records a raw RFC 822 message pushed over HTTP; resolves once it is durably in the ledger. */
   async ingestRaw(raw: Buffer, mailboxId: string | null): Promise<Recorded> {
-    const arrival = await arrivalFromRaw(this.parser, raw, {
-      source: 'raw',
-      mailboxId,
-      imap: null,
-      receivedAt: this.options.clock.now(),
-    });
+    const arrival = await arrivalFromRaw(
+      this.parser,
+      raw,
+      { source: 'raw', mailboxId, imap: null, receivedAt: this.options.clock.now() },
+      (await this.isBounceMailbox(mailboxId)) ? { feedback: parseDsn(raw) } : {},
+    );
     return this.record(arrival);
+  }
+
+  /** Whether `mailboxId` names a bounce mailbox (`purpose: "bounces"`). */
+  private async isBounceMailbox(mailboxId: string | null): Promise<boolean> {
+    const mailbox = mailboxId === null ? undefined : await this.mailboxes.get(mailboxId);
+    return mailbox !== undefined && mailboxPurpose(mailbox.settings) === 'bounces';
   }
 
   /** Records a message pushed by the Gmail Apps Script; resolves once it is durably in the ledger. */
@@ -205,6 +213,8 @@ export class Inbound {
       contentHash: appsScriptIdentity(payload),
       receivedAt: Number.isFinite(receivedAt) ? receivedAt : this.options.clock.now(),
       size: email.size,
+      // A push carries the HTML body only, never a report's parts: in a bounce mailbox it reports nothing.
+      ...((await this.isBounceMailbox(mailboxId)) ? { feedback: [] } : {}),
       parsed: { ok: true, email },
     });
   }

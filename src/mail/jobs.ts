@@ -1,7 +1,13 @@
 import type { Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import type { Job, JobContext, QueueDefinition, Settlement } from '../core/jobs/index.js';
+import {
+  type Job,
+  type JobContext,
+  JobDeferral,
+  type QueueDefinition,
+  type Settlement,
+} from '../core/jobs/index.js';
 import type { TransportChain } from './failover.js';
 import { type MailDeps, SEND_QUEUE, type SendJobPayload } from './service.js';
 import {
@@ -48,6 +54,12 @@ interface SendRun {
 const runs = new WeakMap<Job, SendRun>();
 
 /**
+ * Runs that have not handed their message to a transport yet (waiting for a budget's token):
+ * cut short there, they record no `interrupted` attempt, since nothing can have been sent.
+ */
+const notHandedOver = new WeakSet<Job>();
+
+/**
  * The send job: one attempt to hand the message to the SMTP server. Nothing is written before
  * the send: the attempt, its outcome and the message's new state are written by `onSendSettled`
  * in the batched settlement transaction. A message already sent is not sent again. Recipients
@@ -70,16 +82,24 @@ export async function deliverMessage(
   const attempt = newAttempt(message, clock.now());
   const envelopeTo =
     message.pending_recipients === null ? undefined : (JSON.parse(message.pending_recipients) as string[]);
-  // Every breaker open: the chain throws a JobDeferral (no attempt spent). Aborted (shutdown
-  // deadline, lost lease): it rethrows, and the settlement records the attempt interrupted.
+  // Every breaker open, or a budget's token far off: the chain throws a JobDeferral (no attempt
+  // spent). Aborted (shutdown deadline, lost lease): it rethrows, and the settlement records the
+  // attempt interrupted if the message had been handed over.
+  notHandedOver.add(job);
   const outcome = await transports.send(outboundMessage(message), {
     signal: context.signal,
+    // Campaigns are enqueued below 0: transactional mail gets the budgets' tokens first.
+    urgent: job.priority >= 0,
+    onHandOver: () => notHandedOver.delete(job),
+    deferredByBudget: job.lastError?.code === 'BUDGET_EXHAUSTED',
     ...(envelopeTo ? { envelopeTo } : {}),
   });
   attempt.transport = outcome.transport;
   if (!outcome.ok) {
     const error = toSendError(outcome.error);
     runs.set(job, failedRun(attempt, error, clock.now()));
+    // A rate-limit reply: the message waits for the transport's next token, no attempt spent.
+    if (outcome.retryAt !== undefined) throw new JobDeferral(outcome.retryAt, error.message, error);
     throw error;
   }
   const { result } = outcome;
@@ -226,12 +246,13 @@ export async function onSendSettled(
   const { messageId } = job.payload;
   const run = runs.get(job);
   runs.delete(job);
+  const handedOver = !notHandedOver.delete(job);
   const error =
     'error' in settlement && settlement.error
       ? { code: settlement.error.code, message: settlement.error.message }
       : undefined;
   if (run) await recordRun(tx, run, now);
-  else if (error?.code === 'JOB_LEASE_EXPIRED' || error?.code === 'JOB_INTERRUPTED')
+  else if (handedOver && (error?.code === 'JOB_LEASE_EXPIRED' || error?.code === 'JOB_INTERRUPTED'))
     await recordInterruptedAttempt(tx, job, error, now);
   if (settlement.status === 'succeeded') return;
   if (settlement.status === 'queued') {

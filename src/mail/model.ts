@@ -41,7 +41,7 @@ export const RESERVED_HEADERS = new Set([
 export const MAX_RECIPIENTS = 100;
 
 /** Why a header name may not be used, or undefined when it may. */
-function headerNameProblem(name: string): string | undefined {
+export function headerNameProblem(name: string): string | undefined {
   if (!/^[!-9;-~]{1,76}$/.test(name))
     return 'is not a valid header name (printable ASCII without spaces or colons)';
   if (RESERVED_HEADERS.has(name.toLowerCase()))

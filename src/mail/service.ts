@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { IdempotentInsert, Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import { attemptsForSchedule, enqueueJob } from '../core/jobs/index.js';
+import { attemptsForSchedule, enqueueJob, enqueueJobs } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import {
   type MessageInput,
@@ -11,7 +11,7 @@ import {
   requestHash,
   SEND_QUEUE,
 } from './model.js';
-import { findMessageByIdempotencyKey, insertMessage, type MessageRow } from './store.js';
+import { findMessageByIdempotencyKey, insertMessage, insertMessages, type MessageRow } from './store.js';
 import type { MessageAttachment } from './transport.js';
 
 /** The queue that sends messages. */
@@ -37,7 +37,7 @@ export interface SendJobPayload {
 
 /** Where a message came from. */
 export interface MessageOrigin {
-  source: 'api' | 'cli' | 'alert' | 'inbound' | 'report';
+  source: 'api' | 'cli' | 'alert' | 'inbound' | 'report' | 'campaign';
   apiKeyId?: string;
 }
 
@@ -106,8 +106,10 @@ export async function recordMessage(
     hash: string;
     origin: MessageOrigin;
     now: number;
-    /** Files Facteur attaches itself (a report's CSV); the API takes none. */
+    /** Files Facteur attaches itself (a report's CSV, a campaign's files); the API takes none. */
     attachments?: MessageAttachment[];
+    /** The send job's priority (bulk mail below transactional) and concurrency key. */
+    job?: { priority?: number; concurrencyKey?: string };
   },
 ): Promise<IdempotentInsert<MessageRow>> {
   const { id, input, from, hash, origin, now } = message;
@@ -118,6 +120,8 @@ export async function recordMessage(
       payload: { messageId: id, source: origin.source },
       // No idempotency key: the job is created with its message, in one transaction.
       maxAttempts: attemptsForSchedule(deps.retryScheduleMs),
+      ...(message.job?.priority !== undefined ? { priority: message.job.priority } : {}),
+      ...(message.job?.concurrencyKey !== undefined ? { concurrencyKey: message.job.concurrencyKey } : {}),
     },
     now,
   );
@@ -125,6 +129,50 @@ export async function recordMessage(
   if (message.attachments && message.attachments.length > 0)
     row.attachments = JSON.stringify(message.attachments);
   return insertMessage(tx, row);
+}
+
+/** One message of a bulk write: the input, its sender and where it comes from. */
+export interface BulkMessage {
+  id: string;
+  input: MessageInput;
+  from: string;
+  hash: string;
+  attachments?: MessageAttachment[];
+}
+
+/**
+ * Inserts many messages and their send jobs inside the caller's transaction, a few statements
+ * for the lot (a campaign's window): the same rows `recordMessage` writes one by one, without
+ * idempotency keys. Answers the rows in order.
+ */
+export async function recordMessages(
+  tx: Tx,
+  deps: Pick<MailDeps, 'retryScheduleMs'>,
+  messages: readonly BulkMessage[],
+  origin: MessageOrigin,
+  job: { priority?: number; concurrencyKey?: string },
+  now: number,
+): Promise<MessageRow[]> {
+  if (messages.length === 0) return [];
+  const maxAttempts = attemptsForSchedule(deps.retryScheduleMs);
+  const jobIds = await enqueueJobs<SendJobPayload>(
+    tx,
+    messages.map((m) => ({
+      queue: SEND_QUEUE,
+      payload: { messageId: m.id, source: origin.source },
+      maxAttempts,
+      ...(job.priority !== undefined ? { priority: job.priority } : {}),
+      ...(job.concurrencyKey !== undefined ? { concurrencyKey: job.concurrencyKey } : {}),
+    })),
+    now,
+  );
+  const rows = messages.map((m, i) => {
+    const row = newMessageRow(m.id, m.input, m.from, m.hash, jobIds[i] as string, origin, now);
+    if (m.attachments && m.attachments.length > 0) row.attachments = JSON.stringify(m.attachments);
+    return row;
+  });
+  await insertMessages(tx, rows);
+  return rows;
 }
 
 /** Idempotency keys belong to the API key that used them (or to the CLI). */

@@ -5,6 +5,8 @@ import type { Store } from '../core/db/index.js';
 import type { TargetGuard } from '../core/net/ssrf.js';
 import type { ObserveDependency } from '../core/observability/dependencies.js';
 import type { Logger } from '../core/observability/index.js';
+import { SendBudget } from './budget.js';
+import { BudgetMetrics } from './budget-metrics.js';
 import { MailCatcher } from './catcher.js';
 import { TransportChain } from './failover.js';
 import { MailgunTransport } from './providers/mailgun.js';
@@ -85,8 +87,26 @@ export function catcherTransport(port: number): TransportConfig {
 }
 
 /**
- * The send path's transports: those of FACTEUR_TRANSPORTS as a chain, or, when none is
- * configured, the built-in catcher (started here) behind one SMTP transport named `catcher`.
+ * The rate budgets of the transports that configure one (`?rate=&hourly=&daily=`), by name.
+ * Every instance on the same database shares each budget's row.
+ */
+export function buildBudgets(
+  configs: readonly TransportConfig[],
+  deps: { store: Store; clock: Clock; logger: Logger; metrics: Registry },
+): Map<string, SendBudget> {
+  const metrics = new BudgetMetrics(deps.metrics);
+  const budgets = new Map<string, SendBudget>();
+  for (const config of configs) {
+    if (config.budget)
+      budgets.set(config.name, new SendBudget(config.name, config.budget, { ...deps, metrics }));
+  }
+  return budgets;
+}
+
+/**
+ * The send path's transports: those of FACTEUR_TRANSPORTS as a chain, with their rate budgets,
+ * or, when none is configured, the built-in catcher (started here) behind one SMTP transport
+ * named `catcher`.
  */
 export async function openTransports(deps: {
   config: BootConfig;
@@ -107,5 +127,6 @@ export async function openTransports(deps: {
     configs = [catcherTransport(catcher.port)];
   }
   const transports = buildTransports(configs, config.smtp, { clock, logger, ...transportDeps });
-  return { chain: new TransportChain(transports, { logger, metrics }), catcher };
+  const budgets = buildBudgets(configs, { store, clock, logger, metrics });
+  return { chain: new TransportChain(transports, { logger, metrics, budgets }), catcher };
 }

@@ -175,6 +175,20 @@ export class Alerts {
   }
 
   /**
+   * Publishes a Facteur event (`facteur.*`) to the endpoints subscribed to `type`, in the
+   * caller's transaction, without the alert email (a campaign's end, for instance). Returns the
+   * payload's hash.
+   */
+  async publish(tx: Tx, type: string, data: Record<string, unknown>, now: number): Promise<string> {
+    const subscribers = await this.deps.endpoints.subscribersOf(type, tx.db);
+    const hash = createHash('sha256')
+      .update(JSON.stringify([type, data]))
+      .digest('hex');
+    await publishIn(tx, now, subscribers, { type, payload: data, hash, source: 'alert', scope: 'alert' });
+    return hash;
+  }
+
+  /**
    * Raises an alert in the caller's transaction: an event to the endpoints subscribed to `type`
    * and, when FACTEUR_ALERT_EMAIL is set, an email through the outbox. Every feature's alerts
    * (reports, dependencies) go through here.
@@ -186,11 +200,7 @@ export class Alerts {
     now: number,
     subject: string,
   ): Promise<void> {
-    const subscribers = await this.deps.endpoints.subscribersOf(type, tx.db);
-    const hash = createHash('sha256')
-      .update(JSON.stringify([type, data]))
-      .digest('hex');
-    await publishIn(tx, now, subscribers, { type, payload: data, hash, source: 'alert', scope: 'alert' });
+    const hash = await this.publish(tx, type, data, now);
     if (this.deps.emailTo.length === 0) return;
     const text = `${subject}.\n\n${Object.entries(data)
       .map(([key, value]) => `${key}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)

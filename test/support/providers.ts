@@ -1,9 +1,23 @@
-import { randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHmac, sign as cryptoSign, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
+import type { Registry } from 'prom-client';
 import { vi } from 'vitest';
+import type { Feedback } from '../../src/campaigns/feedback-model.js';
+import { registerFeedbackRoutes } from '../../src/campaigns/provider-feedback/index.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { FeedbackConfig } from '../../src/core/config/feedback-variables.js';
+import { AppError } from '../../src/core/errors.js';
+import { createHttpServer } from '../../src/core/http/server.js';
+import { parseTargetPolicy, TargetGuard } from '../../src/core/net/ssrf.js';
+import { createLogger, createMetricsRegistry, HealthRegistry } from '../../src/core/observability/index.js';
 import { signRequest } from '../../src/mail/providers/sigv4.js';
+import { makeTestCertificates } from './certificates.js';
 import type { TestFacteur } from './facteur.js';
 
 /**
@@ -583,4 +597,330 @@ export function settledMessage<M>(app: TestFacteur, id: string, check: (message:
     },
     { timeout: 15_000, interval: 50 },
   );
+}
+
+// --- The providers' bounce webhooks (campaigns/provider-feedback) ---------------------------
+
+/**
+ * SendGrid's Signed Event Webhook as the test side holds it: an ECDSA P-256 key pair made here,
+ * the public key as SendGrid shows it (base64 DER), and the signature SendGrid would send for a
+ * timestamp and raw body (base64 DER ECDSA over SHA-256 of timestamp + body).
+ */
+export function sendgridSigner(): { publicKey: string; sign: (timestamp: string, body: string) => string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return {
+    publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+    sign: (timestamp, body) =>
+      cryptoSign('sha256', Buffer.from(timestamp + body, 'utf8'), privateKey).toString('base64'),
+  };
+}
+
+/** Mailgun's `signature` object for a timestamp (epoch seconds) and token, under `signingKey`. */
+export function mailgunSignature(
+  signingKey: string,
+  timestamp: number,
+  token = randomBytes(25).toString('hex'),
+): { timestamp: string; token: string; signature: string } {
+  const signature = createHmac('sha256', signingKey).update(`${timestamp}${token}`).digest('hex');
+  return { timestamp: String(timestamp), token, signature };
+}
+
+/** A running stand-in for SNS: the signing certificate and the subscribe URL, over HTTPS on loopback. */
+export interface SnsStandIn {
+  /** `127.0.0.1:PORT`, for FACTEUR_FEEDBACK_SNS_HOSTS. */
+  readonly host: string;
+  /** The CA that signed the HTTPS server's certificate (for the client to trust). */
+  readonly ca: string;
+  readonly topicArn: string;
+  readonly certUrl: string;
+  /** How many times the signing certificate was fetched. */
+  readonly certFetches: number;
+  /** Tokens of the subscriptions confirmed (GET SubscribeURL). */
+  readonly confirmed: string[];
+  /** Make the subscribe URL answer 500. */
+  failConfirmations: boolean;
+  /** A signed Notification carrying `message` (JSON-encoded), like SNS's HTTPS delivery. */
+  notification(message: unknown, options?: SnsSignOptions): Record<string, string>;
+  /** A signed SubscriptionConfirmation for the topic. */
+  subscriptionConfirmation(options?: SnsSignOptions): Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** How a stand-in message is signed: the version (default 1), another topic, cert URL or subscribe URL. */
+export interface SnsSignOptions {
+  version?: '1' | '2';
+  topicArn?: string;
+  certUrl?: string;
+  subject?: string;
+  /** A SubscriptionConfirmation's SubscribeURL (default: the stand-in's). */
+  subscribeUrl?: string;
+}
+
+/**
+ * Starts the SNS stand-in in `dir`: an RSA key and self-signed certificate made with openssl
+ * (SNS signs with RSA), served at `/SimpleNotificationService-test.pem` over HTTPS with a
+ * certificate for 127.0.0.1 from test/support/certificates.ts. The canonical string is written
+ * here from AWS's documentation, independently of the code under test.
+ */
+export async function startSnsStandIn(dir: string): Promise<SnsStandIn> {
+  const certificates = makeTestCertificates(dir);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '30',
+      '-keyout',
+      'sns.key',
+      '-out',
+      'sns.crt',
+    ].concat(['-subj', '/CN=sns.amazonaws.com']),
+    { cwd: dir, stdio: 'pipe' },
+  );
+  const signingKey = readFileSync(join(dir, 'sns.key'), 'utf8');
+  const signingCert = readFileSync(join(dir, 'sns.crt'), 'utf8');
+  const confirmed: string[] = [];
+  let certFetches = 0;
+  const state = { failConfirmations: false };
+  const server = createHttpsServer(certificates.good, (request, response) => {
+    const url = new URL(request.url ?? '/', 'https://127.0.0.1');
+    if (url.pathname === '/SimpleNotificationService-test.pem') {
+      certFetches++;
+      response.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      return void response.end(signingCert);
+    }
+    if (url.searchParams.get('Action') === 'ConfirmSubscription') {
+      if (state.failConfirmations) {
+        response.writeHead(500);
+        return void response.end('InternalFailure');
+      }
+      confirmed.push(url.searchParams.get('Token') ?? '');
+      response.writeHead(200, { 'content-type': 'text/xml' });
+      return void response.end(
+        '<ConfirmSubscriptionResponse><ConfirmSubscriptionResult/></ConfirmSubscriptionResponse>',
+      );
+    }
+    response.writeHead(404);
+    response.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ses-bounces';
+  const certUrl = `https://${host}/SimpleNotificationService-test.pem`;
+  const sign = (fields: Record<string, string>, names: string[], version: '1' | '2'): string => {
+    const text = names
+      .filter((name) => fields[name] !== undefined)
+      .map((name) => `${name}\n${fields[name]}\n`)
+      .join('');
+    return cryptoSign(version === '1' ? 'sha1' : 'sha256', Buffer.from(text, 'utf8'), signingKey).toString(
+      'base64',
+    );
+  };
+  const envelope = (type: string, options: SnsSignOptions): Record<string, string> => ({
+    Type: type,
+    MessageId: randomUUID(),
+    TopicArn: options.topicArn ?? topicArn,
+    Timestamp: new Date().toISOString(),
+    SignatureVersion: options.version ?? '1',
+    SigningCertURL: options.certUrl ?? certUrl,
+  });
+  return {
+    host,
+    ca: certificates.ca,
+    topicArn,
+    certUrl,
+    get certFetches() {
+      return certFetches;
+    },
+    confirmed,
+    get failConfirmations() {
+      return state.failConfirmations;
+    },
+    set failConfirmations(value: boolean) {
+      state.failConfirmations = value;
+    },
+    notification(message, options = {}) {
+      const fields: Record<string, string> = {
+        ...envelope('Notification', options),
+        Message: JSON.stringify(message),
+        ...(options.subject !== undefined ? { Subject: options.subject } : {}),
+        UnsubscribeURL: `https://${host}/?Action=Unsubscribe&SubscriptionArn=${topicArn}:1`,
+      };
+      const names = ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'];
+      return { ...fields, Signature: sign(fields, names, options.version ?? '1') };
+    },
+    subscriptionConfirmation(options = {}) {
+      const token = randomBytes(32).toString('hex');
+      const arn = options.topicArn ?? topicArn;
+      const fields: Record<string, string> = {
+        ...envelope('SubscriptionConfirmation', options),
+        Token: token,
+        Message: `You have chosen to subscribe to the topic ${arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message.`,
+        SubscribeURL:
+          options.subscribeUrl ??
+          `https://${host}/?Action=ConfirmSubscription&TopicArn=${arn}&Token=${token}`,
+      };
+      const names = ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'];
+      return { ...fields, Signature: sign(fields, names, options.version ?? '1') };
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An SES Bounce (or Complaint) event as SES publishes it to SNS. */
+export function sesEvent(
+  type: 'Bounce' | 'Complaint' | 'Delivery',
+  recipients: string[],
+  options: {
+    bounceType?: 'Permanent' | 'Transient' | 'Undetermined';
+    messageId?: string;
+    messageIdHeader?: string;
+  } = {},
+): Record<string, unknown> {
+  const timestamp = '2024-03-14T16:33:54.000Z';
+  const mail = {
+    timestamp,
+    source: 'club@example.fr',
+    messageId: options.messageId ?? '0100018e3e5f1c2a-1b2c3d4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e-000000',
+    destination: recipients,
+    headersTruncated: false,
+    headers: [
+      { name: 'From', value: 'club@example.fr' },
+      ...(options.messageIdHeader ? [{ name: 'Message-ID', value: options.messageIdHeader }] : []),
+    ],
+  };
+  if (type === 'Bounce')
+    return {
+      notificationType: 'Bounce',
+      bounce: {
+        bounceType: options.bounceType ?? 'Permanent',
+        bounceSubType: 'General',
+        bouncedRecipients: recipients.map((emailAddress) => ({
+          emailAddress,
+          action: 'failed',
+          status: '5.1.1',
+          diagnosticCode: 'smtp; 550 5.1.1 user unknown',
+        })),
+        timestamp,
+        feedbackId: '0100018e3e5f2b3c-feedback-000000',
+        reportingMTA: 'dsn; a1-2.smtp-out.eu-west-1.amazonses.com',
+      },
+      mail,
+    };
+  if (type === 'Complaint')
+    return {
+      notificationType: 'Complaint',
+      complaint: {
+        complainedRecipients: recipients.map((emailAddress) => ({ emailAddress })),
+        timestamp,
+        feedbackId: '0100018e3e5f2b3c-feedback-000001',
+        complaintFeedbackType: 'abuse',
+      },
+      mail,
+    };
+  return { notificationType: 'Delivery', delivery: { timestamp, recipients }, mail };
+}
+
+/** A plain HTTP server with the feedback routes only, `apply` recording what it is given. */
+export interface FeedbackApp {
+  url: string;
+  /** The API key the server takes (`Authorization: Bearer ...`). */
+  key: string;
+  /** Every batch handed to `apply`. */
+  applied: Feedback[][];
+  /** Every log line, as JSON text. */
+  logLines: string[];
+  /** Makes the next `apply` calls throw (a database outage). */
+  failApply: boolean;
+  metrics: Registry;
+  /** POSTs `body` (JSON unless a string) to `/api/feedback/{provider}`. */
+  post(
+    provider: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{
+    status: number;
+    body: Record<string, unknown> & { error?: { code: string; message: string } };
+  }>;
+  close(): Promise<void>;
+}
+
+/** The feedback configuration with nothing set, as parseBootConfig gives it. */
+export const NO_FEEDBACK_CONFIG: FeedbackConfig = {
+  postmark: undefined,
+  sendgrid: undefined,
+  mailgun: undefined,
+  ses: undefined,
+  snsHosts: null,
+  maxAgeMs: 15 * 60_000,
+};
+
+/**
+ * Starts the feedback routes on the real HTTP server (auth, error handling, input rules) on
+ * loopback, without a database: `apply` is a stand-in that records its batches.
+ */
+export async function startFeedbackApp(
+  config: Partial<FeedbackConfig>,
+  options: { clock: Clock; snsCa?: string },
+): Promise<FeedbackApp> {
+  const key = 'fk_feedback_test_key_0000000000000';
+  const logLines: string[] = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: { write: (line: string) => void logLines.push(line) },
+  });
+  const metrics = createMetricsRegistry();
+  const state = { failApply: false };
+  const applied: Feedback[][] = [];
+  const http = await createHttpServer({
+    logger,
+    metrics,
+    health: new HealthRegistry(),
+    bodyLimitBytes: 1024 * 1024,
+    version: 'test',
+    verifyKey: async (given) => (given === key ? { kind: 'api_key', id: 'key-1', name: 'test' } : undefined),
+    registerApiRoutes: (api) =>
+      registerFeedbackRoutes(api, {
+        apply: async (items) => {
+          if (state.failApply) throw new AppError('DATABASE_UNAVAILABLE', 'the database is down');
+          applied.push(items);
+          return { applied: items.length };
+        },
+        clock: options.clock,
+        logger,
+        guard: new TargetGuard(parseTargetPolicy('127.0.0.0/8')),
+        config: { ...NO_FEEDBACK_CONFIG, ...config },
+        metrics,
+        ...(options.snsCa ? { sns: { ca: options.snsCa, timeoutMs: 5000 } } : {}),
+      }),
+  });
+  await http.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
+  return {
+    url,
+    key,
+    applied,
+    logLines,
+    metrics,
+    get failApply() {
+      return state.failApply;
+    },
+    set failApply(value: boolean) {
+      state.failApply = value;
+    },
+    async post(provider, body, headers = {}) {
+      const response = await fetch(`${url}/api/feedback/${provider}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : {} };
+    },
+    close: () => http.close(),
+  };
 }

@@ -1,3 +1,4 @@
+import { feedbackConfig } from './feedback-variables.js';
 import { ParseProblem } from './parsers.js';
 import type { BootConfig, ConfigProblem, ParseContext, ParseOptions, ParseResult } from './types.js';
 import { BOOT_VARIABLES, type BootKey, type BootValues, type BootVariable } from './variables.js';
@@ -99,6 +100,7 @@ function assemble(v: BootValues): BootConfig {
     alerts: { emailTo: v.alertEmailTo },
     inbound: { parseWorkers: v.parseWorkers },
     reports: { sqliteDir: v.reportSqliteDir },
+    campaigns: { publicUrl: v.publicUrl, window: v.campaignWindow, stallAfterMs: v.campaignStallAfterMs },
     dependencies: {
       windowMs: v.dependencyWindowMs,
       failures: v.dependencyAlertFailures,
@@ -108,6 +110,7 @@ function assemble(v: BootValues): BootConfig {
       probeIntervalMs: v.probeIntervalMs,
       probeTimeoutMs: v.probeTimeoutMs,
     },
+    feedback: feedbackConfig(v),
   };
 }
 

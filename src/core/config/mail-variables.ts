@@ -1,7 +1,22 @@
 import { ParseProblem, parseDurationList, parsePort, parsePositiveDuration, parseSender } from './parsers.js';
-import { parseSmtpUrl, type SmtpServerConfig } from './smtp-url.js';
-import { parseTransportList, redactTransportList, type TransportConfig } from './transport-url.js';
+import type { SmtpServerConfig } from './smtp-url.js';
+import {
+  parseSmtpTransportUrl,
+  parseTransportList,
+  redactTransportList,
+  type TransportBudget,
+  type TransportConfig,
+} from './transport-url.js';
 import { DURATION_FORM, hidePassword, variable, wholeNumber } from './variable-kit.js';
+
+/** `FACTEUR_SMTP_URL` as read: the server, and the rate budget its parameters give. */
+export type SmtpUrlConfig = SmtpServerConfig & { budget?: TransportBudget };
+
+/** The one transport `FACTEUR_SMTP_URL` stands for, its budget included. */
+function smtpUrlTransport(server: SmtpServerConfig): TransportConfig {
+  const { budget, ...plain } = server as SmtpUrlConfig;
+  return { kind: 'smtp', name: 'smtp', server: plain, ...(budget ? { budget } : {}) };
+}
 
 /**
  * The boot variables of outbound mail (the SMTP relay, the transport list, the catcher,
@@ -9,14 +24,18 @@ import { DURATION_FORM, hidePassword, variable, wholeNumber } from './variable-k
  * within the layout's size rule.
  */
 export const MAIL_VARIABLES = {
-  smtpServer: variable<SmtpServerConfig | undefined>({
+  smtpServer: variable<SmtpUrlConfig | undefined>({
     name: 'FACTEUR_SMTP_URL',
     section: 'SMTP',
     unset: { value: () => undefined },
-    form: 'smtp://[user:pass@]host[:port][?starttls=required|opportunistic|off][&tls_verify=false] or smtps://...',
-    parse: parseSmtpUrl,
+    form: 'smtp://[user:pass@]host[:port][?starttls=required|opportunistic|off][&tls_verify=false][&rate=N/s][&hourly=N][&daily=N] or smtps://...',
+    parse: (raw) => {
+      const { server, budget } = parseSmtpTransportUrl(raw);
+      return budget ? { ...server, budget } : server;
+    },
     redact: hidePassword,
-    description: 'SMTP relay to send through. Unset: the built-in mail catcher.',
+    description:
+      'SMTP relay to send through. Unset: the built-in mail catcher. `rate`, `hourly` and `daily` set its [rate budget](#rate-budgets).',
   }),
   smtpPoolSize: variable({
     name: 'FACTEUR_SMTP_POOL_SIZE',
@@ -65,7 +84,7 @@ export const MAIL_VARIABLES = {
       shown: '`FACTEUR_SMTP_URL` alone, or the catcher',
       value: (context) => {
         const server = context.smtpServer();
-        return server ? [{ kind: 'smtp', name: 'smtp', server }] : [];
+        return server ? [smtpUrlTransport(server)] : [];
       },
     },
     form: 'comma-separated transport URLs (smtp://, smtps://, postmark://, sendgrid://, mailgun://, ses://)',
@@ -78,7 +97,7 @@ export const MAIL_VARIABLES = {
     },
     redact: redactTransportList,
     description:
-      'Transports in failover order: each message goes through the first that takes it (see [Transports](#transports)). Unset: `FACTEUR_SMTP_URL` as the only one, or the built-in catcher. Not with `FACTEUR_SMTP_URL`.',
+      'Transports in failover order: each message goes through the first that takes it (see [Transports](#transports)). Each URL may set a [rate budget](#rate-budgets) (`rate`, `hourly`, `daily`). Unset: `FACTEUR_SMTP_URL` as the only one, or the built-in catcher. Not with `FACTEUR_SMTP_URL`.',
   }),
   catcherPort: variable({
     name: 'FACTEUR_CATCHER_PORT',

@@ -14,9 +14,22 @@ export const PROVIDER_KINDS = ['postmark', 'sendgrid', 'mailgun', 'ses'] as cons
 /** A provider kind. */
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
-/** What every transport has: its kind and the name /readyz, metrics and attempts show. */
+/**
+ * A transport's rate budget (`?rate=50/s&hourly=10000&daily=100000`): at most `rate.count`
+ * messages in any `rate.windowMs` (a sliding window), and at most `hourly` / `daily` per UTC hour
+ * and day. Shared by every send through the transport and, on PostgreSQL, by every instance.
+ */
+export interface TransportBudget {
+  rate?: { count: number; windowMs: number };
+  hourly?: number;
+  daily?: number;
+}
+
+/** What every transport has: its kind, the name /readyz, metrics and attempts show, its budget. */
 interface TransportBase {
   name: string;
+  /** Absent: the transport sends as fast as it takes messages. */
+  budget?: TransportBudget;
 }
 
 /** An SMTP relay (`smtp://` or `smtps://`). */
@@ -55,6 +68,16 @@ const PROVIDER_PARAMS: Record<ProviderKind, string[]> = {
 };
 
 const NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+
+/** The budget parameters every transport URL takes, SMTP included. */
+export const BUDGET_PARAMS = ['rate', 'hourly', 'daily'] as const;
+
+/** The form of the budget parameters, for problems and the docs. */
+export const BUDGET_FORM = 'rate=N/s or N/m (N 1-1000), hourly=N, daily=N (N 1-1000000000)';
+
+/** Most messages a sliding rate window may count: each is tracked until it leaves the window. */
+export const MAX_RATE_COUNT = 1000;
+const MAX_WINDOW_COUNT = 1_000_000_000;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 /** `raw` as an item may be shown: the scheme and host, never the user part. */
@@ -97,13 +120,100 @@ export function parseTransportList(raw: string): TransportConfig[] {
 
 /** Parses one item; `position` (1-based) is only for the messages. */
 export function parseTransportUrl(raw: string, position = 1): TransportConfig {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
   const item = `item ${position}`;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  let split: { rest: string; budget: TransportBudget | undefined };
+  try {
+    split = takeBudget(raw);
+  } catch (error) {
+    throw new ParseProblem(`${item}${scheme ? ` (${scheme}://)` : ''}: ${(error as Error).message}`);
+  }
+  const transport = parseWithoutBudget(split.rest, item, scheme);
+  return split.budget ? { ...transport, budget: split.budget } : transport;
+}
+
+/**
+ * Takes the budget parameters out of a transport URL: the URL without them (the rest of its
+ * query kept as written) and the budget they give, if any. Throws a `ParseProblem` saying what
+ * is wrong with one; the messages never quote the URL (it may hold a key).
+ */
+export function takeBudget(raw: string): { rest: string; budget: TransportBudget | undefined } {
+  const hash = raw.indexOf('#');
+  const beforeHash = hash === -1 ? raw : raw.slice(0, hash);
+  const question = beforeHash.indexOf('?');
+  if (question === -1) return { rest: raw, budget: undefined };
+  const kept: string[] = [];
+  const budget: TransportBudget = {};
+  for (const segment of beforeHash.slice(question + 1).split('&')) {
+    const equals = segment.indexOf('=');
+    const key = safeDecode(equals === -1 ? segment : segment.slice(0, equals));
+    if (!(BUDGET_PARAMS as readonly string[]).includes(key ?? '')) {
+      kept.push(segment);
+      continue;
+    }
+    const value = safeDecode(equals === -1 ? '' : segment.slice(equals + 1).replace(/\+/g, ' ')) ?? '';
+    if ((key as string) in budget) throw new ParseProblem(`the parameter ${key} is given twice`);
+    if (key === 'rate') budget.rate = parseRate(value);
+    else budget[key as 'hourly' | 'daily'] = parseWindowCount(key as string, value);
+  }
+  const rest = beforeHash.slice(0, question) + (kept.length > 0 ? `?${kept.join('&')}` : '');
+  return {
+    rest: hash === -1 ? rest : rest + raw.slice(hash),
+    budget: Object.keys(budget).length > 0 ? budget : undefined,
+  };
+}
+
+/** `rate=50/s` or `rate=600/m`: a count per second or per minute. */
+function parseRate(value: string): { count: number; windowMs: number } {
+  const match = /^(\d{1,7})\/(s|m)$/.exec(value.trim());
+  const count = match ? Number(match[1]) : Number.NaN;
+  if (!match || !(count >= 1 && count <= MAX_RATE_COUNT))
+    throw new ParseProblem(
+      `rate must be N/s or N/m with N a whole number from 1 to ${MAX_RATE_COUNT} (e.g. rate=50/s)`,
+    );
+  return { count, windowMs: match[2] === 's' ? 1000 : 60_000 };
+}
+
+/** `hourly=10000`, `daily=100000`. */
+function parseWindowCount(key: string, value: string): number {
+  const count = /^\d{1,10}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!(count >= 1 && count <= MAX_WINDOW_COUNT))
+    throw new ParseProblem(
+      `${key} must be a whole number of messages from 1 to ${MAX_WINDOW_COUNT} (e.g. ${key}=${key === 'hourly' ? '10000' : '100000'})`,
+    );
+  return count;
+}
+
+/**
+ * `FACTEUR_SMTP_URL`, or an smtp item of the list: the server and its budget. The budget's
+ * parameters are taken out before the SMTP URL is read, so both forms take them the same way.
+ */
+export function parseSmtpTransportUrl(raw: string): {
+  server: SmtpServerConfig;
+  budget: TransportBudget | undefined;
+} {
+  const { rest, budget } = takeBudget(raw);
+  return { server: parseSmtpServer(rest), budget };
+}
+
+/** `parseSmtpUrl`, with the budget parameters named among the known ones. */
+function parseSmtpServer(raw: string): SmtpServerConfig {
+  try {
+    return parseSmtpUrl(raw);
+  } catch (error) {
+    const message = (error as Error).message;
+    if (error instanceof ParseProblem && message.startsWith('unknown parameter'))
+      throw new ParseProblem(`${message}, and the budget's ${BUDGET_PARAMS.join(', ')}`);
+    throw error;
+  }
+}
+
+function parseWithoutBudget(raw: string, item: string, scheme: string | undefined): TransportConfig {
   const known = `the schemes are smtp, smtps, ${PROVIDER_KINDS.join(', ')}`;
   if (!scheme) throw new ParseProblem(`${item} is not a URL; expected scheme://..., where ${known}`);
   if (scheme === 'smtp' || scheme === 'smtps') {
     try {
-      return { kind: 'smtp', name: 'smtp', server: parseSmtpUrl(raw) };
+      return { kind: 'smtp', name: 'smtp', server: parseSmtpServer(raw) };
     } catch (error) {
       throw new ParseProblem(`${item} (${scheme}://): ${(error as Error).message}`);
     }
@@ -122,7 +232,7 @@ export function parseTransportUrl(raw: string, position = 1): TransportConfig {
   }
   for (const key of url.searchParams.keys()) {
     if (!PROVIDER_PARAMS[kind].includes(key))
-      fail(`unknown parameter "${key}" (known: ${PROVIDER_PARAMS[kind].join(', ')})`);
+      fail(`unknown parameter "${key}" (known: ${[...PROVIDER_PARAMS[kind], ...BUDGET_PARAMS].join(', ')})`);
   }
   if (!url.hostname) fail('the host is missing');
   const user = safeDecode(url.username);

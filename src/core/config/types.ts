@@ -1,4 +1,5 @@
 import type { TargetPolicy } from '../net/ssrf.js';
+import type { FeedbackConfig } from './feedback-variables.js';
 import type { SmtpServerConfig } from './smtp-url.js';
 import type { TransportConfig } from './transport-url.js';
 
@@ -46,6 +47,8 @@ export interface BootConfig {
   inbound: { parseWorkers: number };
   /** Reports: the directory SQLite data sources may read (undefined: none). */
   reports: { sqliteDir: string | undefined };
+  /** Campaigns: the public base URL of unsubscribe links (undefined: the listen URL), the in-flight window, the stall alert. */
+  campaigns: { publicUrl: string | undefined; window: number; stallAfterMs: number };
   /** Watching dependencies: alert thresholds over a rolling window, and active probes (interval 0: off). */
   dependencies: {
     windowMs: number;
@@ -56,6 +59,8 @@ export interface BootConfig {
     probeIntervalMs: number;
     probeTimeoutMs: number;
   };
+  /** The providers' bounce webhooks: each provider's credential or key (undefined: its route answers 404). */
+  feedback: FeedbackConfig;
 }
 
 /** One problem with the configuration: the variable and what is wrong. */

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { parseTargetPolicy } from '../net/ssrf.js';
+import { CAMPAIGN_VARIABLES } from './campaign-variables.js';
 import { DEPENDENCY_VARIABLES } from './dependency-variables.js';
+import { FEEDBACK_VARIABLES } from './feedback-variables.js';
 import { MAIL_VARIABLES } from './mail-variables.js';
 import {
   ParseProblem,
@@ -37,6 +39,8 @@ export type DocSection =
   | 'Webhooks and alerts'
   | 'Inbound mail'
   | 'Reports'
+  | 'Campaigns'
+  | 'Bounces from providers'
   | 'Jobs'
   | 'Watching dependencies';
 
@@ -253,7 +257,9 @@ export const BOOT_VARIABLES = {
     description:
       'On SIGTERM, how long running jobs may finish before they are put back in the queue. A job put back does not use up an attempt; its message returns to `queued` (see [operations.md](operations.md#sigterm-or-sigint)). `0s` puts them back at once.',
   }),
+  ...CAMPAIGN_VARIABLES,
   ...DEPENDENCY_VARIABLES,
+  ...FEEDBACK_VARIABLES,
 };
 
 /** The key of a boot variable in `BOOT_VARIABLES`. */

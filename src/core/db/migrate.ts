@@ -8,6 +8,8 @@ import { settingsVersions } from './migrations/0004_settings.js';
 import { reports } from './migrations/0005_reports.js';
 import { transports } from './migrations/0006_transports.js';
 import { audiences } from './migrations/0007_audiences.js';
+import { campaigns } from './migrations/0008_campaigns.js';
+import { rateBudgets } from './migrations/0009_rate_budgets.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -20,6 +22,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0005_reports': reports(),
     '0006_transports': transports(),
     '0007_audiences': audiences(),
+    '0008_campaigns': campaigns(),
+    '0009_rate_budgets': rateBudgets(),
   };
 }
 

@@ -352,4 +352,63 @@ export interface Database {
   lists: ListsTable;
   contacts: ContactsTable;
   suppressions: SuppressionsTable;
+  campaigns: CampaignsTable;
+  campaign_recipients: CampaignRecipientsTable;
+  rate_budgets: RateBudgetsTable;
+}
+
+/** A bulk mailing: its templates, its audience's size and where it stands. */
+export interface CampaignsTable {
+  id: string;
+  name: string;
+  status: string;
+  list_id: string | null;
+  /** JSON: from, replyTo, subject, html, text, headers, attachments. */
+  content: string;
+  owner_email: string | null;
+  start_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  total: number;
+  api_key_id: string | null;
+  idempotency_scope: string;
+  idempotency_key: string | null;
+  request_hash: string;
+  stalled_at: number | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The recipient ledger: one row per (campaign, recipient). */
+export interface CampaignRecipientsTable {
+  campaign_id: string;
+  seq: number;
+  address_key: string;
+  address: string;
+  name: string | null;
+  /** JSON object of per-recipient fields. */
+  fields: string;
+  state: string;
+  reason: string | null;
+  detail: string | null;
+  smtp_code: number | null;
+  message_id: string | null;
+  message_id_header: string | null;
+  transport: string | null;
+  provider_message_id: string | null;
+  attempts: number;
+  /** When the row reached a final state by a send (sent, failed). */
+  settled_at: number | null;
+  updated_at: number;
+}
+
+/** One transport's rate budget, shared by every instance: its state as JSON (mail/budget-model.ts). */
+export interface RateBudgetsTable {
+  /** The transport's name in FACTEUR_TRANSPORTS. */
+  transport: string;
+  state: string;
+  /** Raised by every write; a write names the version it read (compare and set). */
+  version: number;
+  updated_at: number;
 }

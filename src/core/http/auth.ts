@@ -34,11 +34,13 @@ declare module 'fastify' {
 
 /**
  * The caller of an `/api` request: the route's own credential when it declares one and the
- * request has no `Authorization` header, else the bearer API key. AUTH_REQUIRED / AUTH_INVALID.
+ * request has no `Authorization: Bearer` header, else the bearer API key. AUTH_REQUIRED /
+ * AUTH_INVALID. (A route's credential may itself be an `Authorization` header of another
+ * scheme: Postmark's webhooks send Basic credentials.)
  */
 export async function authenticate(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
   const routeAuth = request.routeOptions.config?.routeAuth;
-  if (routeAuth && !request.headers.authorization) {
+  if (routeAuth && !/^Bearer(\s|$)/i.test(request.headers.authorization ?? '')) {
     const principal = await routeAuth(request);
     if (principal) return principal;
   }

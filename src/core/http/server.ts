@@ -48,6 +48,11 @@ export interface HttpServerOptions {
   verifyKey: KeyVerifier;
   /** Registers each feature's `/api/*` routes (already behind authentication). */
   registerApiRoutes: (api: HttpApp) => void | Promise<void>;
+  /**
+   * Registers the few routes people reach without an API key, each authenticating itself (a
+   * campaign's signed unsubscribe link `/u/:token`).
+   */
+  registerPublicRoutes?: (app: HttpApp) => void | Promise<void>;
   /** Package version, shown in OpenAPI and /healthz. */
   version: string;
   /** True while draining: new work is refused with 503. */
@@ -134,6 +139,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
 
   registerOperationalRoutes(app, options);
+  if (options.registerPublicRoutes)
+    await app.register(async (scope) => options.registerPublicRoutes?.(scope as unknown as HttpApp));
 
   await app.register(
     async (api) => {
