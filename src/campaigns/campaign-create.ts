@@ -28,9 +28,10 @@ import { validateContact } from './model.js';
 import { contactCounts } from './store.js';
 
 /**
- * Creating a campaign: its recipients validated and de-duplicated, then the campaign and its
- * whole ledger (inline recipients, then the list's contacts copied by the database) in one
- * transaction, so that a 201 means every recipient is recorded and nothing is half-created.
+ * Creating a campaign: the campaign and its whole ledger (inline recipients, validated and
+ * de-duplicated as they are written, then the list's contacts copied by the database) in one
+ * transaction, so that a 201 means every recipient is recorded, and a refused request (one bad
+ * recipient, named) leaves nothing half-created.
  */
 
 /** Creates a campaign with its ledger in one transaction; enqueues its dispatch when it starts now or at a time. */
@@ -43,7 +44,7 @@ export async function createCampaign(
   const scope = origin.apiKeyId ?? origin.source;
   const hash = campaignHash(input);
   const key = input.idempotencyKey ?? null;
-  const inline = inlineRecipients(input);
+  const tally: InlineTally = { problems: [], given: 0, duplicates: 0, unique: 0 };
   if (input.listId !== undefined) await deps.lists.load(input.listId);
   const startAt = input.start === undefined || input.start === 'now' ? null : Date.parse(input.start);
   const id = uuidv7();
@@ -79,15 +80,19 @@ export async function createCampaign(
     created_at: now,
     updated_at: now,
   };
-  let given = inline.recipients.length + inline.duplicates;
+  let given = 0;
   let written = 0;
   const result = await store.transaction(async (tx) => {
     const inserted = await insertCampaign(tx, row);
     if (!inserted.created) return inserted;
-    written += await insertRecipients(tx, id, inline.recipients, 0, now);
+    for (const chunk of inlineRecipients(input, tally))
+      written += await insertRecipients(tx, id, chunk, tally.unique - chunk.length, now);
+    // Thrown inside the transaction: nothing of the campaign stays.
+    if (tally.problems.length > 0) throw validationError('body', tally.problems);
+    given = tally.given;
     if (input.listId !== undefined) {
       given += (await contactCounts(tx.db, [input.listId])).get(input.listId) ?? 0;
-      written += await copyListRecipients(tx, id, input.listId, inline.recipients.length, now);
+      written += await copyListRecipients(tx, id, input.listId, tally.unique, now);
     }
     await updateCampaign(tx, id, { total: written }, now);
     if (status !== 'draft') await enqueueDispatch(tx, id, now, startAt ?? now);
@@ -119,25 +124,42 @@ export async function createCampaign(
   };
 }
 
-/** Validates and de-duplicates the inline recipients; any invalid one refuses the request, naming each. */
-export function inlineRecipients(input: CampaignInput): { recipients: NewRecipient[]; duplicates: number } {
-  const problems: FieldError[] = [];
+/** What reading the inline recipients found besides the recipients. */
+interface InlineTally {
+  problems: FieldError[];
+  /** Recipients read (valid, invalid or duplicate). */
+  given: number;
+  duplicates: number;
+  /** Valid, distinct recipients yielded. */
+  unique: number;
+}
+
+/** Inline recipients are written in chunks of this many as they are read. */
+const INLINE_CHUNK = 500;
+
+/**
+ * Reads, validates and de-duplicates the inline recipients, yielding them in chunks so that
+ * they are written as they are read: 100,000 recipients are never held twice (each given one is
+ * dropped once read) nor all at once. Invalid ones are noted in `tally.problems`; the caller
+ * refuses the request (and rolls back what was written) when there are any.
+ */
+export function* inlineRecipients(input: CampaignInput, tally: InlineTally): Generator<NewRecipient[]> {
   const seen = new Set<string>();
-  const recipients: NewRecipient[] = [];
-  let duplicates = 0;
-  // Each given recipient is dropped once read: 100,000 of them are held once, not twice.
+  let chunk: NewRecipient[] = [];
   const given = (input.recipients ?? []) as unknown[];
-  given.forEach((item, index) => {
+  tally.given += given.length;
+  for (let index = 0; index < given.length; index += 1) {
+    const item = given[index];
     given[index] = undefined;
     const at = `recipients.${index}`;
     const parsed = inlineRecipientSchema.safeParse(item);
     if (!parsed.success) {
       const issue = parsed.error.issues[0] as IssueLike;
-      if (problems.length < 100)
-        problems.push(
+      if (tally.problems.length < 100)
+        tally.problems.push(
           ...fieldErrorsFromIssue({ ...issue, path: ['recipients', index, ...issue.path] }, 'body'),
         );
-      return;
+      continue;
     }
     const r = parsed.data;
     const draft = validateContact(
@@ -145,21 +167,25 @@ export function inlineRecipients(input: CampaignInput): { recipients: NewRecipie
       { address: `${at}.address`, name: `${at}.name` },
     );
     if ('message' in draft) {
-      if (problems.length < 100)
-        problems.push({
+      if (tally.problems.length < 100)
+        tally.problems.push({
           in: 'body',
           field: draft.field.startsWith(at) ? draft.field : `${at}.fields`,
           message: draft.message,
         });
-      return;
+      continue;
     }
     if (seen.has(draft.key)) {
-      duplicates += 1;
-      return;
+      tally.duplicates += 1;
+      continue;
     }
     seen.add(draft.key);
-    recipients.push({ key: draft.key, address: draft.address, name: draft.name, fields: draft.attributes });
-  });
-  if (problems.length > 0) throw validationError('body', problems);
-  return { recipients, duplicates };
+    tally.unique += 1;
+    chunk.push({ key: draft.key, address: draft.address, name: draft.name, fields: draft.attributes });
+    if (chunk.length >= INLINE_CHUNK) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
 }
