@@ -11,7 +11,13 @@ import {
   type Settlement,
 } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
-import { type BulkMessage, type MailDeps, newMessageIdHeader, recordMessages } from '../mail/index.js';
+import {
+  type BulkMessage,
+  type MailDeps,
+  newMessageIdHeader,
+  recordMessages,
+  type SendJobResult,
+} from '../mail/index.js';
 import type { MessageAttachment } from '../mail/transport.js';
 import { type CampaignContent, renderFor, templateContext } from './campaign-model.js';
 import {
@@ -240,6 +246,7 @@ export async function finishIfSettled(
   if (await hasUnsettled(tx.db, campaignId)) return;
   if (!(await updateCampaign(tx, campaignId, { status: 'finished', finished_at: now }, now, ['running'])))
     return;
+  settledSinceWake.delete(campaignId);
   const campaign = await getCampaignRow(tx.db, campaignId);
   if (campaign) await deps.onEnded(tx, campaign, 'finished', now);
   deps.logger.info({ event: 'campaign.finished', campaignId }, 'campaign finished');
@@ -275,13 +282,7 @@ export async function followCampaignSend(
   const now = deps.clock.now();
   const open = ['sending', 'deferred'] as const;
   if (settlement.status === 'succeeded') {
-    const result = (settlement.result ?? {}) as {
-      smtpCode?: number | null;
-      smtpResponse?: string;
-      transport?: string;
-      providerMessageId?: string;
-      alreadySent?: boolean;
-    };
+    const result = (settlement.result ?? {}) as SendJobResult;
     await updateRecipient(
       tx,
       row.campaign_id,

@@ -10,6 +10,7 @@ export {
   recordMessage,
   recordMessages,
   SEND_QUEUE,
+  type SendJobResult,
 } from './service.js';
 export { type MailTransport, SmtpTransport, type SmtpTransportOptions } from './transport.js';
 export { buildTransports, catcherTransport, openTransports } from './transports.js';

@@ -9,7 +9,7 @@ import {
   type Settlement,
 } from '../core/jobs/index.js';
 import type { TransportChain } from './failover.js';
-import { type MailDeps, SEND_QUEUE, type SendJobPayload } from './service.js';
+import { type MailDeps, SEND_QUEUE, type SendJobPayload, type SendJobResult } from './service.js';
 import {
   type AttemptRow,
   getMessageRow,
@@ -70,7 +70,7 @@ export async function deliverMessage(
   deps: MailDeps & { transports: TransportChain },
   job: Job<SendJobPayload>,
   context: JobContext,
-): Promise<unknown> {
+): Promise<SendJobResult> {
   const { store, clock, transports } = deps;
   const message = await getMessageRow(store.db, job.payload.messageId);
   if (!message)

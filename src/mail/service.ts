@@ -35,6 +35,18 @@ export interface SendJobPayload {
   source?: MessageOrigin['source'];
 }
 
+/**
+ * A succeeded send job's result, as its followers (a report run's `send` stage, a campaign's
+ * ledger) read it from the settlement. `alreadySent`: the message had gone out on an earlier run.
+ */
+export interface SendJobResult {
+  smtpCode?: number | null;
+  smtpResponse?: string;
+  transport?: string;
+  providerMessageId?: string;
+  alreadySent?: boolean;
+}
+
 /** Where a message came from. */
 export interface MessageOrigin {
   source: 'api' | 'cli' | 'alert' | 'inbound' | 'report' | 'campaign';

@@ -3,6 +3,7 @@ import type { Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import type { Job, Settlement } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
+import type { SendJobResult } from '../mail/index.js';
 import { hintFor } from './hints.js';
 import { FINAL_RUN_STATUSES, type Stage } from './model.js';
 import { enqueuePing } from './pings.js';
@@ -117,12 +118,7 @@ export async function followSend(
   const send = run.stages.find((s) => s.stage === 'send');
   const startedAt = send?.startedAt ?? now;
   if (settlement.status === 'succeeded') {
-    const result = (settlement.result ?? {}) as {
-      smtpCode?: number | null;
-      smtpResponse?: string;
-      transport?: string;
-      providerMessageId?: string;
-    };
+    const result = (settlement.result ?? {}) as SendJobResult;
     const stages = okStage(
       run.stages,
       'send',
