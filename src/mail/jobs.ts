@@ -244,9 +244,10 @@ export async function onSendSettled(
 ): Promise<void> {
   const now = deps.clock.now();
   const { messageId } = job.payload;
+  // Read, never taken: a batch that fails is applied again item by item, and must find the run
+  // again (the WeakMaps forget it with the job).
   const run = runs.get(job);
-  runs.delete(job);
-  const handedOver = !notHandedOver.delete(job);
+  const handedOver = !notHandedOver.has(job);
   const error =
     'error' in settlement && settlement.error
       ? { code: settlement.error.code, message: settlement.error.message }

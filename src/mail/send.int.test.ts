@@ -191,6 +191,48 @@ describe.skipIf(skip)('sending through an SMTP server', () => {
   });
 });
 
+describe.skipIf(skip)('a settlement batch that fails', () => {
+  it('is written again item by item, and each send still records its attempt and marks its message sent', async () => {
+    const sink = await startSmtpSink();
+    const app = await startTestFacteur({ FACTEUR_SMTP_URL: sink.url });
+    try {
+      // A follower that fails the first time it runs: the whole batch rolls back and the engine
+      // writes each settlement alone. The send's own hook must find its run the second time too.
+      let failed: string | undefined;
+      app.facteur.engine.follow<{ messageId: string }>('mail.send', async (_tx, job) => {
+        if (failed === undefined) {
+          failed = job.payload.messageId;
+          throw new Error('a follower failed');
+        }
+      });
+      const ids: string[] = [];
+      for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) {
+        const answer = await app.request<{ id: string }>('POST', '/api/messages', {
+          body: { to: [to], subject: 's', text: 't' },
+        });
+        expect(answer.status).toBe(202);
+        ids.push(answer.body.id);
+      }
+      for (const id of ids) {
+        const done = await vi.waitFor(
+          async () => {
+            const m = (await app.request<MessageAnswer>('GET', `/api/messages/${id}`)).body;
+            expect(m.status).toBe('sent');
+            return m;
+          },
+          { timeout: 10_000, interval: 25 },
+        );
+        expect(done.attempts.map((a) => a.outcome)).toEqual(['sent']);
+      }
+      expect(ids).toContain(failed);
+      expect(sink.messages).toHaveLength(3);
+    } finally {
+      await app.close();
+      await sink.close();
+    }
+  });
+});
+
 describe.skipIf(skip)('an SMTP server that never greets', () => {
   it('costs the greeting timeout, then the message is retried', async () => {
     const sink = await startSmtpSink();

@@ -241,8 +241,8 @@ async function onRunSettled(
   if (!row) return;
   const run = runFromRow(row);
   if (run.status === 'sending' || FINAL_RUN_STATUSES.has(run.status)) return;
+  // Read, never taken: a batch that fails is applied again item by item.
   const failure = failures.get(job);
-  failures.delete(job);
   const error =
     failure?.error ??
     ('error' in settlement && settlement.error

@@ -240,10 +240,11 @@ export async function onDeliverySettled(
   const { deliveryId, endpointId } = job.payload;
   if (settlement.status === 'succeeded' && (settlement.result as { superseded?: boolean })?.superseded)
     return;
+  // Read and copied, never taken or changed: a batch that fails is applied again item by item.
   const made = attemptsOfRun.get(job) ?? [];
-  attemptsOfRun.delete(job);
-  const attempts = made.length > 0 ? made : await interruptedAttempt(tx, job, settlement, now);
-  for (const attempt of attempts) attempt.delivery_id = deliveryId;
+  const attempts = (made.length > 0 ? made : await interruptedAttempt(tx, job, settlement, now)).map(
+    (attempt) => ({ ...attempt, delivery_id: deliveryId }),
+  );
   const last = attempts.at(-1);
   let error = 'error' in settlement && settlement.error ? settlement.error : null;
   if (settlement.status === 'dead' && error) {

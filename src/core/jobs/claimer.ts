@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '../clock.js';
+import { type Clock, systemClock, type Timer } from '../clock.js';
 import type { Store } from '../db/index.js';
 import { classifyDatabaseError } from '../db/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -99,6 +99,8 @@ export interface QueueState {
   dueTimer: Timer | undefined;
   dueAt: number | undefined;
   failures: number;
+  /** The next claim after a failed one (real time: it waits for the database, not for work). */
+  retryTimer?: Timer;
 }
 
 /** A job this process runs. */
@@ -166,7 +168,10 @@ export class Claimer {
   /** Cancels the poll and the due timers. */
   stop(): void {
     this.pollTimer?.cancel();
-    for (const queue of this.queues.values()) queue.dueTimer?.cancel();
+    for (const queue of this.queues.values()) {
+      queue.dueTimer?.cancel();
+      queue.retryTimer?.cancel();
+    }
   }
 
   /** `queue` may have due jobs. */
@@ -373,7 +378,14 @@ export class Claimer {
       },
       'claiming jobs failed; retrying',
     );
-    this.setDueTimer(queue, delay);
+    // A backoff against an outage runs on real time: on a manual clock, a connection that timed
+    // out once under load would otherwise stop the queue until someone moved the time.
+    queue.retryTimer?.cancel();
+    queue.retryTimer = systemClock.setTimer(delay, () => {
+      queue.retryTimer = undefined;
+      queue.maybeDue = true;
+      this.pump(queue);
+    });
   }
 
   /** Arms a timer for the queue's next future job, so that scheduled work starts on time without polling. */

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import type { Store, Tx } from '../db/index.js';
 import { classifyDatabaseError } from '../db/index.js';
 import type { AppError } from '../errors.js';
@@ -150,7 +150,8 @@ export class Settlements {
       // recording late beats running the job twice.
       this.pending = batch.concat(this.pending);
       retryMs = Math.min(5000, Math.max(250, retryMs * 2));
-      await new Promise<void>((resolve) => this.deps.clock.setTimer(retryMs, resolve));
+      // A backoff against an outage runs on real time (DESIGN.md, "Job engine").
+      await new Promise<void>((resolve) => systemClock.setTimer(retryMs, resolve));
     }
   }
 
