@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeySlots } from './claimer.js';
+import { KeySlots } from './key-slots.js';
 
 /** Per-key slot accounting, without a database. */
 describe('KeySlots', () => {
