@@ -10,6 +10,8 @@ const integration = { testTimeout: 60_000, hookTimeout: 60_000 };
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Process tests spawn the compiled build; this builds dist/ first when a source is newer.
+    globalSetup: ['test/support/build-dist.ts'],
     maxWorkers: 2,
     fileParallelism: true,
     reporters: process.env.CI ? ['default'] : ['default'],

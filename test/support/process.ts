@@ -3,14 +3,13 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Runs the `facteur` command in a child process, from the TypeScript sources (so tests need no
- * build), and reads its output: for serve tests, kill -9 tests and CLI tests.
+ * Runs the `facteur` command in a child process, from the compiled build as in production
+ * (`test/support/build-dist.ts` rebuilds `dist/` before the run when a source is newer), and
+ * reads its output: for serve tests, kill -9 tests and CLI tests.
  */
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-/** tsx's loader by absolute URL: `--import tsx` would resolve from the child's working directory. */
-const TSX = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /** A running `facteur` process. */
 export interface FacteurProcess {
@@ -44,7 +43,7 @@ export function spawnFacteur(
   env: Record<string, string>,
   cwd: string = ROOT,
 ): FacteurProcess {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

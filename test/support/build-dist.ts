@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Vitest global setup: makes sure `dist/` is built from the current sources before any test
+ * spawns `facteur`. Process tests run the compiled build, as production does: a child started
+ * through tsx spent 2 to 5 s compiling before it answered, dozens of times per run. `npm install`
+ * builds `dist/` already (the prepare script); this rebuilds only when a source is newer.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The newest modification time under `dir` of files accepted by `keep`, or 0 when there is none. */
+function newest(dir: string, keep: (name: string) => boolean): number {
+  let latest = 0;
+  let entries: ReturnType<typeof readdirSync>;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) latest = Math.max(latest, newest(path, keep));
+    else if (keep(entry.name)) latest = Math.max(latest, statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+export default function setup(): void {
+  const sources = newest(join(ROOT, 'src'), (name) => name.endsWith('.ts') && !name.endsWith('.test.ts'));
+  const built = newest(join(ROOT, 'dist'), (name) => name.endsWith('.js'));
+  if (built >= sources && built > 0) return;
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0)
+    throw new Error(`building dist/ for the process tests failed (exit ${result.status})`);
+}
