@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it, vi } from 'vitest';
 import { countRows, databaseSkipReason, testDialect } from '../../../test/support/database.js';
 import { fastRetries, type Gate, gate, useEngineTestbed } from '../../../test/support/jobs.js';
@@ -7,7 +8,7 @@ import { AppError } from '../errors.js';
 import type { QueueDefinition } from './contract.js';
 import type { JobEngine } from './engine.js';
 import { JobDeferral } from './model.js';
-import { enqueueJob, getJob, replayJob } from './store.js';
+import { claimJobs, enqueueJob, getJob, renewLeases, replayJob } from './store.js';
 
 const skip = await databaseSkipReason();
 
@@ -297,6 +298,47 @@ describe.skipIf(skip)('JobEngine', () => {
         await engine.stop(1000);
       } finally {
         await other.close();
+      }
+    },
+  );
+
+  // PostgreSQL locks rows; SQLite has one writer, so the renewal simply runs after the batch.
+  it.skipIf(testDialect() !== 'postgres')(
+    'renews leases without waiting for a row that a settlement holds, and still counts it as held',
+    async () => {
+      const now = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++)
+        ids.push(
+          (
+            await bed.store.transaction((tx) =>
+              enqueueJob(tx, { queue: 'r', payload: { i }, maxAttempts: 1 }, now),
+            )
+          ).job.id,
+        );
+      const claim = { queue: 'r', limit: 2, owner: 'w1', leaseMs: 1000, now, excludeKeys: [] };
+      expect(await claimJobs(bed.store, claim)).toHaveLength(2);
+      const [locked, free] = ids as [string, string];
+      // A settlement batch in progress: it holds the row of `locked` until it commits.
+      const release = gate();
+      const lockHeld = gate();
+      const holder = bed.store.transaction(async (tx) => {
+        await sql`update jobs set updated_at = ${now} where id = ${locked}`.execute(tx.db);
+        lockHeld.open();
+        await release.promise;
+      });
+      await lockHeld.promise;
+      try {
+        const renewal = renewLeases(bed.store, 'w1', now + 500, 1000);
+        const blocked = new Promise<'blocked'>((resolve) => setTimeout(() => resolve('blocked'), 3000));
+        const held = await Promise.race([renewal, blocked]);
+        expect(held).toEqual(new Set(ids));
+        expect((await getJob(bed.store.db, free))?.leaseExpiresAt).toBe(now + 1500);
+        if (testDialect() === 'postgres')
+          expect((await getJob(bed.store.db, locked))?.leaseExpiresAt).toBe(now + 1000);
+      } finally {
+        release.open();
+        await holder;
       }
     },
   );

@@ -152,13 +152,29 @@ export async function claimJobs(store: Store, request: ClaimRequest): Promise<Jo
     .sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : 1));
 }
 
-/** Renews the leases of every job `owner` runs; returns the ids it still holds. */
+/** Renews the leases of every job `owner` runs; returns the ids it still holds (renewed now, or at the next pass when locked). */
 export async function renewLeases(
   store: Store,
   owner: string,
   now: number,
   leaseMs: number,
 ): Promise<Set<string>> {
+  if (store.dialect === 'postgres') {
+    // SKIP LOCKED: a row being settled (its settlement batch holds the lock) is renewed at the
+    // next pass. Waiting for it deadlocked against the batch, which locks its rows in its own
+    // order; the read after says which jobs are still ours, renewed now or not.
+    await sql`
+    with mine as materialized (
+      select id from jobs where lease_owner = ${owner} and status = 'running' for update skip locked)
+    update jobs set lease_expires_at = ${now + leaseMs} from mine where jobs.id = mine.id`.execute(store.db);
+    const rows = await store.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .execute();
+    return new Set(rows.map((r) => r.id));
+  }
   const rows = await store.db
     .updateTable('jobs')
     .set({ lease_expires_at: now + leaseMs })
