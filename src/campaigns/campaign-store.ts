@@ -301,7 +301,7 @@ export async function recipientByMessage(
 /** The ledger rows a bounce or complaint names: by Message-ID, by the provider's id, or by address. */
 export async function recipientsForFeedback(
   db: Kysely<Database>,
-  which: { messageIdHeader?: string; providerMessageId?: string; key: string },
+  which: { messageIdHeader?: string; providerMessageId?: string },
 ): Promise<RecipientRow[]> {
   if (which.messageIdHeader) {
     const rows = await db

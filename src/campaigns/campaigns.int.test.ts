@@ -137,7 +137,11 @@ describe.skipIf(skip)('campaigns: ledger, scripted refusals, control, unsubscrib
     const sentRows = await ledger(created.body.id, 'sent');
     const deferredRows = sentRows.filter((r) => r.address.startsWith('defer-'));
     expect(deferredRows.length).toBeGreaterThan(0);
-    expect(deferredRows.every((r) => r.attempts === 2)).toBe(true);
+    // Deferred once, sent at the second attempt; the message on the dropped connection may be
+    // one of them, with one attempt more.
+    const extra = deferredRows.filter((r) => r.attempts !== 2);
+    expect(extra.length, JSON.stringify(extra)).toBeLessThanOrEqual(1);
+    expect(extra.every((r) => r.attempts === 3)).toBe(true);
 
     // Each accepted message went to one recipient; none twice (the dropped one was not accepted).
     const delivered = sink.messages.map((m) => m.to[0]);

@@ -162,10 +162,25 @@ describe('parseDsn: ARF abuse reports', () => {
     expect(parseDsn(text)).toEqual([]);
   });
 
-  it('gives nothing when neither the report nor the original names a recipient', () => {
+  it('names the message alone when neither the report nor the original names a recipient', () => {
     const text = fixture('arf-redacted.eml', 'lf')
       .toString('utf8')
       .replace('To: "Pierre Petit" <pierre.petit@arf.example.net>', 'To: redacted');
+    expect(parseDsn(text)).toEqual([
+      {
+        kind: 'complaint',
+        source: 'arf',
+        messageIdHeader: '0193a1b2-ffff-7e5f-8a9b-0c1d2e3f4a5b@club.example.org',
+        occurredAt: Date.parse('2026-11-27T07:59:00Z'),
+      },
+    ]);
+  });
+
+  it('gives nothing when no recipient and no Message-ID name anyone', () => {
+    const text = fixture('arf-redacted.eml', 'lf')
+      .toString('utf8')
+      .replace('To: "Pierre Petit" <pierre.petit@arf.example.net>', 'To: redacted')
+      .replace(/^Message-ID: .*$/gim, '');
     expect(parseDsn(text)).toEqual([]);
   });
 });

@@ -177,15 +177,16 @@ function complaintsFrom(part: Entity, original: Fields | null): Feedback[] {
   const addresses = reported.some(Boolean) ? reported : addressesOf(first(original, 'to'));
   const messageIdHeader = messageIdOf(original);
   const occurredAt = dateOf(first(fields, 'arrival-date') ?? first(fields, 'received-date'));
-  return addresses
-    .filter((address): address is string => Boolean(address))
-    .map((address) => ({
-      kind: 'complaint' as const,
-      address,
-      source: 'arf',
-      ...(messageIdHeader ? { messageIdHeader } : {}),
-      ...(occurredAt !== undefined ? { occurredAt } : {}),
-    }));
+  const common = {
+    kind: 'complaint' as const,
+    source: 'arf',
+    ...(messageIdHeader ? { messageIdHeader } : {}),
+    ...(occurredAt !== undefined ? { occurredAt } : {}),
+  };
+  const named = addresses.filter((address): address is string => Boolean(address));
+  if (named.length > 0) return named.map((address) => ({ ...common, address }));
+  // Every address redacted: the Message-ID still names the message, and so its one recipient.
+  return messageIdHeader ? [common] : [];
 }
 
 /** The original's Message-ID without angle brackets. */
@@ -276,7 +277,7 @@ function dateOf(value: string | undefined): number | undefined {
 function distinct(items: Feedback[]): Feedback[] {
   const seen = new Set<string>();
   return items.filter((item) => {
-    const key = `${item.kind}\n${item.address.toLowerCase()}`;
+    const key = `${item.kind}\n${(item.address ?? `<${item.messageIdHeader}>`).toLowerCase()}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -11,8 +11,12 @@ export type FeedbackKind = 'hard_bounce' | 'soft_bounce' | 'complaint' | 'unsubs
 /** One piece of feedback about one recipient of one message. */
 export interface Feedback {
   kind: FeedbackKind;
-  /** The recipient's address as reported (the DSN's Final-Recipient, the provider's email field). */
-  address: string;
+  /**
+   * The recipient's address as reported (the DSN's Final-Recipient, the provider's email field).
+   * Absent when the report redacts it (the abuse reports of large mailbox providers): the
+   * recipient is then the one of the ledger row that `messageIdHeader` names.
+   */
+  address?: string;
   /** The original message's Message-ID header, without angle brackets, when known. */
   messageIdHeader?: string;
   /** The provider's id of the original message (Postmark MessageID, SES mail.messageId, ...). */

@@ -36,12 +36,14 @@ function detailOf(item: Feedback): string {
 /** Applies one item in the caller's transaction. */
 export async function applyFeedbackIn(tx: Tx, item: Feedback, now: number): Promise<FeedbackResult> {
   const result: FeedbackResult = { applied: 0, bounced: 0, suppressed: 0 };
-  const key = addressKey(item.address);
   const rows = await recipientsForFeedback(tx.db, {
     ...(item.messageIdHeader ? { messageIdHeader: item.messageIdHeader.replace(/^<|>$/g, '') } : {}),
     ...(item.providerMessageId ? { providerMessageId: item.providerMessageId } : {}),
-    key,
   });
+  // A redacted report (no address) names its recipient through the message alone.
+  const address = item.address ?? (rows.length === 1 ? rows[0]?.address : undefined);
+  if (address === undefined) return result;
+  const key = addressKey(address);
   // A message has one recipient; a DSN for another address of the same message names nobody here.
   for (const row of rows.filter((r) => r.address_key === key || rows.length === 1)) {
     const patch =
@@ -58,7 +60,7 @@ export async function applyFeedbackIn(tx: Tx, item: Feedback, now: number): Prom
     if (moved && item.kind === 'hard_bounce') result.bounced += 1;
   }
   const reason = SUPPRESSES[item.kind];
-  const normalised = normaliseAddress(item.address);
+  const normalised = normaliseAddress(address);
   if (reason && !('problem' in normalised)) {
     const added = await addSuppression(
       tx.db,

@@ -45,6 +45,44 @@ function dsnFor(address: string, messageId: string): string {
   ].join('\r\n');
 }
 
+/**
+ * An abuse report (RFC 5965) as large mailbox providers send it: the recipient redacted from
+ * the report and from the returned original, whose Message-ID is all that names the message.
+ */
+function redactedComplaintFor(messageId: string): string {
+  return [
+    'From: fbl@isp.example.net',
+    'To: bounces@club.example.org',
+    'Subject: Abuse report',
+    'Message-ID: <arf-1@isp.example.net>',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=feedback-report; boundary="b2"',
+    '',
+    '--b2',
+    'Content-Type: text/plain',
+    '',
+    'This is an abuse report for a message received from club.example.org.',
+    '--b2',
+    'Content-Type: message/feedback-report',
+    '',
+    'Feedback-Type: abuse',
+    'User-Agent: ISP-FBL/1.0',
+    'Version: 1',
+    'Arrival-Date: Thu, 26 Nov 2026 08:00:00 +0000',
+    '',
+    '--b2',
+    'Content-Type: text/rfc822-headers',
+    '',
+    'From: club@example.org',
+    'To: redacted',
+    `Message-ID: ${messageId}`,
+    'Subject: AG',
+    '',
+    '--b2--',
+    '',
+  ].join('\r\n');
+}
+
 describe.skipIf(skip)('a DSN in the bounce mailbox marks the row bounced and suppresses the address', () => {
   let dovecot: DovecotInstance;
   let sink: SmtpSink;
@@ -129,5 +167,40 @@ describe.skipIf(skip)('a DSN in the bounce mailbox marks the row bounced and sup
         detail: 'hard_bounce (dsn)',
       }),
     ]);
+  }, 60_000);
+
+  it('a complaint whose recipient is redacted suppresses the recipient its Message-ID names', async () => {
+    const campaign = await app.request<{ id: string }>('POST', '/api/campaigns', {
+      body: {
+        name: 'AG 3',
+        from: 'club@example.org',
+        subject: 'AG',
+        text: 'Bonjour',
+        recipients: [{ address: 'complainer@example.net' }],
+        start: 'now',
+      },
+    });
+    expect(campaign.status).toBe(201);
+    await vi.waitFor(
+      () => expect(sink.messages.some((m) => m.to[0] === 'complainer@example.net')).toBe(true),
+      {
+        timeout: 20_000,
+      },
+    );
+    const sent = sink.messages.find((m) => m.to[0] === 'complainer@example.net');
+    await appendAll(dovecot, 'Bounces', [
+      redactedComplaintFor(headerValue(sent?.raw as Buffer, 'message-id') as string),
+    ]);
+    await vi.waitFor(
+      async () => {
+        const suppressed = await app.request<{
+          suppressions: Array<{ address: string; reason: string; source: string }>;
+        }>('GET', '/api/suppressions');
+        expect(suppressed.body.suppressions).toContainEqual(
+          expect.objectContaining({ address: 'complainer@example.net', reason: 'complaint', source: 'arf' }),
+        );
+      },
+      { timeout: 30_000, interval: 200 },
+    );
   }, 60_000);
 });
