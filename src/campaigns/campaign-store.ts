@@ -298,7 +298,7 @@ export async function recipientByMessage(
     .executeTakeFirst();
 }
 
-/** The ledger rows a bounce or complaint names: by Message-ID, by the provider's id, or by address. */
+/** The ledger rows a bounce or complaint names: by Message-ID, else by the provider's id. */
 export async function recipientsForFeedback(
   db: Kysely<Database>,
   which: { messageIdHeader?: string; providerMessageId?: string },

@@ -334,8 +334,8 @@ describe.skipIf(skip)('JobEngine', () => {
         const held = await Promise.race([renewal, blocked]);
         expect(held).toEqual(new Set(ids));
         expect((await getJob(bed.store.db, free))?.leaseExpiresAt).toBe(now + 1500);
-        if (testDialect() === 'postgres')
-          expect((await getJob(bed.store.db, locked))?.leaseExpiresAt).toBe(now + 1000);
+        // Not renewed this pass (the next one does), and not abandoned either.
+        expect((await getJob(bed.store.db, locked))?.leaseExpiresAt).toBe(now + 1000);
       } finally {
         release.open();
         await holder;

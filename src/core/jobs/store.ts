@@ -162,18 +162,14 @@ export async function renewLeases(
   if (store.dialect === 'postgres') {
     // SKIP LOCKED: a row being settled (its settlement batch holds the lock) is renewed at the
     // next pass. Waiting for it deadlocked against the batch, which locks its rows in its own
-    // order; the read after says which jobs are still ours, renewed now or not.
-    await sql`
+    // order. The outer select (the statement's snapshot) says which jobs are still ours,
+    // renewed now or not.
+    const result = await sql<{ id: string }>`
     with mine as materialized (
-      select id from jobs where lease_owner = ${owner} and status = 'running' for update skip locked)
-    update jobs set lease_expires_at = ${now + leaseMs} from mine where jobs.id = mine.id`.execute(store.db);
-    const rows = await store.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'running')
-      .execute();
-    return new Set(rows.map((r) => r.id));
+      select id from jobs where lease_owner = ${owner} and status = 'running' for update skip locked),
+    renewed as (update jobs set lease_expires_at = ${now + leaseMs} from mine where jobs.id = mine.id)
+    select id from jobs where lease_owner = ${owner} and status = 'running'`.execute(store.db);
+    return new Set(result.rows.map((r) => r.id));
   }
   const rows = await store.db
     .updateTable('jobs')
