@@ -275,8 +275,9 @@ export async function onSendSettled(
 
 async function recordRun(tx: Tx, run: SendRun, now: number): Promise<void> {
   const messageId = run.attempt.message_id;
-  await insertAttempt(tx, run.attempt, now);
-  if (run.effect?.kind === 'sent') await markMessageSent(tx, messageId, now);
+  const sent = run.effect?.kind === 'sent';
+  await insertAttempt(tx, run.attempt, now, sent ? { countedBy: 'markMessageSent' } : {});
+  if (sent) await markMessageSent(tx, messageId, now, run.attempt.number);
   if (run.effect?.kind === 'pending') {
     await setPendingRecipients(tx, messageId, run.effect.recipients, now, {
       firstSent: run.effect.firstSent,

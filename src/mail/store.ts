@@ -104,8 +104,15 @@ export async function listMessageRows(
  * Records a finished attempt (in the settlement transaction of the run that made it) and counts
  * it on its message.
  */
-export async function insertAttempt(tx: Tx, row: AttemptRow, now: number): Promise<void> {
+export async function insertAttempt(
+  tx: Tx,
+  row: AttemptRow,
+  now: number,
+  options: { countedBy?: 'markMessageSent' } = {},
+): Promise<void> {
   await tx.db.insertInto('message_attempts').values(row).execute();
+  // The send path counts the attempt in the same statement that marks the message sent.
+  if (options.countedBy) return;
   await tx.db
     .updateTable('messages')
     .set({ attempt_count: row.number, updated_at: now })
@@ -140,11 +147,17 @@ export async function interruptOpenAttempts(
 /** What an interrupted attempt's message adds to the reason. */
 export const MAY_HAVE_TAKEN = 'the SMTP server may or may not have taken the message';
 
-/** Marks a message sent: every recipient was taken, or refused for good. */
-export async function markMessageSent(tx: Tx, messageId: string, now: number): Promise<void> {
+/** Marks a message sent (every recipient was taken, or refused for good) after its attempt `attemptCount`. */
+export async function markMessageSent(
+  tx: Tx,
+  messageId: string,
+  now: number,
+  attemptCount: number,
+): Promise<void> {
   await tx.db
     .updateTable('messages')
     .set((eb) => ({
+      attempt_count: attemptCount,
       status: 'sent',
       sent_at: eb.fn.coalesce('sent_at', eb.val(now)),
       updated_at: now,

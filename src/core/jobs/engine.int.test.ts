@@ -48,6 +48,33 @@ describe.skipIf(skip)('JobEngine', () => {
     await vi.waitFor(() => expect(ran).toEqual([job.id]));
   });
 
+  it('writes outcomes finishing over many turns in a few shared transactions while many jobs run', async () => {
+    const clock = new ManualClock(Date.now());
+    const count = 40;
+    const releases = new Map<number, () => void>();
+    const transactions = new Set<unknown>();
+    const engine = makeEngine(clock, [
+      {
+        name: 'q',
+        concurrency: count,
+        retry: fastRetries,
+        handle: (job) => new Promise<void>((resolve) => releases.set((job.payload as { n: number }).n, resolve)),
+        onSettled: async (tx) => void transactions.add(tx),
+      } as QueueDefinition<{ n: number }>,
+    ]);
+    await engine.start();
+    for (let n = 0; n < count; n++) await engine.enqueue({ queue: 'q', payload: { n }, maxAttempts: 1 });
+    await vi.waitFor(() => expect(releases.size).toBe(count));
+    // One job finishes per turn of the event loop: without the linger, one commit each.
+    for (let n = 0; n < count; n++) {
+      releases.get(n)?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await vi.waitFor(async () => expect(await countRows(bed.store, 'jobs', 'succeeded')).toBe(count));
+    expect(transactions.size).toBeGreaterThan(0);
+    expect(transactions.size).toBeLessThanOrEqual(count / 4);
+  });
+
   it('returns the existing job for a repeated idempotency key', async () => {
     const clock = new ManualClock(Date.now());
     const engine = makeEngine(clock, []);

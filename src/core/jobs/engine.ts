@@ -114,6 +114,7 @@ export class JobEngine {
       ...shared,
       owner: this.workerId,
       finish,
+      runningCount: () => this.claimer.running.size,
       wakeAt: (queue, at) => this.claimer.wakeAt(queue, at),
       stopDeadlinePassed: () => this.stopDeadlineAt !== undefined && clock.now() >= this.stopDeadlineAt,
     });

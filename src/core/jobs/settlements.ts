@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock, type Timer } from '../clock.js';
 import type { Store, Tx } from '../db/index.js';
 import { classifyDatabaseError } from '../db/index.js';
 import type { AppError } from '../errors.js';
@@ -49,6 +49,8 @@ export interface SettlementDeps {
   metrics: JobMetrics | undefined;
   /** Gives the job's slot back (recorded or not). */
   finish(entry: RunningJob): void;
+  /** Jobs this process runs, their outcome pending or not. */
+  runningCount(): number;
   /** Makes sure `queue` pumps at `at` (a retry or deferral is due then). */
   wakeAt(queue: QueueState, at: number): void;
   /** Past the shutdown deadline, outcomes that cannot be written are given up. */
@@ -56,9 +58,19 @@ export interface SettlementDeps {
   recordError(error: unknown): void;
 }
 
+/**
+ * Group commit: while many jobs run, a batch waits up to this long (real time) for a quarter of
+ * them to finish, so that one commit and one claim serve many jobs. Under light load (the batch
+ * already holds a quarter of the running jobs, or one job runs) it is written at the next turn.
+ */
+export const SETTLE_LINGER_MS = 10;
+/** A batch this large is written at once. */
+export const SETTLE_BATCH = 64;
+
 /** The pending outcomes and the one flush at a time that writes them. */
 export class Settlements {
   private pending: PendingSettlement[] = [];
+  private linger: Timer | undefined;
   /** Every outcome handed to `settle` and not yet recorded (or given up). */
   private readonly unrecorded = new Set<Promise<void>>();
   private flushScheduled = false;
@@ -76,18 +88,35 @@ export class Settlements {
   settle(entry: RunningJob, settlement: Settlement): Promise<void> {
     const done = new Promise<void>((resolve) => {
       this.pending.push({ entry, settlement, resolve });
-      if (!this.flushScheduled && !this.flushPromise) {
-        this.flushScheduled = true;
-        // Outcomes finishing in the same turn of the event loop share one transaction.
-        setImmediate(() => {
-          this.flushScheduled = false;
-          void this.flush();
-        });
-      }
+      this.scheduleFlush();
     });
     this.unrecorded.add(done);
     void done.then(() => this.unrecorded.delete(done));
     return done;
+  }
+
+  /**
+   * Outcomes finishing in the same turn share one transaction; while many jobs run, the batch
+   * also lingers for more (SETTLE_LINGER_MS). A flush in progress takes what arrives meanwhile.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushPromise) return;
+    const enough = Math.min(SETTLE_BATCH, Math.ceil(this.deps.runningCount() / 4));
+    if (this.pending.length >= enough) {
+      this.linger?.cancel();
+      this.linger = undefined;
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        void this.flush();
+      });
+      return;
+    }
+    // A backoff-like wait for the CPU, not for work: real time, as the outage backoffs.
+    this.linger ??= systemClock.setTimer(SETTLE_LINGER_MS, () => {
+      this.linger = undefined;
+      if (!this.flushScheduled && !this.flushPromise) void this.flush();
+    });
   }
 
   /** Resolves once every outcome handed over before the call is recorded (or given up). */
@@ -124,6 +153,8 @@ export class Settlements {
 
   /** Records pending settlements; one flush runs at a time and loops until nothing is pending. */
   private flush(): Promise<void> {
+    this.linger?.cancel();
+    this.linger = undefined;
     if (!this.flushPromise) {
       this.flushPromise = this.flushLoop().finally(() => {
         this.flushPromise = undefined;
