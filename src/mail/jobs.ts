@@ -14,6 +14,7 @@ import {
   type AttemptRow,
   getMessageRow,
   insertAttempt,
+  insertAttemptRow,
   interruptOpenAttempts,
   MAY_HAVE_TAKEN,
   type MessageRow,
@@ -275,9 +276,12 @@ export async function onSendSettled(
 
 async function recordRun(tx: Tx, run: SendRun, now: number): Promise<void> {
   const messageId = run.attempt.message_id;
-  const sent = run.effect?.kind === 'sent';
-  await insertAttempt(tx, run.attempt, now, sent ? { countedBy: 'markMessageSent' } : {});
-  if (sent) await markMessageSent(tx, messageId, now, run.attempt.number);
+  if (run.effect?.kind === 'sent') {
+    await insertAttemptRow(tx, run.attempt);
+    await markMessageSent(tx, messageId, now, run.attempt.number);
+    return;
+  }
+  await insertAttempt(tx, run.attempt, now);
   if (run.effect?.kind === 'pending') {
     await setPendingRecipients(tx, messageId, run.effect.recipients, now, {
       firstSent: run.effect.firstSent,

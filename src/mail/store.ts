@@ -104,20 +104,18 @@ export async function listMessageRows(
  * Records a finished attempt (in the settlement transaction of the run that made it) and counts
  * it on its message.
  */
-export async function insertAttempt(
-  tx: Tx,
-  row: AttemptRow,
-  now: number,
-  options: { countedBy?: 'markMessageSent' } = {},
-): Promise<void> {
-  await tx.db.insertInto('message_attempts').values(row).execute();
-  // The send path counts the attempt in the same statement that marks the message sent.
-  if (options.countedBy) return;
+export async function insertAttempt(tx: Tx, row: AttemptRow, now: number): Promise<void> {
+  await insertAttemptRow(tx, row);
   await tx.db
     .updateTable('messages')
     .set({ attempt_count: row.number, updated_at: now })
     .where('id', '=', row.message_id)
     .execute();
+}
+
+/** Records a finished attempt without counting it: `markMessageSent` counts it in its own update. */
+export async function insertAttemptRow(tx: Tx, row: AttemptRow): Promise<void> {
+  await tx.db.insertInto('message_attempts').values(row).execute();
 }
 
 /**

@@ -58,9 +58,10 @@ describe.skipIf(skip)('JobEngine', () => {
         name: 'q',
         concurrency: count,
         retry: fastRetries,
-        handle: (job) => new Promise<void>((resolve) => releases.set((job.payload as { n: number }).n, resolve)),
+        handle: (job) =>
+          new Promise<void>((resolve) => releases.set((job.payload as { n: number }).n, resolve)),
         onSettled: async (tx) => void transactions.add(tx),
-      } as QueueDefinition<{ n: number }>,
+      },
     ]);
     await engine.start();
     for (let n = 0; n < count; n++) await engine.enqueue({ queue: 'q', payload: { n }, maxAttempts: 1 });

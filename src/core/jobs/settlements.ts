@@ -103,8 +103,7 @@ export class Settlements {
     if (this.flushScheduled || this.flushPromise) return;
     const enough = Math.min(SETTLE_BATCH, Math.ceil(this.deps.runningCount() / 4));
     if (this.pending.length >= enough) {
-      this.linger?.cancel();
-      this.linger = undefined;
+      // flush() cancels a lingering timer; until then the timer sees flushScheduled.
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
