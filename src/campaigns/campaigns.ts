@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import type { Job, Settlement } from '../core/jobs/index.js';
+import { type Job, oneByOne, type Settlement } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { acceptMessage, type MailDeps, recordMessage } from '../mail/index.js';
 import { createCampaign } from './campaign-create.js';
@@ -99,8 +99,10 @@ export class Campaigns {
   }
 
   /** Follows campaign messages' send jobs (register with `engine.follow(SEND_QUEUE, ...)`). */
-  readonly followSend = (tx: Tx, job: Job<{ messageId: string; source?: string }>, settlement: Settlement) =>
-    followCampaignSend(this.dispatch, tx, job, settlement);
+  readonly followSend = oneByOne(
+    (tx: Tx, job: Job<{ messageId: string; source?: string }>, settlement: Settlement) =>
+      followCampaignSend(this.dispatch, tx, job, settlement),
+  );
 
   /** Creates a campaign with its ledger in one transaction; starts it when asked. */
   create(input: CampaignInput, origin: CampaignOrigin): Promise<CreatedCampaign> {

@@ -5,7 +5,7 @@ import type { Store, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import type { InboundEmail } from '../core/inbound-email.js';
-import { type Job, JobDeferral, type QueueDefinition } from '../core/jobs/index.js';
+import { type Job, JobDeferral, oneByOne, type QueueDefinition } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { scheduleStateAt } from '../core/schedule.js';
 import { truncateText } from '../core/text.js';
@@ -74,7 +74,7 @@ export function routeQueue(deps: RouteDeps): QueueDefinition<RouteJobPayload> {
     handle: (job) => routeMessage(deps, job),
     // A run that failed for good (a template that does not render, a row that vanished)
     // says so on the ledger row, which stays `parsed`: replaying the job routes it again.
-    onSettled: async (tx, job, settlement) => {
+    onSettled: oneByOne<RouteJobPayload>(async (tx, job, settlement) => {
       if (settlement.status !== 'failed' && settlement.status !== 'dead') return;
       await noteRoutingFailed(
         tx,
@@ -85,7 +85,7 @@ export function routeQueue(deps: RouteDeps): QueueDefinition<RouteJobPayload> {
         },
         deps.clock.now(),
       );
-    },
+    }),
   };
 }
 

@@ -1,4 +1,5 @@
-import type { Tx } from '../core/db/index.js';
+import type { Kysely } from 'kysely';
+import type { Database, Tx } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import {
@@ -6,6 +7,7 @@ import {
   type JobContext,
   JobDeferral,
   type QueueDefinition,
+  type SettledJob,
   type Settlement,
 } from '../core/jobs/index.js';
 import type { TransportChain } from './failover.js';
@@ -13,12 +15,13 @@ import { type MailDeps, SEND_QUEUE, type SendJobPayload, type SendJobResult } fr
 import {
   type AttemptRow,
   getMessageRow,
+  getMessageRows,
   insertAttempt,
-  insertAttemptRow,
+  insertAttemptRows,
   interruptOpenAttempts,
   MAY_HAVE_TAKEN,
   type MessageRow,
-  markMessageSent,
+  markMessagesSent,
   setPendingRecipients,
   updateMessageStatus,
 } from './store.js';
@@ -33,7 +36,8 @@ export function sendQueue(
     concurrency: deps.concurrency,
     retry: { kind: 'schedule', delaysMs: deps.retryScheduleMs, jitter: 0.1 },
     handle: (job, context) => deliverMessage(deps, job, context),
-    onSettled: (tx, job, settlement) => onSendSettled(deps, tx, job, settlement),
+    onSettled: (tx, settled) => onSendSettled(deps, tx, settled),
+    onClaimed: (db, jobs) => readAhead(db, jobs),
     onReplayed: (tx, job) => onSendReplayed(deps, tx, job),
   };
 }
@@ -60,6 +64,24 @@ const runs = new WeakMap<Job, SendRun>();
  */
 const notHandedOver = new WeakSet<Job>();
 
+/** Messages read for their claimed jobs in one query, taken by the job's handler. */
+const readAheadRows = new WeakMap<Job, MessageRow>();
+
+async function readAhead(db: Kysely<Database>, jobs: readonly Job<SendJobPayload>[]): Promise<void> {
+  const rows = new Map(
+    (
+      await getMessageRows(
+        db,
+        jobs.map((job) => job.payload.messageId),
+      )
+    ).map((r) => [r.id, r]),
+  );
+  for (const job of jobs) {
+    const row = rows.get(job.payload.messageId);
+    if (row) readAheadRows.set(job, row);
+  }
+}
+
 /**
  * The send job: one attempt to hand the message to the SMTP server. Nothing is written before
  * the send: the attempt, its outcome and the message's new state are written by `onSendSettled`
@@ -73,7 +95,8 @@ export async function deliverMessage(
   context: JobContext,
 ): Promise<SendJobResult> {
   const { store, clock, transports } = deps;
-  const message = await getMessageRow(store.db, job.payload.messageId);
+  const message = readAheadRows.get(job) ?? (await getMessageRow(store.db, job.payload.messageId));
+  readAheadRows.delete(job);
   if (!message)
     throw new AppError('NOT_FOUND', `message ${job.payload.messageId} no longer exists`, {
       retryable: false,
@@ -234,59 +257,65 @@ function failedRun(attempt: AttemptRow, error: AppError, now: number): SendRun {
 }
 
 /**
- * Records the run's attempt and mirrors the settled job onto its message, in the settlement
- * transaction: one commit per batch of sends, not three per send.
+ * Records the runs' attempts and mirrors the settled jobs onto their messages, in the settlement
+ * transaction: one commit per batch of sends, and the sent ones (nearly all) in two statements
+ * for the whole batch, one inserting their attempts and one marking their messages sent.
  */
 export async function onSendSettled(
   deps: Pick<MailDeps, 'clock'>,
   tx: Tx,
-  job: Job<SendJobPayload>,
-  settlement: Settlement,
+  settled: readonly SettledJob<SendJobPayload>[],
 ): Promise<void> {
   const now = deps.clock.now();
+  const sent: AttemptRow[] = [];
+  for (const { job, settlement } of settled) {
+    // Read, never taken: a batch that fails is applied again item by item, and must find the run
+    // again (the WeakMaps forget it with the job).
+    const run = runs.get(job);
+    if (run?.effect?.kind === 'sent') sent.push(run.attempt);
+    else await settleOne(tx, job, settlement, run, now);
+  }
+  await insertAttemptRows(tx, sent);
+  await markMessagesSent(
+    tx,
+    sent.map((attempt) => ({ messageId: attempt.message_id, attemptCount: attempt.number })),
+    now,
+  );
+}
+
+/** A run that did not send (or sent to some only), or no run at all: its attempt and the message's new state. */
+async function settleOne(
+  tx: Tx,
+  job: Job<SendJobPayload>,
+  settlement: Settlement,
+  run: SendRun | undefined,
+  now: number,
+): Promise<void> {
   const { messageId } = job.payload;
-  // Read, never taken: a batch that fails is applied again item by item, and must find the run
-  // again (the WeakMaps forget it with the job).
-  const run = runs.get(job);
-  const handedOver = !notHandedOver.has(job);
   const error =
     'error' in settlement && settlement.error
       ? { code: settlement.error.code, message: settlement.error.message }
       : undefined;
-  if (run) await recordRun(tx, run, now);
-  else if (handedOver && (error?.code === 'JOB_LEASE_EXPIRED' || error?.code === 'JOB_INTERRUPTED'))
+  if (run) {
+    await insertAttempt(tx, run.attempt, now);
+    if (run.effect?.kind === 'pending') {
+      await setPendingRecipients(tx, messageId, run.effect.recipients, now, {
+        firstSent: run.effect.firstSent,
+      });
+    }
+  } else if (
+    !notHandedOver.has(job) &&
+    (error?.code === 'JOB_LEASE_EXPIRED' || error?.code === 'JOB_INTERRUPTED')
+  )
     await recordInterruptedAttempt(tx, job, error, now);
   if (settlement.status === 'succeeded') return;
-  if (settlement.status === 'queued') {
-    await updateMessageStatus(tx, messageId, {
-      status: 'queued',
-      now,
-      nextAttemptAt: settlement.runAt,
-      ...(error ? { error } : {}),
-    });
-    return;
-  }
-  await updateMessageStatus(tx, messageId, {
-    status: 'failed',
-    now,
-    nextAttemptAt: null,
-    error: error ?? null,
-  });
-}
-
-async function recordRun(tx: Tx, run: SendRun, now: number): Promise<void> {
-  const messageId = run.attempt.message_id;
-  if (run.effect?.kind === 'sent') {
-    await insertAttemptRow(tx, run.attempt);
-    await markMessageSent(tx, messageId, now, run.attempt.number);
-    return;
-  }
-  await insertAttempt(tx, run.attempt, now);
-  if (run.effect?.kind === 'pending') {
-    await setPendingRecipients(tx, messageId, run.effect.recipients, now, {
-      firstSent: run.effect.firstSent,
-    });
-  }
+  await updateMessageStatus(
+    tx,
+    messageId,
+    settlement.status === 'queued'
+      ? { status: 'queued', now, nextAttemptAt: settlement.runAt, ...(error ? { error } : {}) }
+      : { status: 'failed', now, nextAttemptAt: null, error: error ?? null },
+  );
 }
 
 /** A run that ended without an outcome of its own (crash, lost lease, shutdown deadline). */

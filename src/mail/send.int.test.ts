@@ -199,9 +199,9 @@ describe.skipIf(skip)('a settlement batch that fails', () => {
       // A follower that fails the first time it runs: the whole batch rolls back and the engine
       // writes each settlement alone. The send's own hook must find its run the second time too.
       let failed: string | undefined;
-      app.facteur.engine.follow<{ messageId: string }>('mail.send', async (_tx, job) => {
+      app.facteur.engine.follow<{ messageId: string }>('mail.send', async (_tx, settled) => {
         if (failed === undefined) {
-          failed = job.payload.messageId;
+          failed = settled[0]?.job.payload.messageId;
           throw new Error('a follower failed');
         }
       });

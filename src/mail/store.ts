@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import {
   type Database,
   findByIdempotencyKey,
@@ -68,6 +68,12 @@ export async function getMessageRow(db: Kysely<Database>, id: string): Promise<M
   return db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** The messages of `ids` that exist (one read for a claim's worth of send jobs). */
+export async function getMessageRows(db: Kysely<Database>, ids: readonly string[]): Promise<MessageRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('messages').selectAll().where('id', 'in', ids).execute();
+}
+
 /** A message's attempts in order. */
 export async function listAttempts(db: Kysely<Database>, messageId: string): Promise<AttemptRow[]> {
   return db
@@ -105,7 +111,7 @@ export async function listMessageRows(
  * it on its message.
  */
 export async function insertAttempt(tx: Tx, row: AttemptRow, now: number): Promise<void> {
-  await insertAttemptRow(tx, row);
+  await insertAttemptRows(tx, [row]);
   await tx.db
     .updateTable('messages')
     .set({ attempt_count: row.number, updated_at: now })
@@ -113,9 +119,9 @@ export async function insertAttempt(tx: Tx, row: AttemptRow, now: number): Promi
     .execute();
 }
 
-/** Records a finished attempt without counting it: `markMessageSent` counts it in its own update. */
-export async function insertAttemptRow(tx: Tx, row: AttemptRow): Promise<void> {
-  await tx.db.insertInto('message_attempts').values(row).execute();
+/** Records finished attempts in one statement without counting them: `markMessagesSent` counts them. */
+export async function insertAttemptRows(tx: Tx, rows: readonly AttemptRow[]): Promise<void> {
+  if (rows.length > 0) await tx.db.insertInto('message_attempts').values(rows).execute();
 }
 
 /**
@@ -145,13 +151,24 @@ export async function interruptOpenAttempts(
 /** What an interrupted attempt's message adds to the reason. */
 export const MAY_HAVE_TAKEN = 'the SMTP server may or may not have taken the message';
 
-/** Marks a message sent (every recipient was taken, or refused for good) after its attempt `attemptCount`. */
-export async function markMessageSent(
+/**
+ * Marks messages sent (every recipient was taken, or refused for good) in one statement, each
+ * with the number of attempts it took: its last attempt is counted here, not by a second update.
+ * `sent_at` keeps the first time any recipient had it.
+ */
+export async function markMessagesSent(
   tx: Tx,
-  messageId: string,
+  sent: readonly { messageId: string; attemptCount: number }[],
   now: number,
-  attemptCount: number,
 ): Promise<void> {
+  if (sent.length === 0) return;
+  const attemptCount =
+    sent.length === 1
+      ? sql<number>`${(sent[0] as { attemptCount: number }).attemptCount}`
+      : sql<number>`case id ${sql.join(
+          sent.map((s) => sql`when ${s.messageId} then cast(${s.attemptCount} as integer)`),
+          sql` `,
+        )} end`;
   await tx.db
     .updateTable('messages')
     .set((eb) => ({
@@ -164,7 +181,11 @@ export async function markMessageSent(
       last_error_code: null,
       last_error_message: null,
     }))
-    .where('id', '=', messageId)
+    .where(
+      'id',
+      'in',
+      sent.map((s) => s.messageId),
+    )
     .execute();
 }
 

@@ -7,6 +7,7 @@ import {
   enqueueJob,
   type Job,
   type JobContext,
+  oneByOne,
   type QueueDefinition,
   type Settlement,
 } from '../core/jobs/index.js';
@@ -87,7 +88,7 @@ export function runQueue(deps: ReportJobDeps): QueueDefinition<RunJobPayload> {
     keyConcurrency: 1,
     retry: { kind: 'schedule', delaysMs: RUN_RETRY_DELAYS_MS, jitter: 0.1 },
     handle: (job, context) => performRun(deps, job, context),
-    onSettled: (tx, job, settlement) => onRunSettled(deps, tx, job, settlement),
+    onSettled: oneByOne((tx, job, settlement) => onRunSettled(deps, tx, job, settlement)),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Tx } from '../core/db/index.js';
 import { findByIdempotencyKey, isUniqueViolation, type Store } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
-import type { Job, QueueDefinition, Settlement } from '../core/jobs/index.js';
+import { type Job, oneByOne, type QueueDefinition, type Settlement } from '../core/jobs/index.js';
 import { guardConnector, type TargetGuard } from '../core/net/ssrf.js';
 import type { ObserveDependency } from '../core/observability/dependencies.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
@@ -76,11 +76,10 @@ export class Reports {
   }
 
   /** Follows report messages through the mail send queue (register with `engine.follow`). */
-  followSend = (
-    tx: Tx,
-    job: Job<{ messageId: string; source?: string }>,
-    settlement: Settlement,
-  ): Promise<void> => followSend(this.jobDeps, tx, job, settlement);
+  followSend = oneByOne(
+    (tx: Tx, job: Job<{ messageId: string; source?: string }>, settlement: Settlement): Promise<void> =>
+      followSend(this.jobDeps, tx, job, settlement),
+  );
 
   start(): void {
     this.scheduler.start();

@@ -1,5 +1,5 @@
 import { parseDuration } from '../core/config/parsers.js';
-import type { QueueDefinition } from '../core/jobs/index.js';
+import { oneByOne, type QueueDefinition } from '../core/jobs/index.js';
 import { type DeliveryDeps, deliverWebhook, onDeliveryReplayed, onDeliverySettled } from './delivery.js';
 import { DELIVERY_QUEUE, type DeliveryJobPayload } from './events.js';
 import { DEFAULT_RETRY_SCHEDULE } from './model.js';
@@ -30,7 +30,7 @@ export function deliveryQueue(
       jitter: RETRY_JITTER,
     }),
     handle: (job, context) => deliverWebhook(deps, job, context),
-    onSettled: (tx, job, settlement) => onDeliverySettled(deps, tx, job, settlement),
+    onSettled: oneByOne((tx, job, settlement) => onDeliverySettled(deps, tx, job, settlement)),
     onReplayed: (tx, job) => onDeliveryReplayed(deps, tx, job),
   };
 }

@@ -258,14 +258,17 @@ export class Claimer {
 
   private async startOrRelease(queue: QueueState, jobs: Job[]): Promise<void> {
     const excess: Job[] = [];
+    const starting: Job[] = [];
     for (const job of jobs) {
-      if (queue.active < queue.def.concurrency && queue.slots.reserve(job.concurrencyKey)) {
-        this.startJob(queue, job);
+      if (queue.active + starting.length < queue.def.concurrency && queue.slots.reserve(job.concurrencyKey)) {
+        starting.push(job);
       } else {
         excess.push(job);
         if (job.concurrencyKey !== null) queue.slots.setBacklogged(job.concurrencyKey, true);
       }
     }
+    if (starting.length > 0) await this.readAhead(queue, starting);
+    for (const job of starting) this.startJob(queue, job);
     if (excess.length > 0) {
       const { store, clock, owner } = this.deps;
       await releaseJobs(
@@ -274,6 +277,19 @@ export class Claimer {
         owner,
         clock.now(),
       ).catch((error) => this.deps.recordError(error));
+    }
+  }
+
+  /** The queue's `onClaimed` read-ahead; when it fails, the handlers read for themselves. */
+  private async readAhead(queue: QueueState, jobs: Job[]): Promise<void> {
+    if (!queue.def.onClaimed) return;
+    try {
+      await queue.def.onClaimed(this.deps.store.db, jobs);
+    } catch (error) {
+      this.deps.logger.debug(
+        { event: 'engine.read_ahead_failed', queue: queue.def.name, err: error },
+        'reading ahead for claimed jobs failed; each handler reads its own',
+      );
     }
   }
 

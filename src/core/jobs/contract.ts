@@ -1,4 +1,5 @@
-import type { Tx } from '../db/index.js';
+import type { Kysely } from 'kysely';
+import type { Database, Tx } from '../db/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Job, RetryPolicy, Settlement } from './model.js';
 
@@ -18,11 +19,38 @@ export interface JobContext {
 /** Runs the job; returns its result or throws (AppError, JobDeferral, anything). */
 export type JobHandler<P = unknown> = (job: Job<P>, context: JobContext) => Promise<unknown>;
 
+/** A job and the new state the engine recorded for it. */
+export interface SettledJob<P = unknown> {
+  job: Job<P>;
+  settlement: Settlement;
+}
+
 /**
- * Updates domain rows in the transaction that records the job's new state (a batch of
- * settlements, a recovery, a release at shutdown): the row and its job change together.
+ * Updates domain rows in the transaction that records the jobs' new states (a batch of
+ * settlements, a recovery, a release at shutdown): the rows and their jobs change together. It
+ * receives every job of the queue whose state the transaction recorded (never one whose lease was
+ * lost), in the order they finished, so that it can write a batch in a few multi-row statements.
+ * A batch that fails is applied again item by item: the hook must be re-runnable (read run state,
+ * never take it).
  */
-export type SettledHook<P = unknown> = (tx: Tx, job: Job<P>, settlement: Settlement) => Promise<void>;
+export type SettledHook<P = unknown> = (tx: Tx, settled: readonly SettledJob<P>[]) => Promise<void>;
+
+/** A settled hook from one that handles a job at a time, for queues whose batches are small. */
+export function oneByOne<P>(
+  hook: (tx: Tx, job: Job<P>, settlement: Settlement) => Promise<void>,
+): SettledHook<P> {
+  return async (tx, settled) => {
+    for (const { job, settlement } of settled) await hook(tx, job, settlement);
+  };
+}
+
+/**
+ * Reads what the handlers of freshly claimed jobs will need, in one query for the whole claim,
+ * before they start (the mail queue reads the claimed messages with one `IN` list instead of one
+ * read per job). Only an optimisation: a handler must still work without it (it failed, or the
+ * job came another way), so it keeps what it read by job and reads itself when nothing is kept.
+ */
+export type ClaimedHook<P = unknown> = (db: Kysely<Database>, jobs: readonly Job<P>[]) => Promise<void>;
 
 /** Updates domain rows when a failed or dead job is replayed, in the replay's transaction. */
 export type ReplayedHook<P = unknown> = (tx: Tx, job: Job<P>) => Promise<void>;
@@ -38,8 +66,10 @@ export interface QueueDefinition<P = unknown> {
   retry: RetryPolicy | ((job: Job<P>) => RetryPolicy);
   /** Does the work; returns the job's result or throws (AppError, JobDeferral, anything). */
   handle(job: Job<P>, context: JobContext): Promise<unknown>;
-  /** Updates domain rows in the same transaction that records the job's new state. */
-  onSettled?(tx: Tx, job: Job<P>, settlement: Settlement): Promise<void>;
+  /** Updates domain rows in the same transaction that records the jobs' new states (`SettledHook`). */
+  onSettled?(tx: Tx, settled: readonly SettledJob<P>[]): Promise<void>;
+  /** Reads ahead for a claim's jobs before their handlers start (`ClaimedHook`). */
+  onClaimed?(db: Kysely<Database>, jobs: readonly Job<P>[]): Promise<void>;
   /** Updates domain rows when a failed or dead job is replayed, in the same transaction. */
   onReplayed?(tx: Tx, job: Job<P>): Promise<void>;
 }

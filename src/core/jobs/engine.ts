@@ -6,18 +6,11 @@ import { uuidv7 } from '../ids.js';
 import { type LeaseIdentity, leaseIdentity } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
 import { Claimer, type RunningJob } from './claimer.js';
-import { type QueueDefinition, retryPolicyOf, type SettledHook } from './contract.js';
+import { type QueueDefinition, retryPolicyOf, type SettledHook, type SettledJob } from './contract.js';
 import { runDeferredNow } from './keys.js';
 import { Maintenance } from './maintenance.js';
 import { createJobMetrics, type JobMetrics } from './metrics.js';
-import {
-  decideSettlement,
-  type Job,
-  type JobOutcome,
-  type JobSpec,
-  outcomeOfThrown,
-  type Settlement,
-} from './model.js';
+import { decideSettlement, type Job, type JobOutcome, type JobSpec, outcomeOfThrown } from './model.js';
 import { logSettlement, Settlements } from './settlements.js';
 import { enqueueJob, getJob, JOBS_CHANNEL, replayJob } from './store.js';
 
@@ -146,9 +139,9 @@ export class JobEngine {
     const own = state.def;
     state.def = {
       ...own,
-      onSettled: async (tx: Tx, job: Job<P>, settlement: Settlement) => {
-        await own.onSettled?.(tx, job, settlement);
-        await hook(tx, job, settlement);
+      onSettled: async (tx: Tx, settled: readonly SettledJob<P>[]) => {
+        await own.onSettled?.(tx, settled);
+        await hook(tx, settled);
       },
     };
   }

@@ -1,10 +1,13 @@
 export type {
+  ClaimedHook,
   JobContext,
   JobHandler,
   QueueDefinition,
   ReplayedHook,
   SettledHook,
+  SettledJob,
 } from './contract.js';
+export { oneByOne } from './contract.js';
 export { type EngineHealth, JobEngine, type JobEngineOptions } from './engine.js';
 export {
   type BringForward,

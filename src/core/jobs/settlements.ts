@@ -4,15 +4,16 @@ import { classifyDatabaseError } from '../db/index.js';
 import type { AppError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { QueueState, RunningJob } from './claimer.js';
-import type { QueueDefinition } from './contract.js';
+import type { QueueDefinition, SettledJob } from './contract.js';
 import type { JobMetrics } from './metrics.js';
 import type { Job, Settlement } from './model.js';
-import { recordSettlement } from './store.js';
+import { recordSettlement, recordSettlements } from './settlement-store.js';
 
 /**
- * Recording outcomes. Outcomes finishing in the same turn of the event loop are written in one
- * transaction with their queues' `onSettled` hooks; a failing item is isolated by writing each
- * alone; while the database is unavailable the batch is kept (with its leases) and retried.
+ * Recording outcomes. Outcomes finishing close together are written in one transaction with
+ * their queues' `onSettled` hooks, each hook called once with its queue's share of the batch; a
+ * failing item is isolated by writing each alone; while the database is unavailable the batch is
+ * kept (with its leases) and retried.
  */
 
 /**
@@ -29,7 +30,7 @@ export async function recordWithHook(
 ): Promise<boolean> {
   const { owner, now, ...options } = by;
   const ok = await recordSettlement(tx, job, settlement, owner, now, options);
-  if (ok && def.onSettled) await def.onSettled(tx, job, settlement);
+  if (ok && def.onSettled) await def.onSettled(tx, [{ job, settlement }]);
   return ok;
 }
 
@@ -59,11 +60,11 @@ export interface SettlementDeps {
 }
 
 /**
- * Group commit: while many jobs run, a batch waits up to this long (real time) for a quarter of
+ * Group commit: while many jobs run, a batch waits up to this long (real time) for half of
  * them to finish, so that one commit and one claim serve many jobs. Under light load (the batch
- * already holds a quarter of the running jobs, or one job runs) it is written at the next turn.
+ * already holds half of the running jobs, or one job runs) it is written at the next turn.
  */
-export const SETTLE_LINGER_MS = 10;
+export const SETTLE_LINGER_MS = 20;
 /** A batch this large is written at once. */
 export const SETTLE_BATCH = 64;
 
@@ -101,7 +102,7 @@ export class Settlements {
    */
   private scheduleFlush(): void {
     if (this.flushScheduled || this.flushPromise) return;
-    const enough = Math.min(SETTLE_BATCH, Math.ceil(this.deps.runningCount() / 4));
+    const enough = Math.min(SETTLE_BATCH, Math.ceil(this.deps.runningCount() / 2));
     if (this.pending.length >= enough) {
       // flush() cancels a lingering timer; until then the timer sees flushScheduled.
       this.flushScheduled = true;
@@ -188,11 +189,9 @@ export class Settlements {
   /** Records a batch in one transaction, isolating a failing item by retrying each alone. False: database unavailable. */
   private async recordBatch(batch: PendingSettlement[]): Promise<boolean> {
     const { store, clock, logger } = this.deps;
-    const recorded = new Map<PendingSettlement, boolean>();
+    let recorded: Set<PendingSettlement>;
     try {
-      await store.transaction(async (tx) => {
-        for (const item of batch) recorded.set(item, await this.apply(tx, item, clock.now()));
-      });
+      recorded = await store.transaction((tx) => this.apply(tx, batch, clock.now()));
     } catch (error) {
       const unavailable = classifyDatabaseError(error);
       if (unavailable) {
@@ -203,27 +202,47 @@ export class Settlements {
         );
         return false;
       }
+      recorded = new Set();
       for (const item of batch) {
         try {
-          recorded.set(item, await store.transaction((tx) => this.apply(tx, item, clock.now())));
+          for (const ok of await store.transaction((tx) => this.apply(tx, [item], clock.now())))
+            recorded.add(ok);
         } catch (itemError) {
           this.deps.recordError(itemError);
           logger.error(
             { event: 'job.settle_failed', jobId: item.entry.job.id, err: itemError },
             'cannot record the job outcome; its lease will expire and it will run again',
           );
-          recorded.set(item, false);
         }
       }
     }
-    for (const item of batch) this.complete(item, recorded.get(item) ?? false);
+    for (const item of batch) this.complete(item, recorded.has(item));
     return true;
   }
 
-  private async apply(tx: Tx, item: PendingSettlement, now: number): Promise<boolean> {
-    const { entry, settlement } = item;
-    if (entry.lost) return false;
-    return recordWithHook(tx, entry.queue.def, entry.job, settlement, { owner: this.deps.owner, now });
+  /**
+   * Writes the items' new states (the succeeded ones in one statement), then hands each queue's
+   * hook its recorded share, in finishing order. Answers the items recorded.
+   */
+  private async apply(tx: Tx, items: PendingSettlement[], now: number): Promise<Set<PendingSettlement>> {
+    const live = items.filter((item) => !item.entry.lost);
+    const ids = await recordSettlements(
+      tx,
+      live.map((item) => ({ job: item.entry.job, settlement: item.settlement })),
+      this.deps.owner,
+      now,
+    );
+    const recorded = new Set<PendingSettlement>();
+    const byQueue = new Map<QueueState, SettledJob[]>();
+    for (const item of live) {
+      if (!ids.has(item.entry.job.id)) continue;
+      recorded.add(item);
+      const share = byQueue.get(item.entry.queue) ?? [];
+      if (share.length === 0) byQueue.set(item.entry.queue, share);
+      share.push({ job: item.entry.job, settlement: item.settlement });
+    }
+    for (const [queue, settled] of byQueue) await queue.def.onSettled?.(tx, settled);
+    return recorded;
   }
 
   private complete(item: PendingSettlement, recorded: boolean): void {

@@ -2,7 +2,7 @@ import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import type { Database, Store, Tx } from '../db/index.js';
 import type { JobsTable } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
-import type { Job, JobSpec, JobStatus, Settlement } from './model.js';
+import type { Job, JobSpec, JobStatus } from './model.js';
 
 /**
  * The job engine's SQL. Claiming is one atomic statement on both dialects:
@@ -216,64 +216,6 @@ export async function findRunningJobsByOwnerPrefix(
     .limit(limit)
     .execute();
   return rows.map((row) => jobFromRow(row));
-}
-
-/**
- * Records a settlement if the job is still leased to `owner` (and, for recovery of an expired
- * lease, still expired). Returns false when the lease was lost: someone else owns the job now.
- */
-export async function recordSettlement(
-  tx: Tx,
-  job: Job,
-  settlement: Settlement,
-  owner: string,
-  now: number,
-  options: { onlyIfExpired?: boolean } = {},
-): Promise<boolean> {
-  const base = { updated_at: now, lease_owner: null, lease_expires_at: null };
-  let values: Partial<JobsTable>;
-  switch (settlement.status) {
-    case 'succeeded':
-      values = {
-        ...base,
-        status: 'succeeded',
-        result: JSON.stringify(settlement.result ?? null),
-        finished_at: now,
-      };
-      break;
-    case 'queued':
-      values = {
-        ...base,
-        status: 'queued',
-        run_at: settlement.runAt,
-        ...(settlement.deferred ? { attempts: Math.max(0, job.attempts - 1) } : {}),
-        ...(settlement.error
-          ? { last_error_code: settlement.error.code, last_error_message: settlement.error.message }
-          : {}),
-      };
-      break;
-    case 'failed':
-    case 'dead':
-      values = {
-        ...base,
-        status: settlement.status,
-        finished_at: now,
-        last_error_code: settlement.error.code,
-        last_error_message: settlement.error.message,
-      };
-      break;
-  }
-  let query = tx.db
-    .updateTable('jobs')
-    .set(values)
-    .where('id', '=', job.id)
-    .where('status', '=', 'running')
-    .where('lease_owner', '=', owner);
-  if (options.onlyIfExpired) query = query.where('lease_expires_at', '<', now);
-  const result = await query.executeTakeFirst();
-  const recorded = Number(result.numUpdatedRows) === 1;
-  if (recorded && settlement.status === 'queued') tx.notify(JOBS_CHANNEL, job.queue);
-  return recorded;
 }
 
 /** Puts jobs `owner` holds back in the queue without counting the attempt (shutdown, over-claim). */
