@@ -1,5 +1,6 @@
 import { randomToken, sha256Hex } from '../core/crypto/index.js';
 import { AppError } from '../core/errors.js';
+import { isRole, ROLES, type Role } from '../core/http/access-policy.js';
 
 /**
  * API keys: `fct_` followed by 43 random base64url characters (32 bytes). Only a SHA-256 digest
@@ -10,6 +11,8 @@ import { AppError } from '../core/errors.js';
 export interface ApiKeyInfo {
   id: string;
   name: string;
+  /** What the key may do: `viewer` reads, `operator` also changes, `admin` everything (docs/security.md). */
+  role: Role;
   /** The first characters of the key, to recognise it (`fct_a1b2c3d4`). */
   prefix: string;
   createdAt: number;
@@ -48,6 +51,25 @@ export function validateKeyName(name: string): string {
     });
   }
   return trimmed;
+}
+
+/**
+ * The role of a new key: one of ROLES, else VALIDATION_FAILED naming `field` (the CLI's
+ * `--role`) and the expected values.
+ */
+export function parseRole(value: string, field = 'role'): Role {
+  const role = value.trim().toLowerCase();
+  if (isRole(role)) return role;
+  const expected = ROLES.join(', ');
+  throw new AppError(
+    'VALIDATION_FAILED',
+    `${field} must be one of ${expected}, not ${JSON.stringify(value)}`,
+    {
+      details: [
+        { in: 'argument', field, message: `expected one of ${expected}, not ${JSON.stringify(value)}` },
+      ],
+    },
+  );
 }
 
 function hasControlCharacter(value: string): boolean {

@@ -10,6 +10,7 @@ import {
   generateApiKey,
   hashApiKey,
   looksLikeApiKey,
+  parseRole,
   validateKeyName,
 } from './model.js';
 import { findApiKeyByHash, insertApiKey, listApiKeys, revokeApiKey, touchApiKey } from './store.js';
@@ -21,9 +22,17 @@ export interface AccessDeps {
   logger: Logger;
 }
 
-/** Creates a key; the plaintext is returned once and never stored. */
-export async function createApiKey(deps: AccessDeps, name: string): Promise<ApiKeyInfo & { key: string }> {
+/**
+ * Creates a key with a role (default `admin`, what every key could do before roles, so that
+ * callers written then keep working); the plaintext is returned once and never stored.
+ */
+export async function createApiKey(
+  deps: AccessDeps,
+  name: string,
+  role: string = 'admin',
+): Promise<ApiKeyInfo & { key: string }> {
   const validName = validateKeyName(name);
+  const validRole = parseRole(role);
   const key = generateApiKey();
   const id = uuidv7();
   const now = deps.clock.now();
@@ -31,15 +40,20 @@ export async function createApiKey(deps: AccessDeps, name: string): Promise<ApiK
     insertApiKey(tx.db, {
       id,
       name: validName,
+      role: validRole,
       prefix: apiKeyPrefix(key),
       keyHash: hashApiKey(key),
       now,
     }),
   );
-  deps.logger.info({ event: 'apikey.created', keyId: id, name: validName }, 'API key created');
+  deps.logger.info(
+    { event: 'apikey.created', keyId: id, name: validName, role: validRole },
+    'API key created',
+  );
   return {
     id,
     name: validName,
+    role: validRole,
     prefix: apiKeyPrefix(key),
     createdAt: now,
     lastUsedAt: null,
@@ -82,6 +96,6 @@ export function createKeyVerifier(deps: AccessDeps): KeyVerifier {
         ),
       );
     }
-    return { kind: 'api_key', id: found.id, name: found.name };
+    return { kind: 'api_key', id: found.id, name: found.name, role: found.role };
   };
 }

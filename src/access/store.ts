@@ -1,12 +1,14 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../core/db/index.js';
 import type { ApiKeysTable } from '../core/db/schema.js';
+import type { Role } from '../core/http/access-policy.js';
 import type { ApiKeyInfo } from './model.js';
 
 function fromRow(row: Selectable<ApiKeysTable>): ApiKeyInfo {
   return {
     id: row.id,
     name: row.name,
+    role: row.role,
     prefix: row.prefix,
     createdAt: Number(row.created_at),
     lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
@@ -17,11 +19,18 @@ function fromRow(row: Selectable<ApiKeysTable>): ApiKeyInfo {
 /** Stores a new key's digest. */
 export async function insertApiKey(
   db: Kysely<Database>,
-  row: { id: string; name: string; prefix: string; keyHash: string; now: number },
+  row: { id: string; name: string; role: Role; prefix: string; keyHash: string; now: number },
 ): Promise<void> {
   await db
     .insertInto('api_keys')
-    .values({ id: row.id, name: row.name, prefix: row.prefix, key_hash: row.keyHash, created_at: row.now })
+    .values({
+      id: row.id,
+      name: row.name,
+      role: row.role,
+      prefix: row.prefix,
+      key_hash: row.keyHash,
+      created_at: row.now,
+    })
     .execute();
 }
 

@@ -1,4 +1,4 @@
-import { createApiKey, listKeys, revokeKey } from '../access/index.js';
+import { createApiKey, listKeys, parseRole, revokeKey } from '../access/index.js';
 import { systemClock } from '../core/clock.js';
 import { commandLogger, configOrExit, openMigratedStore, print } from './shared.js';
 
@@ -6,16 +6,22 @@ import { commandLogger, configOrExit, openMigratedStore, print } from './shared.
 
 const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
 
-/** Creates a key and prints it once. */
-export async function apikeyCreateCommand(options: { name: string; json?: boolean }): Promise<number> {
+/** Creates a key with its role (default admin: see the option's help) and prints it once. */
+export async function apikeyCreateCommand(options: {
+  name: string;
+  role?: string;
+  json?: boolean;
+}): Promise<number> {
   const config = configOrExit();
   const logger = commandLogger(config);
+  // Checked before the database is opened: a typo in --role is a usage error, not a failure.
+  const role = parseRole(options.role ?? 'admin', '--role');
   const store = await openMigratedStore(config, logger);
   try {
-    const created = await createApiKey({ store, clock: systemClock, logger }, options.name);
-    if (options.json) print(JSON.stringify({ id: created.id, key: created.key }));
+    const created = await createApiKey({ store, clock: systemClock, logger }, options.name, role);
+    if (options.json) print(JSON.stringify({ id: created.id, key: created.key, role: created.role }));
     else {
-      print(`Created API key "${created.name}" (${created.id}).`);
+      print(`Created API key "${created.name}" (${created.id}) with the ${created.role} role.`);
       print('');
       print(`  ${created.key}`);
       print('');
@@ -56,6 +62,7 @@ export async function apikeyListCommand(options: { json?: boolean }): Promise<nu
         'ID'.padEnd(36),
         'PREFIX'.padEnd(12),
         'NAME'.padEnd(20),
+        'ROLE'.padEnd(8),
         'CREATED'.padEnd(24),
         'LAST USED'.padEnd(24),
         'REVOKED',
@@ -67,6 +74,7 @@ export async function apikeyListCommand(options: { json?: boolean }): Promise<nu
           k.id,
           k.prefix.padEnd(12),
           k.name.slice(0, 20).padEnd(20),
+          k.role.padEnd(8),
           iso(k.createdAt).padEnd(24),
           iso(k.lastUsedAt).padEnd(24),
           iso(k.revokedAt),

@@ -54,8 +54,17 @@ apikey
   .command('create')
   .description('Create a key; it is printed once and stored hashed.')
   .requiredOption('--name <name>', 'what the key is for')
-  .option('--json', 'print {"id", "key"} as JSON')
-  .action((options: { name: string; json?: boolean }) => runCommand(() => apikeyCreateCommand(options)));
+  .option(
+    '--role <role>',
+    'admin (everything), operator (run and change mail, rules, endpoints, campaigns, reports) or viewer ' +
+      '(read only). Default admin: what every key could do before roles, so existing scripts keep ' +
+      'working; give applications the least role they need (docs/security.md)',
+    'admin',
+  )
+  .option('--json', 'print {"id", "key", "role"} as JSON')
+  .action((options: { name: string; role?: string; json?: boolean }) =>
+    runCommand(() => apikeyCreateCommand(options)),
+  );
 apikey
   .command('list')
   .description('List keys (never the secrets).')

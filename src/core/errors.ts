@@ -68,6 +68,11 @@ export const ERROR_CODES = {
     retryable: false,
     doc: 'The API key is unknown or was revoked; create one with `facteur apikey create`.',
   },
+  AUTH_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    doc: "The API key is valid but its role is below the route's; the message and `details` name the role needed (`required`) and the key's (`role`). Nothing was changed.",
+  },
   NOT_FOUND: { status: 404, retryable: false, doc: 'No resource (or route) exists with this id or path.' },
   IDEMPOTENCY_CONFLICT: {
     status: 409,

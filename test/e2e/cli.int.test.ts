@@ -136,7 +136,14 @@ describe.skipIf(skip)('facteur CLI', () => {
     const listed = await runFacteur(['apikey', 'list', '--json'], env, cwd);
     expect(listed.stdout).not.toContain(key);
     expect(JSON.parse(listed.stdout)).toContainEqual(
-      expect.objectContaining({ id, name: 'reports', prefix: key.slice(0, 12), revokedAt: null }),
+      // Without --role a key is admin, what every key could do before roles.
+      expect.objectContaining({
+        id,
+        name: 'reports',
+        role: 'admin',
+        prefix: key.slice(0, 12),
+        revokedAt: null,
+      }),
     );
     const revoked = await runFacteur(['apikey', 'revoke', id], env, cwd);
     expect(revoked.code).toBe(0);
@@ -148,6 +155,26 @@ describe.skipIf(skip)('facteur CLI', () => {
     const unknown = await runFacteur(['apikey', 'revoke', 'nope'], env, cwd);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('NOT_FOUND');
+  });
+
+  it('creates keys with a role, shows it in the list, and names --role and its values for a bad one', async () => {
+    const viewer = await runFacteur(
+      ['apikey', 'create', '--name', 'dashboard', '--role', 'viewer'],
+      env,
+      cwd,
+    );
+    expect(viewer.code).toBe(0);
+    expect(viewer.stdout).toContain('with the viewer role');
+    const table = await runFacteur(['apikey', 'list'], env, cwd);
+    expect(table.stdout).toMatch(/ROLE/);
+    expect(table.stdout).toMatch(/dashboard\s+viewer/);
+    const bad = await runFacteur(['apikey', 'create', '--name', 'typo', '--role', 'superuser'], env, cwd);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--role');
+    expect(bad.stderr).toContain('viewer, operator, admin');
+    expect(bad.stderr).toContain('superuser');
+    const help = await runFacteur(['apikey', 'create', '--help'], env, cwd);
+    expect(help.stdout).toContain('--role <role>');
   });
 
   it('serves on its defaults, sends through the catcher with `facteur send`, and drains on SIGTERM', async () => {

@@ -84,7 +84,8 @@ export async function startTestFacteur(
     clock,
     ...(options.lookup ? { lookup: options.lookup } : {}),
   });
-  const { key } = await createApiKey({ store: facteur.store, clock, logger }, 'test');
+  // An admin key: the helpers and the fuzz test call every route.
+  const { key } = await createApiKey({ store: facteur.store, clock, logger }, 'test', 'admin');
   const request = async <T>(
     method: string,
     path: string,

@@ -10,6 +10,7 @@ import { transports } from './migrations/0006_transports.js';
 import { audiences } from './migrations/0007_audiences.js';
 import { campaigns } from './migrations/0008_campaigns.js';
 import { rateBudgets } from './migrations/0009_rate_budgets.js';
+import { apiKeyRoles } from './migrations/0010_api_key_roles.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -24,6 +25,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0007_audiences': audiences(),
     '0008_campaigns': campaigns(),
     '0009_rate_budgets': rateBudgets(),
+    '0010_api_key_roles': apiKeyRoles(),
   };
 }
 

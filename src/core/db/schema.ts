@@ -37,6 +37,8 @@ export interface ApiKeysTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** `admin`, `operator` or `viewer` (a check constraint); keys older than roles are `admin`. Always written. */
+  role: 'admin' | 'operator' | 'viewer';
 }
 
 /** Outbound messages accepted through the API or the CLI. */

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import type { Role } from './access-policy.js';
 
 /**
  * Who calls an `/api/*` route: an API key as a bearer token, or a credential that one route
@@ -11,6 +12,8 @@ export interface Principal {
   kind: 'api_key' | 'route_token';
   id: string;
   name: string;
+  /** An API key's role (`core/http/access-policy.ts`); a route token has none: it opens its one route. */
+  role?: Role;
 }
 
 /**
@@ -25,6 +28,13 @@ export type KeyVerifier = (key: string) => Promise<Principal | 'revoked' | undef
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+  }
+  interface FastifyInstance {
+    /**
+     * Every route registered: method, URL pattern, and whether it declares its own credential
+     * (`config.routeAuth`). The route x role test reads it to require an entry for each.
+     */
+    registeredRoutes: ReadonlyArray<{ method: string; url: string; ownCredential: boolean }>;
   }
   interface FastifyContextConfig {
     /** See RouteAuthenticator. */

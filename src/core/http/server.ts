@@ -14,6 +14,7 @@ import {
 import { Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { authorize, requiredRole } from './access-policy.js';
 import { authenticate, type KeyVerifier } from './auth.js';
 
 export type { KeyVerifier, Principal, RouteAuthenticator } from './auth.js';
@@ -151,11 +152,18 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         const errors = ['GET', 'DELETE', 'HEAD'].includes(String(route.method))
           ? bodiless
           : API_ERROR_RESPONSES;
-        const response = { ...errors, ...(route.schema?.response as object | undefined) };
+        // Every key is at least a viewer: only routes that need more can answer 403.
+        const role = requiredRole(String(route.method), route.url);
+        const forbidden =
+          role === 'viewer'
+            ? {}
+            : { 403: errorBodySchema.describe(`AUTH_FORBIDDEN: this route needs the ${role} role or above`) };
+        const response = { ...errors, ...forbidden, ...(route.schema?.response as object | undefined) };
         route.schema = { ...route.schema, response, security: [{ bearerAuth: [] }] } as typeof route.schema;
       });
       scoped.addHook('onRequest', async (request) => {
         request.principal = await authenticate(request, options.verifyKey);
+        authorize(request.principal, request.method, request.routeOptions.url ?? '');
         if (options.isShuttingDown?.() && request.method !== 'GET') {
           throw new AppError('SHUTTING_DOWN', 'the server is shutting down and accepts no new work');
         }
@@ -194,7 +202,13 @@ const API_ERROR_RESPONSES = {
 function installErrorHandling(app: HttpApp, options: HttpServerOptions): void {
   const { logger } = options;
   const routes = new RouteMethods();
-  app.addHook('onRoute', (route) => routes.add(route.method, route.url));
+  const registered: Array<{ method: string; url: string; ownCredential: boolean }> = [];
+  app.decorate('registeredRoutes', registered);
+  app.addHook('onRoute', (route) => {
+    routes.add(route.method, route.url);
+    const ownCredential = route.config?.routeAuth !== undefined;
+    for (const method of [route.method].flat()) registered.push({ method, url: route.url, ownCredential });
+  });
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const appError = requestErrorFrom(error, request, options.bodyLimitBytes) ?? httpErrorFrom(error);
     const status = statusOf(appError);
@@ -204,6 +218,9 @@ function installErrorHandling(app: HttpApp, options: HttpServerOptions): void {
       method: request.method,
       route: request.routeOptions.url,
       code: appError.code,
+      // Who was answered (the key's id and role), never the key.
+      principal: request.principal?.id,
+      role: request.principal?.role,
     };
     // Unexpected failures are errors; a database outage is a warning (readiness says so too);
     // draining and client mistakes are routine.
@@ -211,7 +228,8 @@ function installErrorHandling(app: HttpApp, options: HttpServerOptions): void {
       logger.error({ ...context, err: appError.cause ?? appError }, appError.message);
     else if (appError.code === 'DATABASE_UNAVAILABLE')
       logger.warn({ ...context, err: appError.cause ?? appError }, appError.message);
-    else if (appError.code === 'SHUTTING_DOWN') logger.info(context, appError.message);
+    else if (appError.code === 'SHUTTING_DOWN' || appError.code === 'AUTH_FORBIDDEN')
+      logger.info(context, appError.message);
     else logger.debug(context, appError.message);
     if (status === 401) {
       // RFC 6750: say which scheme to use, and whether the token itself was the problem.

@@ -1,0 +1,323 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey, revokeKey } from '../../src/access/index.js';
+import { systemClock } from '../../src/core/clock.js';
+import { ACCESS_EXCEPTIONS, type Role } from '../../src/core/http/access-policy.js';
+import { silentLogger } from '../../src/core/observability/index.js';
+import { databaseSkipReason } from '../support/database.js';
+import { startTestFacteur, type TestFacteur } from '../support/facteur.js';
+
+/**
+ * The route x role table: every route a real Facteur registers, with who may call it. The test
+ * fails when a route has no entry (so a new route cannot be added without deciding its access)
+ * and when an entry names no route. For each route it sends a request with no credentials, a
+ * revoked key, and a viewer, an operator and an admin key: a refused case must answer 401 or 403
+ * with its code, an allowed one anything but 401/403 (the bodies are not meant to be valid).
+ *
+ * An entry is the least role the route takes (what `core/http/access-policy.ts` must enforce,
+ * written here again on purpose), `public` for a route outside `/api` that needs no key, or
+ * `{ role, own }` for a route that also takes its own credential (`config.routeAuth`), which an
+ * API key sent as `Bearer` bypasses, so the roles still apply to keys. A `HEAD` route that
+ * Fastify adds beside a `GET` takes the `GET`'s entry.
+ */
+
+const skip = await databaseSkipReason();
+
+type Entry = Role | 'public' | { role: Role; own: string };
+
+const V: Role = 'viewer';
+const O: Role = 'operator';
+const A: Role = 'admin';
+
+const TABLE: Record<string, Entry> = {
+  // Operational and public routes: no key (/healthz ... are for the operator's network only).
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'public',
+  'GET /openapi.json': 'public',
+  'GET /u/:token': 'public', // the signed unsubscribe link
+  'POST /u/:token': 'public',
+
+  'POST /api/messages': O,
+  'GET /api/messages': V,
+  'GET /api/messages/:id': V,
+
+  // Mailboxes hold IMAP credentials: changing one is infrastructure (admin); pausing is operations.
+  'POST /api/mailboxes': A,
+  'GET /api/mailboxes': V,
+  'GET /api/mailboxes/:id': V,
+  'PATCH /api/mailboxes/:id': A,
+  'DELETE /api/mailboxes/:id': A,
+  'POST /api/mailboxes/:id/pause': O,
+  'POST /api/mailboxes/:id/resume': O,
+
+  'GET /api/jobs/:id': V,
+  'POST /api/jobs/:id/replay': O,
+
+  'POST /api/endpoints': O,
+  'GET /api/endpoints': V,
+  'GET /api/endpoints/:id': V,
+  'PATCH /api/endpoints/:id': O,
+  'DELETE /api/endpoints/:id': O,
+  'POST /api/endpoints/:id/pause': O,
+  'POST /api/endpoints/:id/resume': O,
+  'POST /api/endpoints/:id/replay': O,
+  'POST /api/endpoints/:id/rotate-secret': O,
+  'POST /api/endpoints/:id/test': O,
+  'POST /api/events': O,
+  'GET /api/deliveries': V,
+  'GET /api/deliveries/:id': V,
+  'POST /api/deliveries/:id/replay': O,
+
+  // Diagnostics log in with the server's credentials (admin), but for a webhook, which sends
+  // what POST /api/endpoints/:id/test sends.
+  'POST /api/doctor/smtp': A,
+  'POST /api/doctor/transport': A,
+  'POST /api/doctor/imap': A,
+  'POST /api/doctor/webhook': O,
+
+  'POST /api/rules': O,
+  'GET /api/rules': V,
+  'PUT /api/rules/order': O,
+  'GET /api/rules/settings': V,
+  'PUT /api/rules/settings': O,
+  'POST /api/rules/backtest': O,
+  'GET /api/rules/:id': V,
+  'PATCH /api/rules/:id': O,
+  'DELETE /api/rules/:id': O,
+
+  'POST /api/reports': O,
+  'GET /api/reports': V,
+  'GET /api/reports/:id': V,
+  'PATCH /api/reports/:id': O,
+  'DELETE /api/reports/:id': O,
+  'POST /api/reports/:id/pause': O,
+  'POST /api/reports/:id/preview': O,
+  'POST /api/reports/:id/resume': O,
+  'POST /api/reports/:id/rotate-token': O,
+  'POST /api/reports/:id/runs': { role: O, own: "the report's X-Report-Token" },
+  'GET /api/reports/:id/runs': V,
+  'GET /api/report-runs/:id': V,
+
+  'GET /api/inbound': V,
+  'GET /api/inbound/:id': V,
+  'POST /api/ingress/gmail': O,
+  'POST /api/ingress/raw': O,
+
+  'POST /api/lists': O,
+  'GET /api/lists': V,
+  'GET /api/lists/:id': V,
+  'PATCH /api/lists/:id': O,
+  'DELETE /api/lists/:id': O,
+  'GET /api/lists/:id/contacts': V,
+  'POST /api/lists/:id/contacts': O,
+  'DELETE /api/lists/:id/contacts/:address': O,
+  'POST /api/lists/:id/import': O,
+  'GET /api/suppressions': V,
+  'POST /api/suppressions': O,
+  'DELETE /api/suppressions/:address': O,
+
+  'POST /api/campaigns': O,
+  'GET /api/campaigns': V,
+  'GET /api/campaigns/:id': V,
+  'POST /api/campaigns/:id/start': O,
+  'POST /api/campaigns/:id/pause': O,
+  'POST /api/campaigns/:id/preview': O,
+  'POST /api/campaigns/:id/resume': O,
+  'POST /api/campaigns/:id/retry-failed': O,
+  'POST /api/campaigns/:id/cancel': O,
+  'POST /api/campaigns/:id/test': O,
+  'GET /api/campaigns/:id/recipients': V,
+  'GET /api/campaigns/:id/recipients.csv': V,
+  'GET /api/campaigns/:id/events': V,
+
+  'GET /api/catcher/messages': V,
+  'DELETE /api/catcher/messages': O,
+  'GET /api/catcher/messages/:id': V,
+
+  'POST /api/feedback/postmark': { role: O, own: 'Basic credentials of FACTEUR_FEEDBACK_POSTMARK_AUTH' },
+  'POST /api/feedback/sendgrid': { role: O, own: "SendGrid's signature" },
+  'POST /api/feedback/ses': { role: O, own: "the SNS message's signature" },
+  'POST /api/feedback/mailgun': { role: O, own: "Mailgun's signature in the body" },
+};
+
+const ROLE_ORDER: Role[] = ['viewer', 'operator', 'admin'];
+const allows = (held: Role, needed: Role) => ROLE_ORDER.indexOf(held) >= ROLE_ORDER.indexOf(needed);
+const roleOf = (entry: Entry): Role | undefined =>
+  entry === 'public' ? undefined : typeof entry === 'string' ? entry : entry.role;
+
+/** A value for each path parameter: well formed, naming nothing that exists. */
+const PARAMS: Record<string, string> = {
+  id: '01900000-0000-7000-8000-000000000000',
+  address: encodeURIComponent('nobody@example.com'),
+  token: 'not-a-token',
+};
+
+type Route = { method: string; url: string; ownCredential: boolean };
+type Case = 'none' | 'revoked' | Role;
+
+describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let t: TestFacteur;
+  const logLines: string[] = [];
+  const keys = {} as Record<'revoked' | Role, string>;
+  let routes: Route[];
+
+  beforeAll(async () => {
+    t = await startTestFacteur({}, { logLines });
+    const deps = { store: t.facteur.store, clock: systemClock, logger: silentLogger() };
+    for (const role of ROLE_ORDER) keys[role] = (await createApiKey(deps, role, role)).key;
+    const revoked = await createApiKey(deps, 'revoked', 'admin');
+    await revokeKey(deps, revoked.id);
+    keys.revoked = revoked.key;
+    routes = t.facteur.http.registeredRoutes.map((r) => ({ ...r }));
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** The route's entry: its own, or for a HEAD beside a GET, the GET's. */
+  const entryFor = (route: Route): Entry | undefined =>
+    TABLE[`${route.method} ${route.url}`] ??
+    (route.method === 'HEAD' ? TABLE[`GET ${route.url}`] : undefined);
+
+  it('has an entry for every registered route, and a route for every entry', () => {
+    expect(routes.length).toBeGreaterThan(50);
+    const missing = routes.filter((r) => entryFor(r) === undefined).map((r) => `${r.method} ${r.url}`);
+    const registered = new Set(routes.map((r) => `${r.method} ${r.url}`));
+    const stale = Object.keys(TABLE).filter((key) => !registered.has(key));
+    expect(
+      missing,
+      `routes without an entry in TABLE (decide who may call them, and add them to core/http/access-policy.ts if they need more than the method rule):\n${missing.join('\n')}`,
+    ).toEqual([]);
+    expect(stale, `entries naming no registered route:\n${stale.join('\n')}`).toEqual([]);
+  });
+
+  it('lists as public exactly the routes outside /api, and as own credential exactly those that declare one', () => {
+    const problems: string[] = [];
+    for (const route of routes) {
+      const entry = entryFor(route);
+      if (!entry) continue;
+      const name = `${route.method} ${route.url}`;
+      if ((entry === 'public') !== !route.url.startsWith('/api/'))
+        problems.push(
+          `${name}: public is ${entry === 'public'}, but the route is ${route.url.startsWith('/api/') ? 'under' : 'outside'} /api`,
+        );
+      if ((typeof entry === 'object') !== route.ownCredential)
+        problems.push(
+          `${name}: the table says own credential ${typeof entry === 'object'}, the route ${route.ownCredential}`,
+        );
+    }
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+
+  it("names only registered routes in the policy's exceptions", () => {
+    const registered = new Set(routes.map((r) => `${r.method} ${r.url}`));
+    expect(Object.keys(ACCESS_EXCEPTIONS).filter((key) => !registered.has(key))).toEqual([]);
+  });
+
+  /** What a case must get on a route: a refusal (status and code), or anything but 401/403. */
+  function expected(entry: Entry, kase: Case): { status: number; code: string } | 'allowed' | 'refused' {
+    const role = roleOf(entry);
+    if (!role) return 'allowed'; // public: credentials are not even looked at
+    if (kase === 'none')
+      // A route with its own credential refuses a request with none its own way (401, or 404
+      // for a provider that is not configured); the others ask for a key.
+      return typeof entry === 'object' ? 'refused' : { status: 401, code: 'AUTH_REQUIRED' };
+    if (kase === 'revoked') return { status: 401, code: 'AUTH_INVALID' };
+    return allows(kase, role) ? 'allowed' : { status: 403, code: 'AUTH_FORBIDDEN' };
+  }
+
+  async function check(kase: Case): Promise<string[]> {
+    const problems: string[] = [];
+    for (const route of routes) {
+      const entry = entryFor(route);
+      if (!entry) continue; // reported by the first test
+      const path = route.url.replace(/:(\w+)/g, (_, name: string) => PARAMS[name] ?? 'x');
+      const withBody = !['GET', 'HEAD', 'DELETE'].includes(route.method);
+      const answer = await t.request<{ error?: { code: string; message: string } }>(route.method, path, {
+        auth: false,
+        headers: kase === 'none' ? {} : { authorization: `Bearer ${keys[kase]}` },
+        ...(withBody ? { body: {} } : {}),
+      });
+      const want = expected(entry, kase);
+      const name = `${kase}: ${route.method} ${route.url}`;
+      if (want === 'allowed') {
+        if (answer.status === 401 || answer.status === 403)
+          problems.push(
+            `${name}: expected to be let through, got ${answer.status} ${answer.body?.error?.code}`,
+          );
+      } else if (want === 'refused') {
+        if (![401, 404].includes(answer.status))
+          problems.push(`${name}: expected its own credential's refusal (401 or 404), got ${answer.status}`);
+      } else if (answer.status !== want.status) {
+        problems.push(`${name}: expected ${want.status} ${want.code}, got ${answer.status}`);
+      } else if (route.method !== 'HEAD' && answer.body?.error?.code !== want.code) {
+        problems.push(`${name}: expected ${want.code}, got ${answer.body?.error?.code}`);
+      }
+    }
+    return problems;
+  }
+
+  for (const kase of ['none', 'revoked', 'viewer', 'operator', 'admin'] as const) {
+    it(`answers as the table says with ${kase === 'none' ? 'no credentials' : `${kase === 'viewer' || kase === 'revoked' ? 'a' : 'an'} ${kase} key`}`, async () => {
+      const problems = await check(kase);
+      expect(problems, problems.join('\n')).toEqual([]);
+    });
+  }
+
+  it('says which role is needed, changes nothing when it refuses, and logs the role but never the key', async () => {
+    const as = (role: Role) => ({ auth: false, headers: { authorization: `Bearer ${keys[role]}` } });
+    const endpoint = { name: 'refused', url: 'https://example.com/hook' };
+    const refused = await t.request<{ error: { code: string; message: string; details: unknown } }>(
+      'POST',
+      '/api/endpoints',
+      { ...as('viewer'), body: endpoint },
+    );
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('AUTH_FORBIDDEN');
+    expect(refused.body.error.message).toContain('operator');
+    expect(refused.body.error.message).toContain('viewer');
+    expect(refused.body.error.details).toEqual({ required: 'operator', role: 'viewer' });
+    const mailbox = {
+      name: 'refused',
+      host: 'imap.example.com',
+      port: 993,
+      tls: 'implicit',
+      auth: { type: 'password', user: 'u', password: 'p' },
+    };
+    const byOperator = await t.request('POST', '/api/mailboxes', { ...as('operator'), body: mailbox });
+    expect(byOperator.status).toBe(403);
+    const message = { to: ['someone@example.com'], subject: 'refused', text: 'no' };
+    expect((await t.request('POST', '/api/messages', { ...as('viewer'), body: message })).status).toBe(403);
+
+    const endpoints = await t.request<{ endpoints: unknown[] }>('GET', '/api/endpoints', as('viewer'));
+    expect(endpoints.body.endpoints).toEqual([]);
+    const mailboxes = await t.request<{ mailboxes: unknown[] }>('GET', '/api/mailboxes', as('viewer'));
+    expect(mailboxes.body.mailboxes).toEqual([]);
+    const messages = await t.request<{ messages: unknown[] }>('GET', '/api/messages', as('viewer'));
+    expect(messages.body.messages).toEqual([]);
+
+    const logged = logLines.filter((line) => line.includes('AUTH_FORBIDDEN'));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(JSON.parse(logged[0] as string)).toMatchObject({ event: 'http.error', role: 'viewer' });
+    for (const key of Object.values(keys)) expect(logLines.join('\n')).not.toContain(key);
+  });
+
+  it('declares 403 in the OpenAPI document exactly on the routes that need more than viewer', async () => {
+    const doc = await t.request<{
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    }>('GET', '/openapi.json');
+    const problems: string[] = [];
+    for (const [path, operations] of Object.entries(doc.body.paths)) {
+      if (!path.startsWith('/api/')) continue;
+      const url = path.replace(/\{(\w+)\}/g, ':$1');
+      for (const [method, operation] of Object.entries(operations)) {
+        const entry = TABLE[`${method.toUpperCase()} ${url}`];
+        if (!entry) continue;
+        const declares = '403' in operation.responses;
+        if (declares !== (roleOf(entry) !== 'viewer'))
+          problems.push(`${method.toUpperCase()} ${url}: 403 declared ${declares}, needs ${roleOf(entry)}`);
+      }
+    }
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+});
