@@ -882,7 +882,8 @@ export async function startFeedbackApp(
     health: new HealthRegistry(),
     bodyLimitBytes: 1024 * 1024,
     version: 'test',
-    verifyKey: async (given) => (given === key ? { kind: 'api_key', id: 'key-1', name: 'test' } : undefined),
+    verifyKey: async (given) =>
+      given === key ? { kind: 'api_key', id: 'key-1', name: 'test', role: 'operator' } : undefined,
     registerApiRoutes: (api) =>
       registerFeedbackRoutes(api, {
         apply: async (items) => {

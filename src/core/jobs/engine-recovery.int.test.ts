@@ -42,7 +42,7 @@ describe.skipIf(skip)('JobEngine recovery', () => {
     expect(runsBy).toEqual(['A']);
     // A's clock stands still (a stalled process): its lease runs out in B's time.
     clockB.advance(3 * LEASE_MS);
-    await vi.waitFor(() => expect(runsBy).toEqual(['A', 'B']));
+    await vi.waitFor(() => expect(runsBy).toEqual(['A', 'B']), { timeout: 5000 });
     await vi.waitFor(async () =>
       expect(await getJob(bed.store.db, job.id)).toMatchObject({
         status: 'succeeded',
