@@ -3,6 +3,8 @@ import {
   campaignCreateSchema,
   campaignHash,
   emptyCounts,
+  inlineRecipientSchema,
+  plainInlineRecipient,
   progressOf,
   renderFor,
   templateContext,
@@ -71,6 +73,43 @@ describe('progress', () => {
     });
     expect(campaignHash({ ...input, idempotencyKey: 'k' })).toBe(campaignHash(input));
     expect(campaignHash({ ...input, recipients: [{ address: 'b@b.c' }] })).not.toBe(campaignHash(input));
+  });
+});
+
+describe('the inline recipients fast path', () => {
+  it('takes only what the schema takes, unchanged, and leaves every other value to the schema', () => {
+    const taken = [
+      { address: 'a@example.org' },
+      { address: 'a@example.org', name: 'A', fields: { club: 'Vélo', n: 3, ok: true, none: null } },
+      { address: 'x'.repeat(320), fields: {} },
+      Object.assign(Object.create(null), { address: 'a@example.org' }),
+    ];
+    const left = [
+      null,
+      'a@example.org',
+      [{ address: 'a@example.org' }],
+      {},
+      { address: 'x'.repeat(321) },
+      { address: 1 },
+      { address: 'a@example.org', name: null },
+      { address: 'a@example.org', extra: 1 },
+      { address: 'a@example.org', fields: [] },
+      { address: 'a@example.org', fields: null },
+      { address: 'a@example.org', fields: { nested: { a: 1 } } },
+      { address: 'a@example.org', fields: { list: [1] } },
+      { address: 'a@example.org', fields: { n: Number.NaN } },
+      { address: 'a@example.org', fields: { n: Number.POSITIVE_INFINITY } },
+      new (class Recipient {
+        address = 'a@example.org';
+      })(),
+    ];
+    for (const value of taken) {
+      expect(plainInlineRecipient(value)).toBe(value);
+      expect(inlineRecipientSchema.safeParse(value).success).toBe(true);
+    }
+    for (const value of left) expect(plainInlineRecipient(value), JSON.stringify(value)).toBeUndefined();
+    // Left to the schema, most of them are refused there with the field named.
+    expect(inlineRecipientSchema.safeParse(left[10]).error?.issues[0]?.path).toEqual(['fields', 'nested']);
   });
 });
 

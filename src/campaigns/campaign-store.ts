@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, IdempotentInsert, Tx } from '../core/db/index.js';
 import { insertOrSkipByIdempotencyKey } from '../core/db/index.js';
+import { BulkStatement } from './bulk-store.js';
 import {
   type CampaignStatus,
   emptyCounts,
@@ -17,8 +18,8 @@ import {
 export type CampaignRow = Database['campaigns'];
 export type RecipientRow = Database['campaign_recipients'];
 
-/** Rows per statement: under every dialect's parameter limit (18 columns a row). */
-const CHUNK = 50;
+/** Ledger rows per insert: 700 parameters, under every dialect's limit. */
+const RECIPIENTS_PER_STATEMENT = 100;
 
 export async function insertCampaign(tx: Tx, row: CampaignRow): Promise<IdempotentInsert<CampaignRow>> {
   return insertOrSkipByIdempotencyKey(tx, 'campaigns', row);
@@ -95,9 +96,17 @@ export interface NewRecipient {
   fields: Record<string, unknown>;
 }
 
+const recipientRows = new BulkStatement(
+  'insert into campaign_recipients (campaign_id, seq, address_key, address, name, fields, state, attempts, updated_at) values ',
+  "(?, ?, ?, ?, ?, ?, 'queued', 0, ?)",
+  ' on conflict (campaign_id, address_key) do nothing',
+  RECIPIENTS_PER_STATEMENT,
+);
+
 /**
- * Appends recipients to a campaign's ledger from `seq` on; one whose key is already there is left
- * out. Returns how many were written.
+ * Appends recipients to a campaign's ledger from `seq` on, a statement per 100 rows (plain SQL:
+ * bulk-store.ts says why); one whose key is already there is left out. Returns how many were
+ * written.
  */
 export async function insertRecipients(
   tx: Tx,
@@ -107,36 +116,14 @@ export async function insertRecipients(
   now: number,
 ): Promise<number> {
   let written = 0;
-  let seq = firstSeq;
-  for (let i = 0; i < recipients.length; i += CHUNK) {
-    const part = recipients.slice(i, i + CHUNK);
-    const rows = await tx.db
-      .insertInto('campaign_recipients')
-      .values(
-        part.map((r) => ({
-          campaign_id: campaignId,
-          seq: seq++,
-          address_key: r.key,
-          address: r.address,
-          name: r.name,
-          fields: JSON.stringify(r.fields),
-          state: 'queued',
-          reason: null,
-          detail: null,
-          smtp_code: null,
-          message_id: null,
-          message_id_header: null,
-          transport: null,
-          provider_message_id: null,
-          attempts: 0,
-          settled_at: null,
-          updated_at: now,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['campaign_id', 'address_key']).doNothing())
-      .returning('seq')
-      .execute();
-    written += rows.length;
+  for (let start = 0; start < recipients.length; start += RECIPIENTS_PER_STATEMENT) {
+    const params: unknown[] = [];
+    const end = Math.min(recipients.length, start + RECIPIENTS_PER_STATEMENT);
+    for (let i = start; i < end; i++) {
+      const r = recipients[i] as NewRecipient;
+      params.push(campaignId, firstSeq + i, r.key, r.address, r.name, JSON.stringify(r.fields), now);
+    }
+    written += await recipientRows.affected(tx.db, tx.dialect, params);
   }
   return written;
 }

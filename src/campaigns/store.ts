@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, Tx } from '../core/db/index.js';
+import { BulkStatement } from './bulk-store.js';
 import type { AttributeValue, SuppressionReason } from './model.js';
 
 /**
@@ -66,54 +67,62 @@ function likePattern(text: string): string {
 }
 const ESCAPE = sql.raw("'\\'");
 
+const contactsWithKeys = new BulkStatement(
+  'select * from contacts where list_id = ? and address_key in (',
+  '?',
+  ')',
+  CHUNK,
+);
+
 /** The contacts of `listId` whose key is among `keys`, by key. */
 export async function contactsByKey(
-  db: Kysely<Database>,
+  tx: Tx,
   listId: string,
   keys: readonly string[],
 ): Promise<Map<string, ContactRecord>> {
   const found = new Map<string, ContactRecord>();
-  for (const part of chunks(keys)) {
-    const rows = await db
-      .selectFrom('contacts')
-      .selectAll()
-      .where('list_id', '=', listId)
-      .where('address_key', 'in', part)
-      .execute();
+  for (let start = 0; start < keys.length; start += CHUNK) {
+    const params: unknown[] = [listId, ...keys.slice(start, start + CHUNK)];
+    const { rows } = await contactsWithKeys.execute<ContactRow>(tx.db, tx.dialect, params);
     for (const row of rows) found.set(row.address_key, contactFrom(row));
   }
   return found;
 }
 
-/** Inserts contacts; one whose key another writer inserted meanwhile is left out. Returns the keys inserted. */
+const contactRows = new BulkStatement(
+  'insert into contacts (id, list_id, address_key, address, address_given, name, attributes, search, created_at, updated_at) values ',
+  '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  ' on conflict (list_id, address_key) do nothing',
+  CHUNK,
+);
+
+/**
+ * Inserts contacts, a statement per CHUNK rows (plain SQL: bulk-store.ts says why); one whose
+ * key another writer inserted meanwhile is left out. Returns how many were inserted.
+ */
 export async function insertContacts(
   tx: Tx,
   listId: string,
   contacts: readonly NewContact[],
   now: number,
-): Promise<Set<string>> {
-  const inserted = new Set<string>();
-  for (const part of chunks(contacts)) {
-    const rows = await tx.db
-      .insertInto('contacts')
-      .values(
-        part.map((c) => ({
-          id: c.id,
-          list_id: listId,
-          address_key: c.key,
-          address: c.address,
-          address_given: c.given,
-          name: c.name,
-          attributes: JSON.stringify(c.attributes),
-          search: searchText(c.key, c.name),
-          created_at: now,
-          updated_at: now,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['list_id', 'address_key']).doNothing())
-      .returning('address_key')
-      .execute();
-    for (const row of rows) inserted.add(row.address_key);
+): Promise<number> {
+  let inserted = 0;
+  for (let start = 0; start < contacts.length; start += CHUNK) {
+    const params: unknown[] = [];
+    for (const c of contacts.slice(start, start + CHUNK))
+      params.push(
+        c.id,
+        listId,
+        c.key,
+        c.address,
+        c.given,
+        c.name,
+        JSON.stringify(c.attributes),
+        searchText(c.key, c.name),
+        now,
+        now,
+      );
+    inserted += await contactRows.affected(tx.db, tx.dialect, params);
   }
   return inserted;
 }

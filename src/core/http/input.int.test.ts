@@ -186,6 +186,42 @@ describe.skipIf(skip)('the HTTP edge', () => {
     expect(health.status).toBe(200);
   });
 
+  it('decodes a JSON body whose characters are split between the chunks it arrives in', async () => {
+    const name = 'Café 🎉 split';
+    const bytes = Buffer.from(JSON.stringify({ name }), 'utf8');
+    const cut = [bytes.indexOf(0xc3) + 1, bytes.indexOf(0xf0) + 2]; // inside é, inside the emoji
+    const parts = [bytes.subarray(0, cut[0]), bytes.subarray(cut[0], cut[1]), bytes.subarray(cut[1])];
+    const url = new URL(app.url);
+    const answer = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/api/lists',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${app.key}` },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode, body }));
+        },
+      );
+      req.on('error', reject);
+      // Each part in its own chunk of the chunked encoding, written once the one before is out.
+      const write = (index: number): void => {
+        const part = parts[index];
+        if (part === undefined) req.end();
+        else req.write(part, () => write(index + 1));
+      };
+      write(0);
+    });
+    expect(answer.status).toBe(201);
+    expect((JSON.parse(answer.body) as { name: string }).name).toBe(name);
+  });
+
   it('takes a bare POST on a route whose body is optional', async () => {
     const created = await app.request<{ id: string }>('POST', '/api/endpoints', {
       body: { name: 'edge', url: 'https://example.com/hook' },

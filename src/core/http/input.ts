@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { errorCodes, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { describeForbiddenChar, findForbiddenChar } from '../text.js';
@@ -13,6 +15,7 @@ import type { HttpApp } from './server.js';
  * - JSON bodies are parsed by one parser: an empty body is "no body" (so a route whose body is
  *   optional accepts a bare POST), a `__proto__` or `constructor.prototype` key is refused as a
  *   named field (it is valid JSON, just not allowed), and anything else malformed is INVALID_JSON.
+ *   Its text is decoded as the body arrives, never held as chunks and a concatenated copy too.
  * - Text from outside (body strings and keys, query strings, path parameters) may not hold NUL or
  *   unpaired surrogates: PostgreSQL cannot store NUL in text, and SQLite would keep both and send
  *   them on over SMTP, so both databases refuse the same input here with a 400 naming the field.
@@ -39,24 +42,29 @@ const NEEDS_WALK = /\\u|__proto__|constructor/;
 /** Installs the JSON parser, the text rule for query and path, and the media-type check. */
 export function installInputRules(app: HttpApp): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
-    const body = text as string;
-    if (body.length === 0) return done(null, undefined);
-    let value: unknown;
-    try {
-      value = JSON.parse(body);
-    } catch (error) {
-      return done(
-        new AppError('INVALID_JSON', `the request body is not valid JSON: ${(error as Error).message}`),
-        undefined,
-      );
-    }
-    if (NEEDS_WALK.test(body)) {
-      const problems: FieldError[] = [];
-      walkJson(value, [], !request.routeOptions.config.mailText, problems);
-      if (problems.length > 0) return done(validationError('body', problems), undefined);
-    }
-    done(null, value);
+  app.addContentTypeParser('application/json', (request, payload, done) => {
+    readBodyText(request, payload, (error, body) => {
+      if (error || body === undefined) return done(error, undefined);
+      if (body.length === 0) return done(null, undefined);
+      let value: unknown;
+      try {
+        value = JSON.parse(body);
+      } catch (parseError) {
+        return done(
+          new AppError(
+            'INVALID_JSON',
+            `the request body is not valid JSON: ${(parseError as Error).message}`,
+          ),
+          undefined,
+        );
+      }
+      if (NEEDS_WALK.test(body)) {
+        const problems: FieldError[] = [];
+        walkJson(value, [], !request.routeOptions.config.mailText, problems);
+        if (problems.length > 0) return done(validationError('body', problems), undefined);
+      }
+      done(null, value);
+    });
   });
 
   app.addHook('preValidation', async (request) => {
@@ -71,6 +79,61 @@ export function installInputRules(app: HttpApp): void {
     const type = String(request.headers['content-type']).split(';')[0]?.trim().toLowerCase() ?? '';
     if (!acceptedMediaTypes(request).includes(type)) throw unsupportedMediaType(request);
   });
+}
+
+/**
+ * A body's text, decoded chunk by chunk as it arrives, under the route's byte limit and with the
+ * Content-Length check of Fastify's own reader (and its errors, which the error handler maps).
+ * Fastify's `parseAs: 'string'` keeps every chunk to the end, then concatenates them and decodes
+ * the copy: a 10 MB campaign body was 20 MB of buffers beside its 10 MB string, and the chunks,
+ * held that long, were freed only by a later collection (B8). Here each chunk is dropped once
+ * decoded; a character split between two chunks is joined by the decoder.
+ */
+function readBodyText(
+  request: FastifyRequest,
+  payload: Readable,
+  done: (error: Error | null, text?: string) => void,
+): void {
+  const limit = request.routeOptions.bodyLimit;
+  const declared = Number(request.headers['content-length']);
+  if (declared > limit) {
+    done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    return;
+  }
+  const decoder = new StringDecoder('utf8');
+  const pieces: string[] = [];
+  let received = 0;
+  const encodedLength = () => (payload as { receivedEncodedLength?: number }).receivedEncodedLength ?? 0;
+  const finish = (error: Error | null, text?: string): void => {
+    payload.removeListener('data', onData);
+    payload.removeListener('end', onEnd);
+    payload.removeListener('error', onError);
+    done(error, text);
+  };
+  const onData = (chunk: Buffer | string): void => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    received += bytes.length;
+    if (received > limit || encodedLength() > limit) finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    else pieces.push(decoder.write(bytes));
+  };
+  const onEnd = (): void => {
+    if (!Number.isNaN(declared) && (encodedLength() || received) !== declared) {
+      finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      return;
+    }
+    pieces.push(decoder.end());
+    const text = pieces.join('');
+    pieces.length = 0;
+    finish(null, text);
+  };
+  const onError = (error: Error & { statusCode?: number }): void => {
+    if (!(typeof error.statusCode === 'number' && error.statusCode >= 400)) error.statusCode = 400;
+    finish(error);
+  };
+  payload.on('data', onData);
+  payload.on('end', onEnd);
+  payload.on('error', onError);
+  payload.resume();
 }
 
 function walkJson(value: unknown, path: PropertyKey[], checkText: boolean, out: FieldError[]): void {
