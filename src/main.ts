@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import type { Registry } from 'prom-client';
-import { createKeyVerifier } from './access/index.js';
 import {
-  Audiences,
-  Campaigns,
-  closeCampaignStreams,
-  registerBulkMailRoutes,
-  registerUnsubscribeRoutes,
-} from './campaigns/index.js';
+  Accounts,
+  createKeyVerifier,
+  createSessionVerifier,
+  DEFAULT_SIGN_IN_POLICY,
+  SignIn,
+} from './access/index.js';
+import { AuditLog } from './audit/index.js';
+import { Audiences, Campaigns, closeCampaignStreams } from './campaigns/index.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { BootConfig } from './core/config/index.js';
 import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/index.js';
@@ -16,7 +17,7 @@ import { migrateToLatest, openStore, type Store } from './core/db/index.js';
 import { AppError } from './core/errors.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
 import { stableInstanceId } from './core/instance.js';
-import { JobEngine, registerJobRoutes } from './core/jobs/index.js';
+import { JobEngine } from './core/jobs/index.js';
 import { TargetGuard } from './core/net/ssrf.js';
 import {
   createMetricsRegistry,
@@ -26,21 +27,13 @@ import {
   type Logger,
   transportProbe,
 } from './core/observability/index.js';
-import { registerDoctorRoutes, smtpTarget } from './doctor/index.js';
 import { registerHealthChecks, startHeartbeat } from './health-checks.js';
-import { Inbound, registerInboundRoutes, routeQueue } from './inbound/index.js';
-import {
-  type MailCatcher,
-  type MailTransport,
-  openTransports,
-  registerCatcherRoutes,
-  registerMessageRoutes,
-  SEND_QUEUE,
-  sendQueue,
-} from './mail/index.js';
-import { Reports, registerReportRoutes } from './reports/index.js';
-import { RuleStore, registerRuleRoutes } from './rules/index.js';
-import { deliveryQueue, registerWebhookRoutes, Webhooks } from './webhooks/index.js';
+import { type RouteParts, registerApiRoutes, registerPublicRoutes } from './http-routes.js';
+import { Inbound, routeQueue } from './inbound/index.js';
+import { type MailCatcher, type MailTransport, openTransports, SEND_QUEUE, sendQueue } from './mail/index.js';
+import { Reports } from './reports/index.js';
+import { RuleStore } from './rules/index.js';
+import { deliveryQueue, Webhooks } from './webhooks/index.js';
 
 /**
  * The composition root: reads nothing itself, builds every part from the boot config, starts
@@ -64,6 +57,10 @@ export interface Facteur {
   readonly audiences: Audiences;
   /** Campaigns: the recipient ledger, the dispatcher, feedback. */
   readonly campaigns: Campaigns;
+  /** Dashboard users and sessions; password and link sign-in. */
+  readonly accounts: Accounts;
+  readonly signIn: SignIn;
+  readonly audit: AuditLog;
   /** The built-in catcher, when no SMTP relay is configured. */
   readonly catcher: MailCatcher | undefined;
   readonly health: HealthRegistry;
@@ -244,6 +241,24 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     // A report run's `send` stage follows its message's send job.
     engine.follow(SEND_QUEUE, reports.followSend);
 
+    const audit = new AuditLog({ store, clock, logger, retentionMs: config.audit.retentionMs });
+    cleanups.push(() => audit.stop());
+    const { sessionIdleMs: idleMs, sessionMaxAgeMs: maxAgeMs, loginLockMs, loginLinkTtlMs } = config.access;
+    const accounts = new Accounts({
+      store,
+      clock,
+      logger,
+      secretKey: key.key,
+      audit,
+      sessions: { idleMs, maxAgeMs },
+    });
+    const signIn = new SignIn({
+      accounts,
+      mail: mailDeps,
+      publicUrl: () => config.campaigns.publicUrl ?? listenUrl,
+      policy: { ...DEFAULT_SIGN_IN_POLICY, lockMs: loginLockMs, linkTtlMs: loginLinkTtlMs },
+    });
+
     const health = new HealthRegistry();
     registerHealthChecks(health, {
       store,
@@ -264,6 +279,11 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     ]);
 
     let shuttingDown = false;
+    const routeParts: RouteParts = {
+      ...{ config, store, clock, logger, metrics, guard, lookup: options.lookup, mailDeps, engine, webhooks },
+      ...{ rules, inbound, reports, audiences, campaigns, catcher, audit, accounts, signIn },
+      isShuttingDown: () => shuttingDown,
+    };
     const http = await createHttpServer({
       logger,
       metrics,
@@ -272,42 +292,9 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       bodyLimitBytes: config.http.bodyLimitBytes,
       verifyKey: createKeyVerifier({ store, clock, logger }),
       isShuttingDown: () => shuttingDown,
-      registerApiRoutes: (api) => {
-        registerMessageRoutes(api, mailDeps);
-        registerJobRoutes(api, engine);
-        registerWebhookRoutes(api, webhooks);
-        registerRuleRoutes(api, {
-          rules,
-          unknownEndpoints: async (ids) => {
-            const all = await webhooks.endpoints.all();
-            return ids.filter((id) => !all.has(id));
-          },
-        });
-        registerInboundRoutes(api, inbound);
-        registerReportRoutes(api, reports);
-        registerBulkMailRoutes(api, {
-          audiences,
-          campaigns,
-          clock,
-          logger,
-          guard,
-          metrics,
-          config,
-          isShuttingDown: () => shuttingDown,
-        });
-        registerDoctorRoutes(api, {
-          clock,
-          guard,
-          logger,
-          ...(options.lookup ? { lookup: options.lookup } : {}),
-          smtp: smtpTarget(config, catcher?.port),
-          webhooks,
-          inbound,
-          live: true,
-        });
-        if (catcher) registerCatcherRoutes(api, { store });
-      },
-      registerPublicRoutes: (app) => registerUnsubscribeRoutes(app, campaigns),
+      verifySession: createSessionVerifier(accounts),
+      registerApiRoutes: (api) => registerApiRoutes(api, routeParts),
+      registerPublicRoutes: (app) => registerPublicRoutes(app, routeParts),
     });
     cleanups.push(() => http.close());
 
@@ -318,6 +305,8 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     await engine.start();
     await inbound.start();
     reports.start();
+    audit.start();
+    await announceSetupLink(signIn, logger);
     cleanups.push(() => engine.stop(config.jobs.shutdownTimeoutMs));
     const heartbeat = startHeartbeat(clock, logger, engine, inbound);
     dependencies.start();
@@ -344,6 +333,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
         await dependencies.stop();
         await inbound.stop(); // watchers first: no new mail is recorded while the engine drains
         await reports.stop(); // no new scheduled runs while the engine drains
+        await audit.stop();
         await engine.stop(config.jobs.shutdownTimeoutMs);
         await webhooks.stop();
         rules.close();
@@ -367,6 +357,9 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       reports,
       audiences,
       campaigns,
+      accounts,
+      signIn,
+      audit,
       catcher,
       health,
       metrics,
@@ -378,6 +371,16 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     throw error;
   }
+}
+
+/** While no user exists, logs a one-time link that creates the first admin (docs/dashboard.md). */
+async function announceSetupLink(signIn: SignIn, logger: Logger): Promise<void> {
+  const setup = await signIn.setupLink();
+  if (!setup) return;
+  logger.warn(
+    { event: 'access.setup_link', url: setup.url, expiresAt: new Date(setup.expiresAt).toISOString() },
+    `no user yet: open ${setup.url} to create the first admin (or run \`facteur user create --admin\`)`,
+  );
 }
 
 async function listen(http: HttpApp, config: BootConfig): Promise<string> {

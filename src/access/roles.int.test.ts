@@ -4,6 +4,8 @@ import { createTestDatabase, databaseSkipReason, type TestDatabase } from '../..
 import { systemClock } from '../core/clock.js';
 import { migrateToLatest, openStore, type Store } from '../core/db/index.js';
 import { apiKeyRoles } from '../core/db/migrations/0010_api_key_roles.js';
+import { users } from '../core/db/migrations/0011_users.js';
+import { auditLog } from '../core/db/migrations/0012_audit_log.js';
 import { silentLogger } from '../core/observability/index.js';
 import { createApiKey, createKeyVerifier, listKeys } from './index.js';
 
@@ -54,12 +56,20 @@ describe.skipIf(skip)(`API key roles${skip ? ` (skipped: ${skip})` : ''}`, () =>
 
   it('makes the keys that existed before roles admin', async () => {
     const db = store.db as unknown as Kysely<unknown>;
-    // Back to the schema before 0010, with a key of that time, then migrate again.
-    await apiKeyRoles().down(db);
-    await store.db
-      .deleteFrom('facteur_migrations' as never)
-      .where('name' as never, '=', '0010_api_key_roles' as never)
-      .execute();
+    // Back to the schema before 0010 (the later migrations first), with a key of that time,
+    // then migrate again.
+    const later = {
+      '0012_audit_log': auditLog(),
+      '0011_users': users(),
+      '0010_api_key_roles': apiKeyRoles(),
+    };
+    for (const [name, migration] of Object.entries(later)) {
+      await migration.down(db);
+      await store.db
+        .deleteFrom('facteur_migrations' as never)
+        .where('name' as never, '=', name as never)
+        .execute();
+    }
     await store.db
       .insertInto('api_keys')
       .values({
@@ -70,7 +80,7 @@ describe.skipIf(skip)(`API key roles${skip ? ` (skipped: ${skip})` : ''}`, () =>
         created_at: 0,
       } as never)
       .execute();
-    expect(await migrateToLatest(store)).toEqual(['0010_api_key_roles']);
+    expect(await migrateToLatest(store)).toEqual(Object.keys(later).reverse());
     expect((await listKeys(deps())).find((k) => k.id === 'legacy')?.role).toBe('admin');
   });
 });

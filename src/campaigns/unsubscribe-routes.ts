@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { escapeHtml, PAGE_HEADERS as HEADERS, htmlPage as page } from '../core/http/pages.js';
 import type { HttpApp } from '../core/http/server.js';
 import type { Campaigns } from './campaigns.js';
 
@@ -9,22 +10,6 @@ import type { Campaigns } from './campaigns.js';
  * the address on the suppression list at once. `GET /u/:token` only shows that button, so a
  * link scanner fetching the URL unsubscribes nobody.
  */
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${title}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1.2rem}</style></head><body>${body}</body></html>`;
-}
-
-const HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-  'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
-  'x-robots-tag': 'noindex',
-};
 
 const NOT_VALID = page(
   'Lien non valide / Link not valid',

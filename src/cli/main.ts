@@ -10,6 +10,7 @@ import { reportListCommand, reportPreviewCommand, reportRunCommand, reportRunsCo
 import { sendCommand } from './send.js';
 import { serveCommand } from './serve.js';
 import { commandLogger, configOrExit, EXIT, print, runCommand } from './shared.js';
+import { userCreateCommand, userListCommand } from './user.js';
 
 /** The `facteur` command. Configuration comes from FACTEUR_* variables (and ./.env). */
 
@@ -48,6 +49,35 @@ program
       }
     }),
   );
+
+const user = program.command('user').description('Manage the people who sign in to the dashboard.');
+user
+  .command('create')
+  .description('Create a user; with --admin, the first admin (or any other).')
+  .requiredOption('--email <email>', 'the sign-in email')
+  .option('--name <name>', 'the name shown in the dashboard (default: the part before @)')
+  .option('--role <role>', 'admin, operator or viewer (docs/security.md)', 'viewer')
+  .option('--admin', 'the admin role (the same as --role admin)')
+  .option(
+    '--password-stdin',
+    'read the password from the first line of standard input (else: sign-in by emailed link)',
+  )
+  .option('--json', 'print the user as JSON')
+  .action(
+    (options: {
+      email: string;
+      name?: string;
+      role?: string;
+      admin?: boolean;
+      passwordStdin?: boolean;
+      json?: boolean;
+    }) => runCommand(() => userCreateCommand(options)),
+  );
+user
+  .command('list')
+  .description('List users (never a password).')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) => runCommand(() => userListCommand(options)));
 
 const apikey = program.command('apikey').description('Manage API keys for the /api routes.');
 apikey

@@ -316,3 +316,47 @@ export const DELIVERY_ERROR_CODES = {
     doc: 'The IMAP server answered something unexpected (a refused command, a missing folder); the message quotes the server. The watcher reconnects with backoff.',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
+
+/** The codes of users, sign-in and sessions (access/), part of `ERROR_CODES` in errors.ts. */
+export const ACCESS_ERROR_CODES = {
+  CSRF_INVALID: {
+    status: 403,
+    retryable: false,
+    doc: "A change made with the dashboard's session cookie did not carry the session's `X-CSRF-Token` header (from `GET /auth/session`), or carried another. Nothing was changed. API keys do not need it.",
+  },
+  LOGIN_LOCKED: {
+    status: 429,
+    retryable: true,
+    doc: 'Ten wrong passwords within a minute for this account, or from this address, locked password sign-in for `FACTEUR_LOGIN_LOCK` (`Retry-After` says how long), even with the right password. The lock is in the audit log. An emailed sign-in link still works.',
+  },
+  EMAIL_TAKEN: {
+    status: 409,
+    retryable: false,
+    doc: 'Another user has this email already (emails are compared lower-cased).',
+  },
+  LAST_ADMIN: {
+    status: 409,
+    retryable: false,
+    doc: 'The change would leave no admin who can sign in (demoting, disabling or deleting the last one). Make another user admin first.',
+  },
+  LINK_USED: {
+    status: 410,
+    retryable: false,
+    doc: 'This sign-in or setup link was used already (each works once); ask for a new one on the sign-in page.',
+  },
+  LINK_EXPIRED: {
+    status: 410,
+    retryable: false,
+    doc: 'This sign-in link is past its lifetime (`FACTEUR_LOGIN_LINK_TTL`; a setup link lives 24 h); ask for a new one (a new setup link is printed at each start while there is no user).',
+  },
+  LINK_REVOKED: {
+    status: 410,
+    retryable: false,
+    doc: 'This sign-in link was revoked: a newer one was sent, the user signed out everywhere, or the account was disabled or changed role.',
+  },
+  LINK_UNKNOWN: {
+    status: 404,
+    retryable: false,
+    doc: 'No sign-in link has this token; check that the link was copied whole.',
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;

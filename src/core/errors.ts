@@ -7,7 +7,7 @@
  * `docs/errors.md` documents each code; a test keeps the two in step.
  */
 
-import { DELIVERY_ERROR_CODES } from './error-codes.js';
+import { ACCESS_ERROR_CODES, DELIVERY_ERROR_CODES } from './error-codes.js';
 
 /** What the registry knows about a code. */
 export interface ErrorCodeInfo {
@@ -61,12 +61,12 @@ export const ERROR_CODES = {
   AUTH_REQUIRED: {
     status: 401,
     retryable: false,
-    doc: 'No `Authorization: Bearer <key>` header was sent to an `/api/*` route.',
+    doc: 'No credentials were sent to an `/api/*` route: no `Authorization: Bearer <key>` header and no dashboard session cookie.',
   },
   AUTH_INVALID: {
     status: 401,
     retryable: false,
-    doc: 'The API key is unknown or was revoked; create one with `facteur apikey create`.',
+    doc: 'The API key is unknown or was revoked (create one with `facteur apikey create`), or the dashboard session has ended (signed out, idle or past its lifetime, or the user disabled or given another role): sign in again.',
   },
   AUTH_FORBIDDEN: {
     status: 403,
@@ -156,6 +156,8 @@ export const ERROR_CODES = {
 
   // Outbound mail, webhooks, inbound, reports, rules: error-codes.ts
   ...DELIVERY_ERROR_CODES,
+  // Users, sign-in, sessions: error-codes.ts
+  ...ACCESS_ERROR_CODES,
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** A code from the registry. */

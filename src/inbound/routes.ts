@@ -199,7 +199,7 @@ function registerIngressRoutes(app: HttpApp, inbound: Inbound): void {
     {
       // The pushed fields are mail text: NUL and unpaired surrogates are replaced and recorded
       // in `replaced` (see withTextRule), not refused, or the script would push it forever.
-      config: { mailText: true },
+      config: { mailText: true, workLedger: true },
       // Over the general body limit a push would get 413 and the script would retry it forever;
       // its HTML is capped at parse time anyway.
       bodyLimit: RAW_INGRESS_MAX_BYTES,
@@ -218,6 +218,7 @@ function registerIngressRoutes(app: HttpApp, inbound: Inbound): void {
   app.post(
     '/ingress/raw',
     {
+      config: { workLedger: true },
       bodyLimit: RAW_INGRESS_MAX_BYTES,
       schema: {
         summary:

@@ -187,3 +187,19 @@ export async function getCaught(
   if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
   return { ...caughtSummary(row), raw: Buffer.from(row.raw).toString('utf8') };
 }
+
+/**
+ * A caught message's body as one HTML document for the dashboard's sandboxed frame: its HTML
+ * part (inline `cid:` images turned into `data:` URLs), else its text part in a `<pre>`.
+ */
+export async function getCaughtHtml(db: Kysely<Database>, id: string): Promise<string> {
+  const row = await getCaughtRow(db, id);
+  if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
+  const parsed = await simpleParser(Buffer.from(row.raw), { skipTextToHtml: true, skipHtmlToText: true });
+  if (typeof parsed.html === 'string' && parsed.html.length > 0) return parsed.html;
+  const text = (parsed.text ?? '').replace(
+    /[&<>"]/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string,
+  );
+  return `<!doctype html><meta charset="utf-8"><pre style="white-space:pre-wrap;font:14px/1.5 monospace">${text}</pre>`;
+}

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Store } from '../core/db/index.js';
 import { idempotencyKeyOf } from '../core/http/input.js';
 import type { HttpApp } from '../core/http/server.js';
-import { getCaught, listCaught } from './catcher.js';
+import { getCaught, getCaughtHtml, listCaught } from './catcher.js';
 import { clearCaught } from './catcher-store.js';
 import { messageInputSchema } from './model.js';
 import { acceptMessage, type MailDeps } from './service.js';
@@ -79,6 +79,14 @@ const caughtSummarySchema = z.object({
   receivedAt: z.string(),
 });
 
+/**
+ * A caught message is someone else's HTML: it may style itself (mail is styled inline) and show
+ * images it carries, and nothing else: no script, no request to anywhere, an opaque origin.
+ */
+const CAUGHT_HTML_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; " +
+  "sandbox; frame-ancestors 'self'; base-uri 'none'; form-action 'none'";
+
 const idParams = z.object({ id: z.string().min(1).max(64) });
 const pageQuery = {
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -90,6 +98,7 @@ export function registerMessageRoutes(app: HttpApp, deps: MailDeps): void {
   app.post(
     '/messages',
     {
+      config: { workLedger: true },
       schema: {
         summary: 'Accepts a message for sending. Answers 202 once it is durably recorded.',
         description:
@@ -183,6 +192,30 @@ export function registerCatcherRoutes(app: HttpApp, deps: { store: Store }): voi
       },
     },
     async (request) => getCaught(deps.store.db, request.params.id),
+  );
+
+  app.get(
+    '/catcher/messages/:id/html',
+    {
+      schema: {
+        summary: "One caught message's body as an HTML page (the dashboard shows it in a sandboxed frame).",
+        description:
+          'The HTML part (inline images as data: URLs), else the text part. The answer carries a CSP of its own: no scripts, no requests anywhere (remote images and tracking pixels stay blocked), sandboxed, framed only by Facteur itself.',
+        tags: ['catcher'],
+        params: idParams,
+        produces: ['text/html'],
+      },
+    },
+    async (request, reply) => {
+      const html = await getCaughtHtml(deps.store.db, request.params.id);
+      return reply
+        .header('content-security-policy', CAUGHT_HTML_CSP)
+        .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'no-referrer')
+        .header('cache-control', 'private, no-store')
+        .type('text/html; charset=utf-8')
+        .send(html);
+    },
   );
 
   app.delete(

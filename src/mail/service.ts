@@ -49,7 +49,7 @@ export interface SendJobResult {
 
 /** Where a message came from. */
 export interface MessageOrigin {
-  source: 'api' | 'cli' | 'alert' | 'inbound' | 'report' | 'campaign';
+  source: 'api' | 'cli' | 'alert' | 'inbound' | 'report' | 'campaign' | 'access';
   apiKeyId?: string;
 }
 

@@ -124,7 +124,7 @@ export function registerReportRoutes(app: HttpApp, reports: Reports): void {
   app.post(
     '/reports/:id/runs',
     {
-      config: { routeAuth: reportTokenAuth(reports) },
+      config: { routeAuth: reportTokenAuth(reports), workLedger: true },
       schema: {
         summary:
           'Runs a report now; answers 202 with the run at once. Authenticate with an API key or `X-Report-Token`.',

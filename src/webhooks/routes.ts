@@ -192,6 +192,7 @@ export function registerWebhookRoutes(app: HttpApp, webhooks: Webhooks): void {
   app.post(
     '/events',
     {
+      config: { workLedger: true },
       schema: {
         summary: 'Publishes an event: one delivery per subscribed endpoint, recorded before the answer.',
         tags,

@@ -22,7 +22,11 @@ import { startTestFacteur, type TestFacteur } from '../support/facteur.js';
 
 const skip = await databaseSkipReason();
 
-type Entry = Role | 'public' | { role: Role; own: string };
+/**
+ * `public`: outside `/api`, no credential looked at. `session`: outside `/api`, the dashboard's
+ * own session routes (the session and its CSRF token, not a key; no role needed).
+ */
+type Entry = Role | 'public' | 'session' | { role: Role; own: string };
 
 const V: Role = 'viewer';
 const O: Role = 'operator';
@@ -36,6 +40,19 @@ const TABLE: Record<string, Entry> = {
   'GET /openapi.json': 'public',
   'GET /u/:token': 'public', // the signed unsubscribe link
   'POST /u/:token': 'public',
+  'GET /': 'public', // the dashboard's index.html (its screens are hash routes)
+  'GET /setup': 'public', // the first admin's setup link lands on the dashboard
+  'GET /assets/*': 'public', // the dashboard's bundle
+  // Dashboard sign-in (access/auth-routes.ts): no key; each checks its own session or link.
+  'GET /auth/session': 'session',
+  'POST /auth/login': 'public',
+  'POST /auth/magic-link': 'public',
+  'POST /auth/setup': 'public',
+  'POST /auth/logout': 'session',
+  'POST /auth/logout-everywhere': 'session',
+  'POST /auth/password': 'session',
+  'GET /auth/magic/:token': 'public',
+  'POST /auth/magic/:token': 'public',
 
   'POST /api/messages': O,
   'GET /api/messages': V,
@@ -133,6 +150,20 @@ const TABLE: Record<string, Entry> = {
   'GET /api/catcher/messages': V,
   'DELETE /api/catcher/messages': O,
   'GET /api/catcher/messages/:id': V,
+  'GET /api/catcher/messages/:id/html': V,
+
+  // People and credentials: admin only.
+  'GET /api/users': A,
+  'GET /api/users/:id': A,
+  'POST /api/users': A,
+  'PATCH /api/users/:id': A,
+  'DELETE /api/users/:id': A,
+  'GET /api/keys': A,
+  'POST /api/keys': A,
+  'DELETE /api/keys/:id': A,
+
+  // The audit log names every caller, their address and what they changed: admin only.
+  'GET /api/audit': A,
 
   'POST /api/feedback/postmark': { role: O, own: 'Basic credentials of FACTEUR_FEEDBACK_POSTMARK_AUTH' },
   'POST /api/feedback/sendgrid': { role: O, own: "SendGrid's signature" },
@@ -143,7 +174,7 @@ const TABLE: Record<string, Entry> = {
 const ROLE_ORDER: Role[] = ['viewer', 'operator', 'admin'];
 const allows = (held: Role, needed: Role) => ROLE_ORDER.indexOf(held) >= ROLE_ORDER.indexOf(needed);
 const roleOf = (entry: Entry): Role | undefined =>
-  entry === 'public' ? undefined : typeof entry === 'string' ? entry : entry.role;
+  entry === 'public' || entry === 'session' ? undefined : typeof entry === 'string' ? entry : entry.role;
 
 /** A value for each path parameter: well formed, naming nothing that exists. */
 const PARAMS: Record<string, string> = {
@@ -153,13 +184,36 @@ const PARAMS: Record<string, string> = {
 };
 
 type Route = { method: string; url: string; ownCredential: boolean };
-type Case = 'none' | 'revoked' | Role;
+/** Who calls: nobody, an API key (revoked or of a role), or a dashboard session (of a role, without its CSRF token, or ended). */
+type Session = 'session:viewer' | 'session:operator' | 'session:admin' | 'session:no-csrf' | 'session:ended';
+type Case = 'none' | 'revoked' | Role | Session;
+const SESSION_CASES: Session[] = [
+  'session:viewer',
+  'session:operator',
+  'session:admin',
+  'session:no-csrf',
+  'session:ended',
+];
+const READS = ['GET', 'HEAD'];
 
 describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let t: TestFacteur;
   const logLines: string[] = [];
   const keys = {} as Record<'revoked' | Role, string>;
+  const sessions = {} as Record<Session, { cookie: string; csrf: string }>;
   let routes: Route[];
+
+  /** Signs a user in with a password, as the dashboard does. */
+  async function signIn(email: string): Promise<{ cookie: string; csrf: string }> {
+    const answer = await fetch(`${t.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: 'a long enough password' }),
+    });
+    const body = (await answer.json()) as { csrfToken: string };
+    const cookie = (answer.headers.getSetCookie()[0] as string).split(';')[0] as string;
+    return { cookie, csrf: body.csrfToken };
+  }
 
   beforeAll(async () => {
     t = await startTestFacteur({}, { logLines });
@@ -168,6 +222,22 @@ describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''
     const revoked = await createApiKey(deps, 'revoked', 'admin');
     await revokeKey(deps, revoked.id);
     keys.revoked = revoked.key;
+    for (const role of ROLE_ORDER) {
+      const email = `${role}@example.org`;
+      await t.facteur.accounts.createUser(
+        { email, name: role, role, password: 'a long enough password' },
+        { kind: 'system' },
+      );
+      sessions[`session:${role}`] = await signIn(email);
+    }
+    sessions['session:no-csrf'] = { ...(await signIn('admin@example.org')), csrf: '' };
+    // Ended: signed out (the same answer as expired or disabled: the session row is gone).
+    const ended = await signIn('admin@example.org');
+    await fetch(`${t.url}/auth/logout`, {
+      method: 'POST',
+      headers: { cookie: ended.cookie, 'x-csrf-token': ended.csrf },
+    });
+    sessions['session:ended'] = ended;
     routes = t.facteur.http.registeredRoutes.map((r) => ({ ...r }));
   });
   afterAll(async () => {
@@ -197,9 +267,10 @@ describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''
       const entry = entryFor(route);
       if (!entry) continue;
       const name = `${route.method} ${route.url}`;
-      if ((entry === 'public') !== !route.url.startsWith('/api/'))
+      const outside = entry === 'public' || entry === 'session';
+      if (outside !== !route.url.startsWith('/api/'))
         problems.push(
-          `${name}: public is ${entry === 'public'}, but the route is ${route.url.startsWith('/api/') ? 'under' : 'outside'} /api`,
+          `${name}: public is ${outside}, but the route is ${route.url.startsWith('/api/') ? 'under' : 'outside'} /api`,
         );
       if ((typeof entry === 'object') !== route.ownCredential)
         problems.push(
@@ -215,15 +286,47 @@ describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''
   });
 
   /** What a case must get on a route: a refusal (status and code), or anything but 401/403. */
-  function expected(entry: Entry, kase: Case): { status: number; code: string } | 'allowed' | 'refused' {
+  function expected(
+    entry: Entry,
+    kase: Case,
+    method: string,
+  ): { status: number; code: string } | 'allowed' | 'refused' {
+    if (entry === 'session') {
+      if (kase === 'session:ended') return { status: 401, code: 'AUTH_INVALID' };
+      // Sent without the CSRF token (see credentials): read, but never change.
+      if (kase.startsWith('session:'))
+        return READS.includes(method) ? 'allowed' : { status: 403, code: 'CSRF_INVALID' };
+      return { status: 401, code: 'AUTH_REQUIRED' };
+    }
     const role = roleOf(entry);
     if (!role) return 'allowed'; // public: credentials are not even looked at
+    if (kase === 'session:ended') return { status: 401, code: 'AUTH_INVALID' };
+    if (kase === 'session:no-csrf')
+      return READS.includes(method) ? 'allowed' : { status: 403, code: 'CSRF_INVALID' };
+    if (kase.startsWith('session:')) {
+      const held = kase.slice('session:'.length) as Role;
+      return allows(held, role) ? 'allowed' : { status: 403, code: 'AUTH_FORBIDDEN' };
+    }
     if (kase === 'none')
       // A route with its own credential refuses a request with none its own way (401, or 404
       // for a provider that is not configured); the others ask for a key.
       return typeof entry === 'object' ? 'refused' : { status: 401, code: 'AUTH_REQUIRED' };
     if (kase === 'revoked') return { status: 401, code: 'AUTH_INVALID' };
-    return allows(kase, role) ? 'allowed' : { status: 403, code: 'AUTH_FORBIDDEN' };
+    return allows(kase as Role, role) ? 'allowed' : { status: 403, code: 'AUTH_FORBIDDEN' };
+  }
+
+  /**
+   * The headers of a case. A public route gets no session cookie (it looks at none), and a
+   * session route gets it without the CSRF token: signing out there would end the session the
+   * next routes are checked with, and a change must be refused without the token anyway.
+   */
+  function credentials(kase: Case, entry: Entry): Record<string, string> {
+    if (kase === 'none') return {};
+    if (!kase.startsWith('session:')) return { authorization: `Bearer ${keys[kase as 'revoked' | Role]}` };
+    if (entry === 'public') return {};
+    const session = sessions[kase as Session];
+    if (entry === 'session') return { cookie: session.cookie };
+    return { cookie: session.cookie, ...(session.csrf ? { 'x-csrf-token': session.csrf } : {}) };
   }
 
   async function check(kase: Case): Promise<string[]> {
@@ -235,10 +338,14 @@ describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''
       const withBody = !['GET', 'HEAD', 'DELETE'].includes(route.method);
       const answer = await t.request<{ error?: { code: string; message: string } }>(route.method, path, {
         auth: false,
-        headers: kase === 'none' ? {} : { authorization: `Bearer ${keys[kase]}` },
+        headers: credentials(kase, entry),
         ...(withBody ? { body: {} } : {}),
       });
-      const want = expected(entry, kase);
+      const want = expected(entry, kase, route.method);
+      // A route's own credential is tried first when there is no Authorization header (a
+      // provider's webhook answers 404 while unconfigured, 401 for a bad signature).
+      if (typeof entry === 'object' && kase.startsWith('session:') && [401, 404].includes(answer.status))
+        continue;
       const name = `${kase}: ${route.method} ${route.url}`;
       if (want === 'allowed') {
         if (answer.status === 401 || answer.status === 403)
@@ -259,6 +366,12 @@ describe.skipIf(skip)(`the route x role table${skip ? ` (skipped: ${skip})` : ''
 
   for (const kase of ['none', 'revoked', 'viewer', 'operator', 'admin'] as const) {
     it(`answers as the table says with ${kase === 'none' ? 'no credentials' : `${kase === 'viewer' || kase === 'revoked' ? 'a' : 'an'} ${kase} key`}`, async () => {
+      const problems = await check(kase);
+      expect(problems, problems.join('\n')).toEqual([]);
+    });
+  }
+  for (const kase of SESSION_CASES) {
+    it(`answers as the table says with a dashboard session (${kase.slice('session:'.length)})`, async () => {
       const problems = await check(kase);
       expect(problems, problems.join('\n')).toEqual([]);
     });

@@ -177,6 +177,59 @@ describe.skipIf(skip)('facteur CLI', () => {
     expect(help.stdout).toContain('--role <role>');
   });
 
+  it('creates the first admin with `facteur user create --admin`, who signs in to the server', async () => {
+    const created = await runFacteur(
+      [
+        'user',
+        'create',
+        '--admin',
+        '--email',
+        'Ada@Example.org',
+        '--name',
+        'Ada',
+        '--password-stdin',
+        '--json',
+      ],
+      env,
+      cwd,
+      'a long enough password\n',
+    );
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({
+      email: 'ada@example.org',
+      role: 'admin',
+      hasPassword: true,
+    });
+    const short = await runFacteur(
+      ['user', 'create', '--email', 'bob@example.org', '--password-stdin'],
+      env,
+      cwd,
+      'short\n',
+    );
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('password');
+    expect(short.stderr).toContain('at least 10 characters');
+    const listed = await runFacteur(['user', 'list'], env, cwd);
+    expect(listed.stdout).toMatch(/ada@example\.org\s+Ada\s+admin\s+yes/);
+    expect(listed.stdout).not.toContain('scrypt');
+    const server = await startServe(env, cwd);
+    try {
+      // A user exists: no setup link is printed.
+      expect(server.stdout + server.stderr).not.toContain('access.setup_link');
+      const login = await fetch(`${server.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'ada@example.org', password: 'a long enough password' }),
+      });
+      expect(login.status).toBe(200);
+      expect(((await login.json()) as { user: { role: string } }).user.role).toBe('admin');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
   it('serves on its defaults, sends through the catcher with `facteur send`, and drains on SIGTERM', async () => {
     const server = await startServe(env, cwd);
     try {

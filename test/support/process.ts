@@ -42,12 +42,14 @@ export function spawnFacteur(
   args: string[],
   env: Record<string, string>,
   cwd: string = ROOT,
+  input?: string,
 ): FacteurProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
     env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) child.stdin?.end(input);
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
@@ -117,8 +119,10 @@ export async function runFacteur(
   args: string[],
   env: Record<string, string>,
   cwd?: string,
+  /** Written to the command's standard input (else it has none). */
+  input?: string,
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const run = spawnFacteur(args, env, cwd);
+  const run = spawnFacteur(args, env, cwd, input);
   const code = await run.exited;
   return { code, stdout: run.stdout, stderr: run.stderr };
 }

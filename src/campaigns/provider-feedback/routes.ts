@@ -83,7 +83,7 @@ function registerPostmark(scope: HttpApp, receiver: FeedbackReceiver): void {
   scope.post(
     '/feedback/postmark',
     {
-      config: { routeAuth, mailText: true },
+      config: { routeAuth, mailText: true, workLedger: true },
       schema: {
         summary:
           "Takes Postmark's bounce, spam-complaint and subscription-change webhooks (HTTP Basic credentials).",
@@ -115,7 +115,7 @@ function registerSendgrid(scope: HttpApp, receiver: FeedbackReceiver): void {
   scope.post(
     '/feedback/sendgrid',
     {
-      config: { routeAuth, mailText: true },
+      config: { routeAuth, mailText: true, workLedger: true },
       preParsing: async (request, _reply, payload) => {
         const chunks: Buffer[] = [];
         RAW_BODIES.set(request.raw, chunks);
@@ -178,7 +178,7 @@ function registerMailgun(scope: HttpApp, receiver: FeedbackReceiver, tokens: Tok
   scope.post(
     '/feedback/mailgun',
     {
-      config: { routeAuth: configured(receiver, 'mailgun'), mailText: true },
+      config: { routeAuth: configured(receiver, 'mailgun'), mailText: true, workLedger: true },
       schema: {
         summary:
           "Takes Mailgun's webhooks (HMAC signature of timestamp and token; old timestamps and replayed tokens refused).",
@@ -232,7 +232,7 @@ function registerSes(scope: HttpApp, receiver: FeedbackReceiver): void {
   scope.post(
     '/feedback/ses',
     {
-      config: { routeAuth: configured(receiver, 'ses'), mailText: true },
+      config: { routeAuth: configured(receiver, 'ses'), mailText: true, workLedger: true },
       schema: {
         summary: 'Takes SES bounce and complaint notifications through an SNS subscription (signed by SNS).',
         description:

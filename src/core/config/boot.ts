@@ -101,6 +101,13 @@ function assemble(v: BootValues): BootConfig {
     inbound: { parseWorkers: v.parseWorkers },
     reports: { sqliteDir: v.reportSqliteDir },
     campaigns: { publicUrl: v.publicUrl, window: v.campaignWindow, stallAfterMs: v.campaignStallAfterMs },
+    access: {
+      sessionIdleMs: v.sessionIdleMs,
+      sessionMaxAgeMs: v.sessionMaxAgeMs,
+      loginLockMs: v.loginLockMs,
+      loginLinkTtlMs: v.loginLinkTtlMs,
+    },
+    audit: { retentionMs: v.auditRetentionMs },
     dependencies: {
       windowMs: v.dependencyWindowMs,
       failures: v.dependencyAlertFailures,

@@ -49,6 +49,10 @@ export interface BootConfig {
   reports: { sqliteDir: string | undefined };
   /** Campaigns: the public base URL of unsubscribe links (undefined: the listen URL), the in-flight window, the stall alert. */
   campaigns: { publicUrl: string | undefined; window: number; stallAfterMs: number };
+  /** Dashboard sign-in: session lifetimes, the login lock, sign-in links' lifetime. */
+  access: { sessionIdleMs: number; sessionMaxAgeMs: number; loginLockMs: number; loginLinkTtlMs: number };
+  /** The audit log: how long entries are kept. */
+  audit: { retentionMs: number };
   /** Watching dependencies: alert thresholds over a rolling window, and active probes (interval 0: off). */
   dependencies: {
     windowMs: number;

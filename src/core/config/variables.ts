@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { parseTargetPolicy } from '../net/ssrf.js';
+import { ACCESS_VARIABLES } from './access-variables.js';
+import { AUDIT_VARIABLES } from './audit-variables.js';
 import { CAMPAIGN_VARIABLES } from './campaign-variables.js';
 import { DEPENDENCY_VARIABLES } from './dependency-variables.js';
 import { FEEDBACK_VARIABLES } from './feedback-variables.js';
@@ -42,7 +44,9 @@ export type DocSection =
   | 'Campaigns'
   | 'Bounces from providers'
   | 'Jobs'
-  | 'Watching dependencies';
+  | 'Watching dependencies'
+  | 'Dashboard sign-in'
+  | 'Audit log';
 
 /**
  * The value of an unset (or empty) variable: either a string written as in the environment,
@@ -258,6 +262,8 @@ export const BOOT_VARIABLES = {
       'On SIGTERM, how long running jobs may finish before they are put back in the queue. A job put back does not use up an attempt; its message returns to `queued` (see [operations.md](operations.md#sigterm-or-sigint)). `0s` puts them back at once.',
   }),
   ...CAMPAIGN_VARIABLES,
+  ...ACCESS_VARIABLES,
+  ...AUDIT_VARIABLES,
   ...DEPENDENCY_VARIABLES,
   ...FEEDBACK_VARIABLES,
 };

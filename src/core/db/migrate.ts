@@ -11,6 +11,8 @@ import { audiences } from './migrations/0007_audiences.js';
 import { campaigns } from './migrations/0008_campaigns.js';
 import { rateBudgets } from './migrations/0009_rate_budgets.js';
 import { apiKeyRoles } from './migrations/0010_api_key_roles.js';
+import { users } from './migrations/0011_users.js';
+import { auditLog } from './migrations/0012_audit_log.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -26,6 +28,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0008_campaigns': campaigns(),
     '0009_rate_budgets': rateBudgets(),
     '0010_api_key_roles': apiKeyRoles(),
+    '0011_users': users(),
+    '0012_audit_log': auditLog(),
   };
 }
 

@@ -53,15 +53,29 @@ export const ACCESS_EXCEPTIONS: Readonly<Record<string, { role: Role; why: strin
     role: 'admin',
     why: "calls a provider's API with the server's provider key",
   },
+  'GET /api/users': { role: 'admin', why: 'lists the people who can sign in, with their roles' },
+  'GET /api/users/:id': { role: 'admin', why: 'shows a person who can sign in' },
+  'POST /api/users': { role: 'admin', why: 'gives a person access, with a role' },
+  'PATCH /api/users/:id': { role: 'admin', why: "changes a person's role, password or access" },
+  'DELETE /api/users/:id': { role: 'admin', why: 'removes a person and ends their sessions' },
+  'GET /api/keys': { role: 'admin', why: 'lists the API keys and their roles' },
+  'POST /api/keys': { role: 'admin', why: 'creates a credential, possibly an admin one' },
+  'DELETE /api/keys/:id': { role: 'admin', why: 'revokes a credential another system may depend on' },
   'POST /api/doctor/imap': {
     role: 'admin',
     why: "logs in to a mailbox's IMAP server with its credentials",
+  },
+  'GET /api/audit': {
+    role: 'admin',
+    why: 'names every caller with their address and shows what they changed, before and after',
   },
 };
 
 /** The least role an `/api/*` route needs: its exception, else the method rule. */
 export function requiredRole(method: string, url: string): Role {
-  const exception = ACCESS_EXCEPTIONS[`${method.toUpperCase()} ${url}`];
+  // Fastify answers HEAD with the GET route: it needs what the GET needs.
+  const upper = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  const exception = ACCESS_EXCEPTIONS[`${upper} ${url}`];
   if (exception) return exception.role;
   return method === 'GET' || method === 'HEAD' ? 'viewer' : 'operator';
 }

@@ -7,11 +7,15 @@ import type { Role } from './access-policy.js';
  * declares for itself (`config.routeAuth`: a report's trigger token opens its trigger route).
  */
 
-/** Who is calling an `/api/*` route: an API key, or a token valid for one route only (a report's trigger token). */
+/** Who is calling an `/api/*` route: an API key, a signed-in user, or a token valid for one route only (a report's trigger token). */
 export interface Principal {
-  kind: 'api_key' | 'route_token';
+  /** `user`: a person signed in to the dashboard, by the session cookie. */
+  kind: 'api_key' | 'route_token' | 'user';
   id: string;
+  /** The key's name, or the user's email. */
   name: string;
+  /** A user's session (to sign it out). */
+  sessionId?: string;
   /** An API key's role (`core/http/access-policy.ts`); a route token has none: it opens its one route. */
   role?: Role;
 }
@@ -24,6 +28,13 @@ export type RouteAuthenticator = (request: FastifyRequest) => Promise<Principal 
 
 /** Checks a bearer token: the principal, `revoked`, or undefined when unknown. */
 export type KeyVerifier = (key: string) => Promise<Principal | 'revoked' | undefined>;
+
+/**
+ * Checks the dashboard's session cookie of a request without an `Authorization` header: the
+ * user, undefined when the request has no session cookie; throws AUTH_INVALID for an ended
+ * session and CSRF_INVALID for a change without the session's CSRF token.
+ */
+export type SessionVerifier = (request: FastifyRequest) => Promise<Principal | undefined>;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,22 +55,35 @@ declare module 'fastify' {
 
 /**
  * The caller of an `/api` request: the route's own credential when it declares one and the
- * request has no `Authorization: Bearer` header, else the bearer API key. AUTH_REQUIRED /
+ * request has no `Authorization: Bearer` header, else the dashboard's session cookie when the
+ * request has no `Authorization` header at all, else the bearer API key. AUTH_REQUIRED /
  * AUTH_INVALID. (A route's credential may itself be an `Authorization` header of another
  * scheme: Postmark's webhooks send Basic credentials.)
  */
-export async function authenticate(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
+export async function authenticate(
+  request: FastifyRequest,
+  verifyKey: KeyVerifier,
+  verifySession?: SessionVerifier,
+): Promise<Principal> {
   const routeAuth = request.routeOptions.config?.routeAuth;
   if (routeAuth && !/^Bearer(\s|$)/i.test(request.headers.authorization ?? '')) {
     const principal = await routeAuth(request);
     if (principal) return principal;
+  }
+  if (verifySession && request.headers.authorization === undefined) {
+    const user = await verifySession(request);
+    if (user) return user;
   }
   return bearerKey(request, verifyKey);
 }
 
 async function bearerKey(request: FastifyRequest, verifyKey: KeyVerifier): Promise<Principal> {
   const header = request.headers.authorization;
-  if (!header) throw new AppError('AUTH_REQUIRED', 'send an API key as `Authorization: Bearer <key>`');
+  if (!header)
+    throw new AppError(
+      'AUTH_REQUIRED',
+      'sign in to the dashboard, or send an API key as `Authorization: Bearer <key>`',
+    );
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new AppError('AUTH_REQUIRED', 'the Authorization header must be `Bearer <key>`');
   const result = await verifyKey(match[1] as string);

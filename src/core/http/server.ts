@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyInstance,
@@ -15,9 +16,9 @@ import { Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { authorize, requiredRole } from './access-policy.js';
-import { authenticate, type KeyVerifier } from './auth.js';
+import { authenticate, type KeyVerifier, type SessionVerifier } from './auth.js';
 
-export type { KeyVerifier, Principal, RouteAuthenticator } from './auth.js';
+export type { KeyVerifier, Principal, RouteAuthenticator, SessionVerifier } from './auth.js';
 
 import { uuidv7 } from '../ids.js';
 import type { HealthRegistry, Logger } from '../observability/index.js';
@@ -47,6 +48,8 @@ export interface HttpServerOptions {
   health: HealthRegistry;
   bodyLimitBytes: number;
   verifyKey: KeyVerifier;
+  /** The dashboard's session cookie (access/), tried when a request has no Authorization header. */
+  verifySession?: SessionVerifier;
   /** Registers each feature's `/api/*` routes (already behind authentication). */
   registerApiRoutes: (api: HttpApp) => void | Promise<void>;
   /**
@@ -109,6 +112,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   installInputRules(app);
 
   installErrorHandling(app, options);
+  await app.register(cookie);
   installRequestMetrics(app, options.metrics);
 
   await app.register(swagger, {
@@ -162,7 +166,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         route.schema = { ...route.schema, response, security: [{ bearerAuth: [] }] } as typeof route.schema;
       });
       scoped.addHook('onRequest', async (request) => {
-        request.principal = await authenticate(request, options.verifyKey);
+        request.principal = await authenticate(request, options.verifyKey, options.verifySession);
         authorize(request.principal, request.method, request.routeOptions.url ?? '');
         if (options.isShuttingDown?.() && request.method !== 'GET') {
           throw new AppError('SHUTTING_DOWN', 'the server is shutting down and accepts no new work');

@@ -5,8 +5,10 @@ import { type Database, isUniqueViolation, type Store, type Tx } from '../db/ind
 import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import type { Logger } from '../observability/index.js';
-import { type FieldError, validationError } from '../validation.js';
+import { validationError } from '../validation.js';
+import { recordSettingsChange, type SettingsAuditChange, type WriteActor } from './audit.js';
 import type { SettingsChange, SettingsKind, SettingsRecord, SettingsRow } from './contract.js';
+import { throwProblems } from './problems.js';
 import {
   deleteSettingsRow,
   getSettingsRow,
@@ -28,9 +30,10 @@ export interface SettingsDeps {
   refreshMs?: number;
 }
 
-/** Options of a write that names the version it is based on (`If-Match`). */
+/** Options of a write: the version it is based on (`If-Match`), and who makes it (recorded in the audit log). */
 export interface WriteOptions {
   ifVersion?: number;
+  actor?: WriteActor;
 }
 
 /** A row written, ready for the store. */
@@ -148,13 +151,14 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
   }
 
   /** Creates a record (ordered kinds: at `position`, default last). */
-  async create(input: C, options: { position?: number; id?: string } = {}): Promise<R> {
+  async create(input: C, options: { position?: number; id?: string; actor?: WriteActor } = {}): Promise<R> {
     const values = await this.prepareCreate(input);
     const id = options.id ?? uuidv7();
     const created = await this.write(async (tx, now) => {
       await this.insertIn(tx, id, values, now, options.position);
       const after = await this.mustRead(tx, id);
       await this.kind.afterWrite?.(tx, { op: 'create', after }, now);
+      await this.audit(tx, options, now, { what: 'created', id, after });
       return after;
     });
     this.logChange('created', id);
@@ -177,6 +181,7 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
           const after = await this.mustRead(tx, id);
           const done: SettingsChange<R, P> = { op: 'update', before, after, patch };
           await this.kind.afterWrite?.(tx, done, now);
+          await this.audit(tx, options, now, { what: 'updated', id, before, after });
           return done;
         });
         await this.kind.afterCommit?.(change);
@@ -197,6 +202,7 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
       await this.updateIn(tx, id, values, options.ifVersion);
       const done: SettingsChange<R, P> = { op: 'status', before, after: await this.mustRead(tx, id) };
       await this.kind.afterWrite?.(tx, done, now);
+      await this.audit(tx, options, now, { what: status === 'active' ? 'resumed' : status, id, ...done });
       return done;
     });
     this.logChange(status === 'active' ? 'resumed' : status, id);
@@ -225,13 +231,14 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
         throw options.ifVersion === undefined
           ? this.notFound(id)
           : this.versionMismatch(id, options.ifVersion);
+      await this.audit(tx, options, now, { what: 'deleted', id, before });
     });
     this.logChange('deleted', id);
     await this.kind.afterCommit?.({ op: 'delete', before });
   }
 
   /** Puts an ordered kind in the order of `ids`, which must name every record once. */
-  async reorder(ids: readonly string[]): Promise<R[]> {
+  async reorder(ids: readonly string[], options: WriteOptions = {}): Promise<R[]> {
     await this.write(async (tx, now) => {
       const existing = new Set(await orderedIds(tx, this.kind.table));
       const given = new Set(ids);
@@ -248,6 +255,8 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
       }
       await this.reorderIn(tx, ids);
       await this.kind.afterWrite?.(tx, { op: 'order', ids }, now);
+      const order = { before: { ids: [...existing] }, after: { ids } };
+      await this.audit(tx, options, now, { what: 'reordered', id: null, ...order });
     });
     return this.list();
   }
@@ -304,6 +313,11 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
     const version = await updateSettingsRow(tx, this.kind.table, id, values, ifVersion);
     if (version !== undefined) return;
     throw ifVersion === undefined ? this.notFound(id) : this.versionMismatch(id, ifVersion);
+  }
+
+  /** Records the write in the audit log, in its transaction, when it has an actor (`settings/audit.ts`). */
+  private audit(tx: Tx, options: WriteOptions, now: number, change: Omit<SettingsAuditChange, 'noun'>) {
+    return recordSettingsChange(tx, options.actor, { noun: this.kind.noun, ...change }, now);
   }
 
   private async mustRead(tx: Tx, id: string): Promise<R> {
@@ -379,13 +393,4 @@ export class SettingsCollection<S, X, C, P, R extends SettingsRecord<S, X> = Set
     const noun = this.kind.noun;
     this.deps.logger.info({ event: `${noun}.${what}`, [`${noun}Id`]: id }, `${noun} ${what}`);
   }
-}
-
-/** Throws VALIDATION_FAILED for problems that span fields, each named. */
-export function throwProblems(problems: Array<{ field: string; message: string }>, location: string): void {
-  if (problems.length === 0) return;
-  throw validationError(
-    location,
-    problems.map((p): FieldError => ({ in: location, ...p })),
-  );
 }

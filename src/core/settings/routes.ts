@@ -1,6 +1,7 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { HttpApp } from '../http/server.js';
+import type { WriteActor } from './audit.js';
 import type { SettingsCollection } from './collection.js';
 import type { SettingsRecord } from './contract.js';
 
@@ -60,6 +61,20 @@ function ifVersion(header: string | undefined): { ifVersion?: number } {
   return { ifVersion: Number(header.replace(/^W\//, '').replaceAll('"', '')) };
 }
 
+/**
+ * Who makes a change, for the audit log: the collection records it, with the record before and
+ * after, in the change's transaction; `auditedByDomain` keeps the HTTP layer from recording it again.
+ */
+function actorOf(request: FastifyRequest): WriteActor {
+  return {
+    ...(request.principal ? { principal: request.principal } : {}),
+    address: request.ip,
+    requestId: request.id,
+    ...(request.auditRecorder ? { recorder: request.auditRecorder } : {}),
+  };
+}
+const audited = { auditedByDomain: true };
+
 function tagged<R extends { version: number }>(reply: FastifyReply, record: R): R {
   reply.header('etag', `"${record.version}"`);
   return record;
@@ -78,6 +93,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
   app.post(
     path,
     {
+      config: audited,
       schema: {
         summary: summaries.create,
         tags,
@@ -90,7 +106,8 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
       const body = request.body as C;
       await resource.check?.(body);
       const position = (request.query as { position?: number } | undefined)?.position;
-      const record = tagged(reply, await collection.create(body, position === undefined ? {} : { position }));
+      const options = { actor: actorOf(request), ...(position === undefined ? {} : { position }) };
+      const record = tagged(reply, await collection.create(body, options));
       reply.header('location', `/api${path}/${record.id}`);
       return reply.status(201).send(resource.created ? resource.created.body(record) : resource.view(record));
     },
@@ -118,6 +135,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
     app.put(
       `${path}/order`,
       {
+        config: audited,
         schema: {
           summary: summaries.order,
           tags,
@@ -126,7 +144,9 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
         },
       },
       async (request) => ({
-        [resource.listKey]: (await collection.reorder(request.body.ids)).map((r) => resource.view(r)),
+        [resource.listKey]: (await collection.reorder(request.body.ids, { actor: actorOf(request) })).map(
+          (r) => resource.view(r),
+        ),
       }),
     );
   }
@@ -140,6 +160,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
   app.patch(
     one,
     {
+      config: audited,
       schema: {
         summary: summaries.patch,
         tags,
@@ -152,7 +173,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
     async (request, reply) => {
       const patch = request.body as P;
       await resource.check?.(patch);
-      const options = ifVersion(request.headers['if-match']);
+      const options = { ...ifVersion(request.headers['if-match']), actor: actorOf(request) };
       return resource.view(tagged(reply, await collection.update(request.params.id, patch, options)));
     },
   );
@@ -160,6 +181,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
   app.delete(
     one,
     {
+      config: audited,
       schema: {
         summary: summaries.delete,
         tags,
@@ -169,7 +191,8 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
       },
     },
     async (request, reply) => {
-      await collection.remove(request.params.id, ifVersion(request.headers['if-match']));
+      const options = { ...ifVersion(request.headers['if-match']), actor: actorOf(request) };
+      await collection.remove(request.params.id, options);
       return reply.status(204).send(null);
     },
   );
@@ -183,6 +206,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
     app.post(
       `${one}/${action}`,
       {
+        config: audited,
         schema: {
           summary,
           tags,
@@ -192,7 +216,7 @@ export function registerSettingsRoutes<C, P, R extends SettingsRecord<any, any>>
         },
       },
       async (request, reply) => {
-        const options = ifVersion(request.headers['if-match']);
+        const options = { ...ifVersion(request.headers['if-match']), actor: actorOf(request) };
         return resource.view(tagged(reply, await collection.setStatus(request.params.id, status, options)));
       },
     );

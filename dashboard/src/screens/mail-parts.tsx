@@ -1,0 +1,45 @@
+import { useI18n } from '../i18n/index.js';
+import { href } from '../router.js';
+
+/** The two lists of the mail screen, as tabs (links, so each has its address). */
+export function MailTabs({ current }: { current: 'messages' | 'catcher' }) {
+  const { t } = useI18n();
+  return (
+    <nav class="tabs" aria-label={t('mail.title')}>
+      <a href={href('/mail')} aria-current={current === 'messages' ? 'page' : undefined}>
+        {t('mail.messages')}
+      </a>
+      <a href={href('/mail/catcher')} aria-current={current === 'catcher' ? 'page' : undefined}>
+        {t('mail.catcher')}
+      </a>
+    </nav>
+  );
+}
+
+/** "Newest" and "Older" for a cursor-paged list. */
+export function Pager({
+  before,
+  next,
+  go,
+}: {
+  before: string;
+  next: string | null;
+  go: (before: string | undefined) => void;
+}) {
+  const { t } = useI18n();
+  if (!before && !next) return null;
+  return (
+    <div class="toolbar">
+      {before ? (
+        <button type="button" onClick={() => go(undefined)}>
+          {t('app.newest')}
+        </button>
+      ) : null}
+      {next ? (
+        <button type="button" onClick={() => go(next)}>
+          {t('app.older')}
+        </button>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,6 @@
+export {
+  DASHBOARD_CSP,
+  type DashboardOptions,
+  defaultDashboardDir,
+  registerDashboardRoutes,
+} from './routes.js';

@@ -1,0 +1,301 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  browserSkipReason,
+  type DashboardOrigin,
+  dashboardOrigin,
+  launchChromium,
+  screenshot,
+} from '../support/browser.js';
+import { startTestFacteur, type TestFacteur } from '../support/facteur.js';
+
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
+ * Facteur on SQLite: serving and headers, the language switch, the first admin's setup, sign-in
+ * by password and by emailed link (read from the catcher), and the overview and mail screens
+ * with real data. Each screen is kept as a screenshot under test-artifacts/screenshots/.
+ */
+
+const skip = browserSkipReason();
+const ADMIN = { email: 'admin@example.com', name: 'Ada Admin', password: 'correct horse battery staple' };
+const SUBJECT = 'Dashboard test message';
+/** How far the page is wider than the window (evaluated in the page; > 0 means sideways scrolling). */
+const OVERFLOW = 'document.documentElement.scrollWidth - window.innerWidth';
+
+describe.skipIf(skip)(`the dashboard in Chromium${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let t: TestFacteur;
+  let origin: DashboardOrigin;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const logLines: string[] = [];
+  /** Console errors and failed requests: a CSP violation shows up here. */
+  const problems: string[] = [];
+  let hasAuth = false;
+
+  beforeAll(async () => {
+    t = await startTestFacteur({}, { logLines });
+    origin = await dashboardOrigin(t.url);
+    browser = await launchChromium();
+    context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 900 } });
+    // Fail fast: every step here takes well under a second.
+    context.setDefaultTimeout(10_000);
+    page = await watched(context);
+    hasAuth = (await fetch(`${t.url}/auth/session`)).status !== 404;
+    const sent = await t.request<{ id: string }>('POST', '/api/messages', {
+      body: {
+        to: ['bob@example.com'],
+        subject: SUBJECT,
+        html: '<p style="color:#1d4ed8">Hello <strong>from the catcher</strong></p>',
+        text: 'Hello from the catcher',
+      },
+    });
+    expect(sent.status).toBe(202);
+    await waitFor(async () => {
+      const message = await t.request<{ status: string }>('GET', `/api/messages/${sent.body.id}`);
+      return message.body.status === 'sent';
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.close();
+    await t?.close();
+  });
+
+  async function watched(ctx: BrowserContext): Promise<Page> {
+    const p = await ctx.newPage();
+    p.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    p.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    return p;
+  }
+
+  /** Console errors other than the expected 401 of `/auth/session` while signed out. */
+  const unexpectedProblems = () =>
+    problems.filter((p) => !/status of 401|status of 404/.test(p) && !p.includes('Unauthorized'));
+
+  it('serves index.html and hashed assets with the strict CSP and no inline code', async () => {
+    const home = await fetch(`${origin.url}/`);
+    expect(home.status).toBe(200);
+    const csp = home.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(home.headers.get('x-frame-options')).toBe('DENY');
+    expect(home.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(home.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await home.text();
+    expect(html).not.toMatch(/<script>|<style>| style=/);
+    const script = /src="(\/assets\/main-[A-Z0-9]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${origin.url}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    await asset.body?.cancel();
+  });
+
+  it('shows the sign-in screen in English, switches to French, and keeps the choice', async () => {
+    await page.goto(`${origin.url}/`);
+    await page.getByRole('heading', { name: 'Sign in to Facteur' }).waitFor();
+    await screenshot(page, 'login-en');
+    await page.getByRole('button', { name: 'Français' }).click();
+    await page.getByRole('heading', { name: 'Connexion à Facteur' }).waitFor();
+    expect(await page.getAttribute('html', 'lang')).toBe('fr');
+    await page.reload();
+    await page.getByRole('heading', { name: 'Connexion à Facteur' }).waitFor();
+    await screenshot(page, 'login-fr');
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Facteur' }).waitFor();
+    expect(await page.getAttribute('html', 'lang')).toBe('en');
+  });
+
+  it("starts in French for a French browser, and fits a phone's width", async () => {
+    const phone = await browser.newContext({ locale: 'fr-FR', viewport: { width: 360, height: 740 } });
+    try {
+      const p = await watched(phone);
+      await p.goto(`${origin.url}/`);
+      await p.getByRole('heading', { name: 'Connexion à Facteur' }).waitFor();
+      expect(await p.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+      // Keyboard: the skip link comes first, then the brand.
+      await p.keyboard.press('Tab');
+      expect(await p.evaluate('document.activeElement?.textContent')).toBe('Aller au contenu');
+      await screenshot(p, 'login-phone-fr');
+    } finally {
+      await phone.close();
+    }
+    expect(unexpectedProblems()).toEqual([]);
+  });
+
+  describe('signed in', () => {
+    const needsAuth = () => {
+      if (!hasAuth) console.warn('[skip] the /auth routes are not registered: sign-in tests not run');
+      return !hasAuth;
+    };
+
+    it('creates the first admin from the setup link printed in the log', async ({ skip }) => {
+      if (needsAuth()) skip();
+      const link = logLines.map((line) => /#\/setup\?token=([A-Za-z0-9_-]+)/.exec(line)?.[1]).find(Boolean);
+      expect(link, 'the setup link in the log').toBeDefined();
+      await page.goto(`${origin.url}/#/setup?token=${link}`);
+      await page.getByRole('heading', { name: 'Create the first administrator' }).waitFor();
+      await page.getByLabel('Email').fill(ADMIN.email);
+      await page.getByLabel('Name').fill(ADMIN.name);
+      await page.getByLabel('Password').fill(ADMIN.password);
+      await screenshot(page, 'setup');
+      await page.getByRole('button', { name: 'Create and sign in' }).click();
+      await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    });
+
+    it('shows the overview with every dependency, the jobs and recent failures', async ({ skip }) => {
+      if (needsAuth()) skip();
+      await page.goto(`${origin.url}/#/`);
+      const checks = page.getByTestId('checks');
+      await checks.getByRole('rowheader', { name: /database/ }).waitFor();
+      await checks.getByRole('rowheader', { name: /transport:catcher/ }).waitFor();
+      await page.getByTestId('jobs').waitFor();
+      await expect(page.getByText(/Status: (ok|degraded)/).count()).resolves.toBe(1);
+      await screenshot(page, 'overview');
+      await page.setViewportSize({ width: 360, height: 740 });
+      try {
+        // Wide tables scroll inside their box; the page itself never scrolls sideways.
+        expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+        await screenshot(page, 'overview-phone');
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 900 });
+      }
+    });
+
+    it('lists messages with a status filter, and shows one with its attempts', async ({ skip }) => {
+      if (needsAuth()) skip();
+      // By keyboard: the navigation is made of real links.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Mail' }).focus();
+      await page.keyboard.press('Enter');
+      await page.getByTestId('messages').getByRole('link', { name: SUBJECT }).waitFor();
+      await page.getByLabel('Status').selectOption('failed');
+      await page.getByText('Nothing yet.').waitFor();
+      await page.getByLabel('Status').selectOption('sent');
+      await page.getByTestId('messages').getByRole('link', { name: SUBJECT }).waitFor();
+      await screenshot(page, 'mail');
+      await page.getByRole('link', { name: SUBJECT }).click();
+      await page
+        .getByTestId('attempts')
+        .getByText(/\b250\b/)
+        .first()
+        .waitFor();
+      await screenshot(page, 'mail-message');
+    });
+
+    it("shows the catcher's inbox and a message's HTML in a sandboxed frame", async ({ skip }) => {
+      if (needsAuth()) skip();
+      await page.goto(`${origin.url}/#/mail/catcher`);
+      await page.getByTestId('caught').getByRole('link', { name: SUBJECT }).click();
+      const frame = page.locator('iframe.rendered');
+      expect(await frame.getAttribute('sandbox')).toBe('');
+      await page.frameLocator('iframe.rendered').getByText('from the catcher').waitFor();
+      await screenshot(page, 'catcher-message');
+      // The frame's document carries its own CSP: its inline styles, nothing else, sandboxed.
+      const id = /#\/mail\/catcher\/([^/?]+)/.exec(page.url())?.[1];
+      const html = await t.request<string>('GET', `/api/catcher/messages/${id}/html`);
+      expect(html.status).toBe(200);
+      expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(html.headers.get('content-security-policy')).toMatch(
+        /default-src 'none'; style-src 'unsafe-inline'.*sandbox/,
+      );
+      expect(html.body).toContain('<strong>from the catcher</strong>');
+      expect(unexpectedProblems()).toEqual([]);
+    });
+
+    it('signs out, refuses a wrong password, and signs in with the right one', async ({ skip }) => {
+      if (needsAuth()) skip();
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await page.getByRole('heading', { name: 'Sign in to Facteur' }).waitFor();
+      const form = page.locator('form', { has: page.getByLabel('Password') });
+      await form.getByLabel('Email').fill(ADMIN.email);
+      await form.getByLabel('Password').fill('wrong password');
+      await form.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').getByText('Wrong email or password.').waitFor();
+      await screenshot(page, 'login-wrong-password');
+      await form.getByLabel('Password').fill(ADMIN.password);
+      await form.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Overview' }).waitFor();
+      await page.getByText(`Signed in as ${ADMIN.email}`).waitFor();
+    });
+
+    it('signs in with a link emailed through the catcher', async ({ skip }) => {
+      if (needsAuth()) skip();
+      await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+      await page.getByRole('heading', { name: 'Sign in to Facteur' }).waitFor();
+      await page.getByLabel('Email', { exact: true }).nth(1).fill(ADMIN.email);
+      await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+      await page
+        .getByRole('status')
+        .getByText(/a sign-in link is on its way/)
+        .waitFor();
+      let path: string | undefined;
+      await waitFor(async () => {
+        path = await magicLinkPath(t, ADMIN.email);
+        return path !== undefined;
+      });
+      await page.goto(`${origin.url}${path}`);
+      await page.getByRole('button', { name: /Sign in/ }).click();
+      await page.getByRole('heading', { name: 'Overview' }).waitFor();
+      await page.getByText(`Signed in as ${ADMIN.email}`).waitFor();
+      // The link works once.
+      await page.goto(`${origin.url}${path}`);
+      await page.getByText(/used already/).waitFor();
+    });
+
+    it('says how long to wait when sign-in is locked after repeated failures', async ({ skip }) => {
+      if (needsAuth()) skip();
+      await page.goto(`${origin.url}/`);
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await page.getByRole('heading', { name: 'Sign in to Facteur' }).waitFor();
+      // Failures from this address lock it (last test: the admin cannot sign in from here after).
+      let locked = false;
+      for (let i = 0; i < 20 && !locked; i++) {
+        const answer = await fetch(`${t.url}/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'nobody@example.com', password: `wrong ${i}` }),
+        });
+        locked = answer.status === 429;
+      }
+      expect(locked).toBe(true);
+      const form = page.locator('form', { has: page.getByLabel('Password') });
+      await form.getByLabel('Email').fill(ADMIN.email);
+      await form.getByLabel('Password').fill(ADMIN.password);
+      await form.getByRole('button', { name: 'Sign in' }).click();
+      await page
+        .getByRole('alert')
+        .getByText(/Too many failed attempts\. Try again in \d+ (min|s)\./)
+        .waitFor();
+      await screenshot(page, 'login-locked');
+    });
+  });
+});
+
+/** The path of the newest sign-in link mailed to `email`, read from the catcher. */
+async function magicLinkPath(t: TestFacteur, email: string): Promise<string | undefined> {
+  const list = await t.request<{ messages: Array<{ id: string; to: string[] }> }>(
+    'GET',
+    '/api/catcher/messages?limit=20',
+  );
+  for (const caught of list.body.messages.filter((m) => m.to.includes(email))) {
+    const full = await t.request<{ raw: string }>('GET', `/api/catcher/messages/${caught.id}`);
+    // Quoted-printable may fold a long line (`=` at its end) and write `=` as `=3D`.
+    const raw = full.body.raw.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+    const path = /https?:\/\/[^/\s"]+(\/auth\/magic\/[A-Za-z0-9_-]+)/.exec(raw)?.[1];
+    if (path) return path;
+  }
+  return undefined;
+}
+
+/** Polls `check` every 50 ms until it holds, at most 10 s. */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
