@@ -26,6 +26,7 @@ import {
 } from './mail/index.js';
 import { type Reports, registerReportRoutes } from './reports/index.js';
 import { type RuleStore, registerRuleRoutes } from './rules/index.js';
+import { registerStatsRoutes } from './stats/index.js';
 import { registerWebhookRoutes, type Webhooks } from './webhooks/index.js';
 
 /** Every feature's routes, registered by the composition root (main.ts) on the HTTP server. */
@@ -58,7 +59,7 @@ export function registerApiRoutes(api: HttpApp, parts: RouteParts): void {
   installAuditHook(api, parts.audit);
   registerMessageRoutes(api, parts.mailDeps);
   registerJobRoutes(api, parts.engine);
-  registerWebhookRoutes(api, webhooks);
+  registerWebhookRoutes(api, webhooks, parts.isShuttingDown);
   registerRuleRoutes(api, {
     rules: parts.rules,
     unknownEndpoints: async (ids) => {
@@ -66,7 +67,7 @@ export function registerApiRoutes(api: HttpApp, parts: RouteParts): void {
       return ids.filter((id) => !all.has(id));
     },
   });
-  registerInboundRoutes(api, inbound);
+  registerInboundRoutes(api, inbound, parts.isShuttingDown);
   registerReportRoutes(api, parts.reports);
   registerBulkMailRoutes(api, {
     audiences: parts.audiences,
@@ -91,6 +92,7 @@ export function registerApiRoutes(api: HttpApp, parts: RouteParts): void {
   if (catcher) registerCatcherRoutes(api, { store });
   registerUserRoutes(api, { accounts: parts.accounts, keys: { store, clock, logger } });
   registerAuditRoutes(api, parts.audit);
+  registerStatsRoutes(api, { store, clock });
 }
 
 /** The routes outside `/api`: unsubscribe links, dashboard sign-in, the dashboard, each in its own scope. */

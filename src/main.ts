@@ -9,13 +9,14 @@ import {
   SignIn,
 } from './access/index.js';
 import { AuditLog } from './audit/index.js';
-import { Audiences, Campaigns, closeCampaignStreams } from './campaigns/index.js';
+import { Audiences, Campaigns } from './campaigns/index.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { BootConfig } from './core/config/index.js';
 import { ensureSecretKeyMatches, loadOrCreateSecretKey } from './core/crypto/index.js';
 import { migrateToLatest, openStore, type Store } from './core/db/index.js';
-import { AppError } from './core/errors.js';
+import { listen } from './core/http/listen.js';
 import { createHttpServer, type HttpApp } from './core/http/server.js';
+import { closeViewStreams } from './core/http/sse.js';
 import { stableInstanceId } from './core/instance.js';
 import { JobEngine } from './core/jobs/index.js';
 import { TargetGuard } from './core/net/ssrf.js';
@@ -289,7 +290,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       metrics,
       health,
       version,
-      bodyLimitBytes: config.http.bodyLimitBytes,
+      ...config.http,
       verifyKey: createKeyVerifier({ store, clock, logger }),
       isShuttingDown: () => shuttingDown,
       verifySession: createSessionVerifier(accounts),
@@ -327,7 +328,7 @@ export async function startFacteur(config: BootConfig, options: StartOptions): P
       stopping ??= (async () => {
         shuttingDown = true;
         heartbeat.cancel();
-        closeCampaignStreams();
+        closeViewStreams();
         logger.info({ event: 'facteur.stopping' }, 'stopping: no new work, draining running jobs');
         await http.close(); // waits for requests in flight, so every 202 given is recorded
         await dependencies.stop();
@@ -381,23 +382,4 @@ async function announceSetupLink(signIn: SignIn, logger: Logger): Promise<void> 
     { event: 'access.setup_link', url: setup.url, expiresAt: new Date(setup.expiresAt).toISOString() },
     `no user yet: open ${setup.url} to create the first admin (or run \`facteur user create --admin\`)`,
   );
-}
-
-async function listen(http: HttpApp, config: BootConfig): Promise<string> {
-  try {
-    await http.listen({ host: config.host, port: config.port });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new AppError(
-        'HTTP_PORT_IN_USE',
-        `${config.host}:${config.port} is taken; set FACTEUR_PORT to a free port`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-  const address = http.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return `http://${host}:${port}`;
 }

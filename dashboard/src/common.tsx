@@ -1,4 +1,4 @@
-import type { ComponentChildren } from 'preact';
+import { type ComponentChildren, Fragment } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { type MessageKey, useI18n } from './i18n/index.js';
@@ -99,5 +99,156 @@ export function Loading() {
     <p class="muted" aria-live="polite">
       {t('app.loading')}
     </p>
+  );
+}
+
+/**
+ * A load's three states in one place: its failure (with "Retry"), "Loading…" while nothing is
+ * there yet, a muted line when the data is empty, else `children` with the data. The last data
+ * stays on screen while a reload runs or after a reload fails.
+ */
+export function LoadedView<T>({
+  loaded,
+  isEmpty,
+  empty,
+  children,
+}: {
+  loaded: Pick<Loaded<T>, 'data' | 'error'> & { reload?: () => void };
+  /** When the data counts as "nothing to show" (the default: never). */
+  isEmpty?: (data: T) => boolean;
+  /** What to say when empty (the default: "None yet."). */
+  empty?: ComponentChildren;
+  children: (data: T) => ComponentChildren;
+}) {
+  const { t } = useI18n();
+  const { data, error, reload } = loaded;
+  return (
+    <>
+      {error ? <ErrorNote error={error} onRetry={reload} /> : null}
+      {data === undefined ? (
+        error ? null : (
+          <Loading />
+        )
+      ) : isEmpty?.(data) ? (
+        <p class="muted">{empty ?? t('app.none')}</p>
+      ) : (
+        children(data)
+      )}
+    </>
+  );
+}
+
+/**
+ * One fact of a `<Facts>` list: its label and value (and optionally the `data-testid` of its
+ * `<dd>`); `null`, `undefined` or `false` hide it.
+ */
+export type Fact =
+  | [label: string, value: ComponentChildren]
+  | [label: string, value: ComponentChildren, testid: string]
+  | null
+  | undefined
+  | false;
+
+/** A definition list of facts (`<dl class="facts">`), skipping the hidden ones. */
+export function Facts({
+  facts,
+  testid,
+  class: className,
+}: {
+  facts: Fact[];
+  testid?: string;
+  class?: string;
+}) {
+  return (
+    <dl class={className ?? 'facts'} data-testid={testid}>
+      {facts.map((fact) =>
+        fact ? (
+          <Fragment key={fact[0]}>
+            <dt>{fact[0]}</dt>
+            <dd data-testid={fact[2]}>{fact[1]}</dd>
+          </Fragment>
+        ) : null,
+      )}
+    </dl>
+  );
+}
+
+/**
+ * "Newest" and "Older" (or other labels) for a cursor-paged list: `current` is the cursor shown
+ * now ("" on the first page), `next` the one after (null on the last page).
+ */
+export function Pager({
+  current,
+  next,
+  go,
+  firstLabel,
+  nextLabel,
+}: {
+  current: string;
+  next: string | null | undefined;
+  go: (cursor: string | undefined) => void;
+  firstLabel?: string;
+  nextLabel?: string;
+}) {
+  const { t } = useI18n();
+  if (!current && !next) return null;
+  return (
+    <div class="toolbar">
+      {current ? (
+        <button type="button" onClick={() => go(undefined)}>
+          {firstLabel ?? t('app.newest')}
+        </button>
+      ) : null}
+      {next ? (
+        <button type="button" onClick={() => go(next)}>
+          {nextLabel ?? t('app.older')}
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+/**
+ * A list's toolbar: one labelled `<select>` filter ("all" first), then "Refresh", then any
+ * further controls given as children.
+ */
+export function FilterBar({
+  id,
+  label,
+  value,
+  allLabel,
+  options,
+  onChange,
+  onRefresh,
+  children,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  allLabel: string;
+  options: { value: string; label: string }[];
+  onChange: (value: string) => void;
+  onRefresh?: () => void;
+  children?: ComponentChildren;
+}) {
+  const { t } = useI18n();
+  return (
+    <div class="toolbar">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        <option value="">{allLabel}</option>
+        {options.map((o) => (
+          <option key={o.value} value={o.value}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+      {onRefresh ? (
+        <button type="button" onClick={onRefresh}>
+          {t('app.refresh')}
+        </button>
+      ) : null}
+      {children}
+    </div>
   );
 }

@@ -80,3 +80,20 @@ export interface CaughtList {
   messages: CaughtSummary[];
   nextBefore: string | null;
 }
+
+/** GET /api/stats/activity: one bucket's (or the window's) figures. */
+export interface ActivityFigures {
+  mail: { sent: number; failed: number; p50Ms: number | null; p95Ms: number | null };
+  webhooks: { succeeded: number; failed: number; p50Ms: number | null; p95Ms: number | null };
+  inbound: { received: number };
+}
+
+/** GET /api/stats/activity: the series of the overview's charts. */
+export interface Activity {
+  window: '1h' | '24h';
+  bucketMs: number;
+  from: string;
+  to: string;
+  buckets: Array<ActivityFigures & { at: string }>;
+  totals: ActivityFigures;
+}

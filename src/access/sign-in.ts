@@ -5,7 +5,7 @@ import { formatDuration } from '../core/duration.js';
 import { AppError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
 import { parseOrThrow } from '../core/validation.js';
-import { type MailDeps, recordMessage } from '../mail/index.js';
+import { type MailDeps, recordMessage, SIGN_IN_MAIL_HEADER } from '../mail/index.js';
 import {
   type Accounts,
   type ActiveSession,
@@ -210,6 +210,7 @@ export class SignIn {
         input: {
           to: [row.email],
           subject: 'Your sign-in link to Facteur',
+          headers: { [SIGN_IN_MAIL_HEADER]: 'link' },
           text:
             `Hello ${row.name},\n\nOpen this link to sign in to Facteur. It works once, for ${ttl}:\n\n${url}\n\n` +
             'If you did not ask for it, ignore this message: nobody can sign in without opening the link.\n',

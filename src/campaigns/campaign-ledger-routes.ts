@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
+import { FRAMED_BODY_HEADERS, framedBody } from '../core/http/pages.js';
 import type { HttpApp } from '../core/http/server.js';
 import { RECIPIENT_STATES, type RecipientState } from './campaign-model.js';
 import { type RecipientRow, recipientsInState } from './campaign-store.js';
@@ -173,6 +174,27 @@ export function registerLedgerRoutes(
       },
     },
     async (request) => campaigns.preview(request.params.id, request.body?.address),
+  );
+  app.get(
+    '/campaigns/:id/preview.html',
+    {
+      schema: {
+        summary:
+          'The campaign rendered for one recipient (by address) or the first one, as an HTML page (the dashboard shows it in a sandboxed frame).',
+        description:
+          'The rendered HTML body, else the text part. The answer carries a CSP of its own: no scripts, no requests anywhere, sandboxed, framed only by Facteur itself.',
+        tags,
+        params: idParams,
+        querystring: z.object({
+          address: z.string().max(320).optional().describe('The recipient; the first one when omitted.'),
+        }),
+        produces: ['text/html'],
+      },
+    },
+    async (request, reply) => {
+      const rendered = await campaigns.preview(request.params.id, request.query.address);
+      return reply.headers(FRAMED_BODY_HEADERS).send(framedBody(rendered));
+    },
   );
   app.post(
     '/campaigns/:id/test',

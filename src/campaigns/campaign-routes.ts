@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { idempotencyKeyOf } from '../core/http/input.js';
 import type { HttpApp } from '../core/http/server.js';
+import { campaignPatchSchema } from './campaign-edit.js';
 import { registerLedgerRoutes } from './campaign-ledger-routes.js';
 import {
   CAMPAIGN_STATUSES,
+  type CampaignContent,
+  campaignContentSchema,
   campaignCreateSchema,
   type Progress,
   RECIPIENT_STATES,
@@ -165,6 +168,41 @@ export function registerCampaignRoutes(
       },
     },
     async (request) => viewOf(await campaigns.load(request.params.id)),
+  );
+  app.patch(
+    '/campaigns/:id',
+    {
+      schema: {
+        summary:
+          'Edits a draft or scheduled campaign: its content, name, owner and start (`now`, a time, or `null` for a draft again). The recipients are not editable.',
+        tags,
+        params: idParams,
+        body: campaignPatchSchema,
+        response: { 200: campaignViewSchema },
+      },
+    },
+    async (request) => viewOf(await campaigns.edit(request.params.id, request.body)),
+  );
+  app.get(
+    '/campaigns/:id/content',
+    {
+      schema: {
+        summary:
+          "A campaign's name, owner and content as written (templates, headers, attachments), to edit it.",
+        tags,
+        params: idParams,
+        response: {
+          200: campaignContentSchema
+            .extend({ name: z.string(), ownerEmail: z.string().nullable(), startAt: z.string().nullable() })
+            .describe('What PATCH /api/campaigns/{id} takes, as it now is.'),
+        },
+      },
+    },
+    async (request) => {
+      const row = await campaigns.load(request.params.id);
+      const content = JSON.parse(row.content) as CampaignContent;
+      return { ...content, name: row.name, ownerEmail: row.owner_email, startAt: iso(row.start_at) };
+    },
   );
   for (const action of ['start', 'pause', 'resume', 'cancel'] as const) {
     app.post(

@@ -7,6 +7,7 @@ import { type Job, oneByOne, type Settlement } from '../core/jobs/index.js';
 import type { Logger } from '../core/observability/index.js';
 import { acceptMessage, type MailDeps, recordMessage } from '../mail/index.js';
 import { createCampaign } from './campaign-create.js';
+import { type CampaignPatch, editCampaign } from './campaign-edit.js';
 import { registerCampaignMetrics } from './campaign-metrics.js';
 import {
   type CampaignContent,
@@ -107,6 +108,11 @@ export class Campaigns {
   /** Creates a campaign with its ledger in one transaction; starts it when asked. */
   create(input: CampaignInput, origin: CampaignOrigin): Promise<CreatedCampaign> {
     return createCampaign(this.deps, input, origin);
+  }
+
+  /** Edits a draft or scheduled campaign (content, name, owner, start); else CAMPAIGN_NOT_EDITABLE. */
+  edit(id: string, patch: CampaignPatch): Promise<CampaignRow> {
+    return editCampaign(this.deps, id, patch);
   }
 
   /** One campaign, or NOT_FOUND. */

@@ -1,6 +1,5 @@
 export { registerBulkMailRoutes } from './bulk-routes.js';
 export { registerCampaignRoutes } from './campaign-routes.js';
-export { closeCampaignStreams } from './campaign-stream.js';
 export { Campaigns, type CampaignsDeps } from './campaigns.js';
 export { CSV_MAX_BYTES, type CsvImportOptions, importCsv } from './csv-import.js';
 export { DISPATCH_QUEUE } from './dispatch.js';

@@ -207,7 +207,7 @@ export const DELIVERY_ERROR_CODES = {
   REPORT_DATA_MISSING: {
     status: 400,
     retryable: false,
-    doc: 'The report takes its data in the trigger request (`data.type` = `push`) and the trigger sent no `data`.',
+    doc: 'The report takes its data in the trigger request (`data.type` = `push`) and the trigger sent no `data`; or the preview page (`GET /api/reports/{id}/preview.html`) of such a report was asked for without `data` before any run had pushed some.',
   },
   REPORT_RENDER_FAILED: {
     status: 422,
@@ -228,6 +228,13 @@ export const DELIVERY_ERROR_CODES = {
     status: 400,
     retryable: false,
     doc: "A trigger named a `slot` the report's schedule does not have (or the report has no schedule); give `latest` or an instant the cron expression fires at.",
+  },
+
+  // Campaigns: editing
+  CAMPAIGN_NOT_EDITABLE: {
+    status: 409,
+    retryable: false,
+    doc: 'Only a `draft` or `scheduled` campaign can be edited (`PATCH /api/campaigns/{id}`); this one has started, been paused, cancelled or finished. `details.status` is its status, `details.allowedFrom` the statuses an edit applies to. Nothing was changed.',
   },
 
   // Campaigns: audiences

@@ -6,6 +6,7 @@ import { appsScriptPayloadSchema } from './apps-script.js';
 import { backtestInputSchema, runBacktest } from './backtest.js';
 import { LEDGER_STATES } from './ledger.js';
 import { MAILBOX_PURPOSES, mailboxPurpose } from './mailbox-model.js';
+import { registerMailboxStream } from './mailbox-stream.js';
 import type { Mailbox } from './mailboxes.js';
 import type { Inbound } from './service.js';
 import { inboundEmailSchema, ledgerEntry, ledgerEntrySchema, ledgerPage } from './views.js';
@@ -92,8 +93,16 @@ const ingressQuery = z.object({
   mailbox: z.string().max(64).optional().describe('A mailbox id whose schedule and allowlist apply.'),
 });
 
-/** `/api/mailboxes`, `/api/inbound`, `/api/ingress/*`, `/api/rules/backtest`. */
-export function registerInboundRoutes(app: HttpApp, inbound: Inbound): void {
+/**
+ * `/api/mailboxes` (and its event stream), `/api/inbound`, `/api/ingress/*`,
+ * `/api/rules/backtest`; `isShuttingDown` ends the mailbox streams at shutdown (default: never).
+ */
+export function registerInboundRoutes(
+  app: HttpApp,
+  inbound: Inbound,
+  isShuttingDown: () => boolean = () => false,
+): void {
+  registerMailboxStream(app, inbound, (mailbox) => mailboxView(inbound, mailbox), isShuttingDown);
   registerMailboxRoutes(app, inbound);
   registerLedgerRoutes(app, inbound);
   registerIngressRoutes(app, inbound);

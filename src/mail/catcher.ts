@@ -5,6 +5,7 @@ import { SMTPServer } from 'smtp-server';
 import type { Clock } from '../core/clock.js';
 import type { Database, Store } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
+import { framedBody } from '../core/http/pages.js';
 import { uuidv7 } from '../core/ids.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { type CaughtRow, getCaughtRow, insertCaught, listCaughtRows, pruneCaught } from './catcher-store.js';
@@ -179,27 +180,56 @@ function caughtSummary(row: Omit<CaughtRow, 'raw'>): CaughtMessageSummary {
 }
 
 /** One caught message with its raw source; NOT_FOUND when absent. */
+/**
+ * The header Facteur puts on its own sign-in mail (links that sign a person in). The catcher
+ * shows the body of such a message to admins only: anyone may ask for a link to any address, so
+ * a viewer who could read the catcher could sign in as an admin.
+ */
+export const SIGN_IN_MAIL_HEADER = 'X-Facteur-Sign-In';
+
+/** What a reader below admin sees instead of a sign-in message's body. */
+const WITHHELD = 'This message holds a sign-in link: only an admin can read its body in the catcher.';
+
+/** Whether the raw message's header block carries the sign-in header. */
+function isSignInMail(raw: Buffer): boolean {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end === -1 ? raw.length : end).toString('latin1');
+  return new RegExp(`^${SIGN_IN_MAIL_HEADER}:`, 'im').test(head);
+}
+
+/** The header block alone, then the note: a withheld sign-in message. */
+function withheldRaw(raw: Buffer): string {
+  const end = raw.indexOf('\r\n\r\n');
+  return `${raw.subarray(0, end === -1 ? raw.length : end).toString('utf8')}\r\n\r\n[${WITHHELD}]\r\n`;
+}
+
+/** One caught message with its source; a sign-in message's body only when `mayReadSignIn`. */
 export async function getCaught(
   db: Kysely<Database>,
   id: string,
+  mayReadSignIn: boolean,
 ): Promise<CaughtMessageSummary & { raw: string }> {
   const row = await getCaughtRow(db, id);
   if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
-  return { ...caughtSummary(row), raw: Buffer.from(row.raw).toString('utf8') };
+  const raw = Buffer.from(row.raw);
+  const text = !mayReadSignIn && isSignInMail(raw) ? withheldRaw(raw) : raw.toString('utf8');
+  return { ...caughtSummary(row), raw: text };
 }
 
 /**
  * A caught message's body as one HTML document for the dashboard's sandboxed frame: its HTML
- * part (inline `cid:` images turned into `data:` URLs), else its text part in a `<pre>`.
+ * part (inline `cid:` images turned into `data:` URLs), else its text part in a `<pre>`; a
+ * sign-in message's only when `mayReadSignIn`.
  */
-export async function getCaughtHtml(db: Kysely<Database>, id: string): Promise<string> {
+export async function getCaughtHtml(
+  db: Kysely<Database>,
+  id: string,
+  mayReadSignIn: boolean,
+): Promise<string> {
   const row = await getCaughtRow(db, id);
   if (!row) throw new AppError('NOT_FOUND', `no caught message has the id ${id}`);
-  const parsed = await simpleParser(Buffer.from(row.raw), { skipTextToHtml: true, skipHtmlToText: true });
-  if (typeof parsed.html === 'string' && parsed.html.length > 0) return parsed.html;
-  const text = (parsed.text ?? '').replace(
-    /[&<>"]/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string,
-  );
-  return `<!doctype html><meta charset="utf-8"><pre style="white-space:pre-wrap;font:14px/1.5 monospace">${text}</pre>`;
+  const raw = Buffer.from(row.raw);
+  if (!mayReadSignIn && isSignInMail(raw)) return framedBody({ text: WITHHELD });
+  const parsed = await simpleParser(raw, { skipTextToHtml: true, skipHtmlToText: true });
+  return framedBody({ html: typeof parsed.html === 'string' ? parsed.html : null, text: parsed.text });
 }

@@ -1,4 +1,4 @@
-export { CATCHER_MAX_BYTES, MailCatcher } from './catcher.js';
+export { CATCHER_MAX_BYTES, MailCatcher, SIGN_IN_MAIL_HEADER } from './catcher.js';
 export { TransportChain } from './failover.js';
 export { sendQueue } from './jobs.js';
 export { type MessageInput, type MessageStatus, messageInputSchema, newMessageIdHeader } from './model.js';

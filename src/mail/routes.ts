@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Store } from '../core/db/index.js';
+import type { Principal } from '../core/http/auth.js';
 import { idempotencyKeyOf } from '../core/http/input.js';
+import { FRAMED_BODY_HEADERS } from '../core/http/pages.js';
 import type { HttpApp } from '../core/http/server.js';
 import { getCaught, getCaughtHtml, listCaught } from './catcher.js';
 import { clearCaught } from './catcher-store.js';
@@ -83,15 +85,16 @@ const caughtSummarySchema = z.object({
  * A caught message is someone else's HTML: it may style itself (mail is styled inline) and show
  * images it carries, and nothing else: no script, no request to anywhere, an opaque origin.
  */
-const CAUGHT_HTML_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; " +
-  "sandbox; frame-ancestors 'self'; base-uri 'none'; form-action 'none'";
-
 const idParams = z.object({ id: z.string().min(1).max(64) });
 const pageQuery = {
   limit: z.coerce.number().int().min(1).max(500).default(50),
   before: z.string().max(64).optional().describe('Cursor: the `nextBefore` of the previous page.'),
 };
+
+/** Whether the caller may read a sign-in message's body in the catcher (admins only). */
+function isAdmin(principal: Principal | undefined): boolean {
+  return principal?.role === 'admin';
+}
 
 /** `/api/messages`: accept a send, read its state. */
 export function registerMessageRoutes(app: HttpApp, deps: MailDeps): void {
@@ -191,7 +194,7 @@ export function registerCatcherRoutes(app: HttpApp, deps: { store: Store }): voi
         },
       },
     },
-    async (request) => getCaught(deps.store.db, request.params.id),
+    async (request) => getCaught(deps.store.db, request.params.id, isAdmin(request.principal)),
   );
 
   app.get(
@@ -207,14 +210,8 @@ export function registerCatcherRoutes(app: HttpApp, deps: { store: Store }): voi
       },
     },
     async (request, reply) => {
-      const html = await getCaughtHtml(deps.store.db, request.params.id);
-      return reply
-        .header('content-security-policy', CAUGHT_HTML_CSP)
-        .header('x-content-type-options', 'nosniff')
-        .header('referrer-policy', 'no-referrer')
-        .header('cache-control', 'private, no-store')
-        .type('text/html; charset=utf-8')
-        .send(html);
+      const html = await getCaughtHtml(deps.store.db, request.params.id, isAdmin(request.principal));
+      return reply.headers(FRAMED_BODY_HEADERS).send(html);
     },
   );
 

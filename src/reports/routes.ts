@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../core/errors.js';
 import { idempotencyKeyOf, optionalBody } from '../core/http/input.js';
+import { FRAMED_BODY_HEADERS, framedBody } from '../core/http/pages.js';
 import type { HttpApp, Principal } from '../core/http/server.js';
 import { registerSettingsRoutes } from '../core/settings/index.js';
 import { RUN_STATUSES } from './model.js';
@@ -53,6 +54,24 @@ const previewSchema = optionalBody(
     })
     .meta({ examples: [{ data: { title: 'Sign-ups', count: 42 } }] }),
 );
+
+const MAX_PREVIEW_DATA = 8000;
+
+/** The `data` query parameter of the preview page: a JSON object, else a VALIDATION_FAILED naming it. */
+function previewData(raw: string | undefined): Record<string, unknown> | undefined {
+  if (raw === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+    return parsed as Record<string, unknown>;
+  throw new AppError('VALIDATION_FAILED', 'data must be a JSON object', {
+    details: [{ in: 'querystring', field: 'data', message: 'must be a JSON object' }],
+  });
+}
 
 /**
  * The trigger token of the report in the path, sent as `X-Report-Token`: valid for its own
@@ -246,6 +265,35 @@ export function registerReportRoutes(app: HttpApp, reports: Reports): void {
         data: preview.data,
         fetch: preview.fetch,
       };
+    },
+  );
+
+  app.get(
+    '/reports/:id/preview.html',
+    {
+      schema: {
+        summary:
+          "The report's preview as an HTML page (the dashboard shows it in a sandboxed frame); sends nothing.",
+        description:
+          "The rendered HTML part, else the text part as preformatted text, with the CSP of the catcher's bodies (no scripts, no requests, sandboxed, framed only by Facteur). The data is `data` when given (a JSON object); else a `push` report uses the data pushed with its newest run that had some (`REPORT_DATA_MISSING` before any: push data first, or `POST /api/reports/{id}/preview` with data), and other sources are fetched as `POST /api/reports/{id}/preview` does. Answers the subject in `X-Report-Subject` (URI-encoded).",
+        tags,
+        params: idParams,
+        querystring: z.strictObject({
+          data: z
+            .string()
+            .max(MAX_PREVIEW_DATA)
+            .optional()
+            .describe('Data for the templates, as a JSON object; default: as described above.'),
+        }),
+        produces: ['text/html'],
+      },
+    },
+    async (request, reply) => {
+      const report = await reports.require(request.params.id);
+      const preview = await reports.previewPage(report, previewData(request.query.data));
+      return reply
+        .headers({ ...FRAMED_BODY_HEADERS, 'x-report-subject': encodeURIComponent(preview.subject) })
+        .send(framedBody(preview));
     },
   );
 }

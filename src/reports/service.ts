@@ -22,6 +22,7 @@ import {
   getSlotRun,
   insertManualRun,
   insertSlotRun,
+  latestPushedData,
   latestRuns,
   listRunRows,
   type Run,
@@ -202,6 +203,23 @@ export class Reports {
       renderContext(report.settings, fetched.data, { id: 'preview', trigger: 'preview', slotAt: null }, now),
     );
     return { ...rendered, data: fetched.data, fetch: fetched.detail };
+  }
+
+  /**
+   * The preview behind `GET /api/reports/{id}/preview.html`: with `data` when given; else a
+   * `push` report renders the data pushed with its newest run that had some (none yet:
+   * REPORT_DATA_MISSING), and other sources fetch as the POST preview does.
+   */
+  async previewPage(report: Report, data: Record<string, unknown> | undefined) {
+    if (data !== undefined || report.settings.data.type !== 'push') return this.preview(report, data);
+    const pushed = await latestPushedData(this.deps.store.db, report.id);
+    if (pushed === null)
+      throw new AppError(
+        'REPORT_DATA_MISSING',
+        'this push report has no run with data yet: run it with data first, or use POST /api/reports/{id}/preview with data',
+        { details: [{ in: 'querystring', field: 'data', message: 'required until a run has pushed data' }] },
+      );
+    return this.preview(report, pushed);
   }
 
   async getRun(id: string): Promise<Run> {

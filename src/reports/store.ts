@@ -109,6 +109,22 @@ export async function listRunRows(
   return query.orderBy('id', 'desc').limit(options.limit).execute();
 }
 
+/** The data pushed with the report's newest run that had some (a `push` report's preview page). */
+export async function latestPushedData(
+  db: Kysely<Database>,
+  reportId: string,
+): Promise<Record<string, unknown> | null> {
+  const row = await db
+    .selectFrom('report_runs')
+    .select('data')
+    .where('report_id', '=', reportId)
+    .where('data', 'is not', null)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.data ? (JSON.parse(row.data) as Record<string, unknown>) : null;
+}
+
 /** The newest scheduled slot each report has a run for. */
 export async function latestSlots(db: Kysely<Database>): Promise<Map<string, number>> {
   const rows = await db

@@ -55,6 +55,11 @@ const timeOfDay = z.string().transform((raw, ctx) => {
 
 const settingsShape = {
   name: z.string().trim().min(1, 'must not be empty').max(100),
+  description: z
+    .string()
+    .trim()
+    .max(500)
+    .describe('What the endpoint is for, for the people who read the dashboard (default empty).'),
   url: z
     .string()
     .max(2048)
@@ -121,6 +126,8 @@ const settingsShape = {
 /** The settings as stored (times in ms and minutes). */
 export interface EndpointSettings {
   name: string;
+  /** Absent in endpoints written before descriptions existed. */
+  description?: string;
   url: string;
   eventTypes: string[];
   format: 'json' | 'form';
@@ -170,6 +177,7 @@ const secretField = z
 /** POST /api/endpoints. */
 export const endpointCreateSchema = z.strictObject({
   ...settingsShape,
+  description: settingsShape.description.prefault(''),
   eventTypes: settingsShape.eventTypes.prefault([...ENDPOINT_DEFAULTS.eventTypes]),
   format: settingsShape.format.prefault(ENDPOINT_DEFAULTS.format),
   payloadShape: settingsShape.payloadShape.prefault(ENDPOINT_DEFAULTS.payloadShape),
@@ -216,6 +224,7 @@ export function settingsFromInput(input: ParsedSettings): {
   }
   const settings: EndpointSettings = {
     name: input.name,
+    ...(input.description ? { description: input.description } : {}),
     url: input.url,
     eventTypes: [...new Set(input.eventTypes)],
     format: input.format,
@@ -249,6 +258,8 @@ export function inputFromSettings(
 ): ParsedSettingsWritten {
   return {
     name: s.name,
+    // Written only when set, so that exports of endpoints without one stay as they were.
+    ...(s.description ? { description: s.description } : {}),
     url: s.url,
     eventTypes: s.eventTypes,
     format: s.format,

@@ -4,6 +4,7 @@ import { AppError } from '../core/errors.js';
 import { optionalBody } from '../core/http/input.js';
 import type { HttpApp } from '../core/http/server.js';
 import { registerSettingsRoutes } from '../core/settings/index.js';
+import { registerDeliveryStream } from './delivery-stream.js';
 import { type Endpoint, maskedHeaders } from './endpoints.js';
 import { eventInputSchema } from './events.js';
 import { DELIVERY_STATUSES, durationSchema, endpointCreateSchema, inputFromSettings } from './model.js';
@@ -17,6 +18,7 @@ const endpointSchema = z.object({
   id: z.string(),
   status: z.enum(['active', 'paused', 'disabled']),
   name: z.string(),
+  description: z.string().optional().describe('What the endpoint is for; absent when empty.'),
   url: z.string(),
   eventTypes: z.array(z.string()),
   format: z.enum(['json', 'form']),
@@ -73,8 +75,15 @@ function endpointView(endpoint: Endpoint, now: number): z.infer<typeof endpointS
   };
 }
 
-/** `/api/endpoints`, `/api/events`, `/api/deliveries`. */
-export function registerWebhookRoutes(app: HttpApp, webhooks: Webhooks): void {
+/**
+ * `/api/endpoints`, `/api/events`, `/api/deliveries`; `isShuttingDown` ends the delivery streams
+ * at shutdown (default: never).
+ */
+export function registerWebhookRoutes(
+  app: HttpApp,
+  webhooks: Webhooks,
+  isShuttingDown: () => boolean = () => false,
+): void {
   const now = () => webhooks.clock.now();
   const tags = ['webhooks'];
 
@@ -242,6 +251,7 @@ export function registerWebhookRoutes(app: HttpApp, webhooks: Webhooks): void {
   );
 
   registerDeliveryRoutes(app, webhooks);
+  registerDeliveryStream(app, webhooks, isShuttingDown);
 }
 
 function registerDeliveryRoutes(app: HttpApp, webhooks: Webhooks): void {

@@ -1,46 +1,41 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   browserSkipReason,
   type DashboardOrigin,
-  dashboardOrigin,
-  launchChromium,
+  type DashboardSession,
+  OVERFLOW,
+  openDashboard,
   screenshot,
+  watchedPage,
 } from '../support/browser.js';
-import { startTestFacteur, type TestFacteur } from '../support/facteur.js';
+import type { TestFacteur } from '../support/facteur.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
  * Facteur on SQLite: serving and headers, the language switch, the first admin's setup, sign-in
- * by password and by emailed link (read from the catcher), and the overview and mail screens
- * with real data. Each screen is kept as a screenshot under test-artifacts/screenshots/.
+ * by password and by emailed link (read from the catcher), and the overview (its activity
+ * charts included) and mail screens with real data. Each screen is kept as a screenshot under
+ * test-artifacts/screenshots/.
  */
 
 const skip = browserSkipReason();
 const ADMIN = { email: 'admin@example.com', name: 'Ada Admin', password: 'correct horse battery staple' };
 const SUBJECT = 'Dashboard test message';
-/** How far the page is wider than the window (evaluated in the page; > 0 means sideways scrolling). */
-const OVERFLOW = 'document.documentElement.scrollWidth - window.innerWidth';
 
 describe.skipIf(skip)(`the dashboard in Chromium${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let session: DashboardSession;
   let t: TestFacteur;
   let origin: DashboardOrigin;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   const logLines: string[] = [];
-  /** Console errors and failed requests: a CSP violation shows up here. */
-  const problems: string[] = [];
   let hasAuth = false;
 
   beforeAll(async () => {
-    t = await startTestFacteur({}, { logLines });
-    origin = await dashboardOrigin(t.url);
-    browser = await launchChromium();
-    context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 900 } });
-    // Fail fast: every step here takes well under a second.
-    context.setDefaultTimeout(10_000);
-    page = await watched(context);
+    // No admin: the first one is created from the setup link printed in the log, below.
+    session = await openDashboard({ start: { logLines } });
+    ({ t, origin, browser, page } = session);
     hasAuth = (await fetch(`${t.url}/auth/session`)).status !== 404;
     const sent = await t.request<{ id: string }>('POST', '/api/messages', {
       body: {
@@ -57,23 +52,11 @@ describe.skipIf(skip)(`the dashboard in Chromium${skip ? ` (skipped: ${skip})` :
     });
   });
   afterAll(async () => {
-    await browser?.close();
-    await origin?.close();
-    await t?.close();
+    await session?.close();
   });
 
-  async function watched(ctx: BrowserContext): Promise<Page> {
-    const p = await ctx.newPage();
-    p.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    p.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    return p;
-  }
-
   /** Console errors other than the expected 401 of `/auth/session` while signed out. */
-  const unexpectedProblems = () =>
-    problems.filter((p) => !/status of 401|status of 404/.test(p) && !p.includes('Unauthorized'));
+  const unexpectedProblems = () => session.unexpected(/status of 401|status of 404|Unauthorized/);
 
   it('serves index.html and hashed assets with the strict CSP and no inline code', async () => {
     const home = await fetch(`${origin.url}/`);
@@ -113,7 +96,7 @@ describe.skipIf(skip)(`the dashboard in Chromium${skip ? ` (skipped: ${skip})` :
   it("starts in French for a French browser, and fits a phone's width", async () => {
     const phone = await browser.newContext({ locale: 'fr-FR', viewport: { width: 360, height: 740 } });
     try {
-      const p = await watched(phone);
+      const p = await watchedPage(phone, session.problems);
       await p.goto(`${origin.url}/`);
       await p.getByRole('heading', { name: 'Connexion à Facteur' }).waitFor();
       expect(await p.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
@@ -155,11 +138,44 @@ describe.skipIf(skip)(`the dashboard in Chromium${skip ? ` (skipped: ${skip})` :
       await checks.getByRole('rowheader', { name: /transport:catcher/ }).waitFor();
       await page.getByTestId('jobs').waitFor();
       await expect(page.getByText(/Status: (ok|degraded)/).count()).resolves.toBe(1);
+      // The activity charts count the message sent before the tests, from the database.
+      const throughput = page.getByTestId('throughput-summary');
+      await throughput.getByText(/^Last hour: 1 sent, 0 failed;/).waitFor();
+      await page
+        .getByTestId('latency-summary')
+        .getByText(/^Last hour, worst p95: mail ≤ [\d.]+ (ms|s)/)
+        .waitFor();
+      expect(await page.getByTestId('chart-throughput').locator('canvas').count()).toBe(1);
+      expect(await page.getByTestId('chart-latency').locator('canvas').count()).toBe(1);
+      // The text alternative: the bucket of the send, in a table behind a disclosure.
+      await page.getByTestId('chart-throughput').getByText('Values per period').click();
+      const rows = page.getByTestId('throughput-table').locator('tbody tr');
+      expect(await rows.count()).toBe(1);
+      expect(await rows.first().locator('td').first().textContent()).toBe('1');
+      // Each dependency's latency percentiles as /readyz reports them, with its breaker.
+      const latency = page.getByTestId('dependency-latency');
+      await latency.getByRole('rowheader', { name: 'database' }).waitFor();
+      const catcherRow = latency.getByRole('row', { name: /transport:catcher/ });
+      if ((await catcherRow.count()) > 0) await catcherRow.getByText('closed').waitFor();
       await screenshot(page, 'overview');
+      // The 24 h switch asks for the day's series.
+      const day = page.getByRole('button', { name: '24 h' });
+      await day.click();
+      await throughput.getByText(/^Last 24 hours: 1 sent, 0 failed;/).waitFor();
+      expect(await day.getAttribute('aria-pressed')).toBe('true');
+      await screenshot(page, 'overview-24h');
+      await page.getByRole('button', { name: '1 h' }).click();
+      await throughput.getByText(/^Last hour:/).waitFor();
+      // uPlot draws under the strict CSP: no violation, no error in the console.
+      expect(unexpectedProblems()).toEqual([]);
       await page.setViewportSize({ width: 360, height: 740 });
       try {
         // Wide tables scroll inside their box; the page itself never scrolls sideways.
         expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+        // The charts follow their box's width.
+        const canvas = await page.getByTestId('chart-throughput').locator('canvas').boundingBox();
+        expect(canvas?.width ?? 0).toBeGreaterThan(0);
+        expect(canvas?.width ?? 999).toBeLessThanOrEqual(360);
         await screenshot(page, 'overview-phone');
       } finally {
         await page.setViewportSize({ width: 1280, height: 900 });

@@ -1,39 +1,41 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   browserSkipReason,
   type DashboardOrigin,
-  dashboardOrigin,
-  launchChromium,
+  type DashboardSession,
+  OVERFLOW,
+  openDashboard,
   screenshot,
+  signInWithPassword,
+  watchedPage,
 } from '../support/browser.js';
-import { startTestFacteur, type TestFacteur } from '../support/facteur.js';
+import type { TestFacteur } from '../support/facteur.js';
 
 /**
  * The Settings and Reports screens in Chromium against a real Facteur on SQLite: an admin adds
  * a viewer, changes their role, creates an API key (shown once) and finds both changes in the
  * audit log; the viewer sees My account only and changes their password; a push report made
- * through the API is previewed and run from the browser, stage by stage.
+ * through the API is previewed (rendered in a sandboxed frame), run from the browser stage by
+ * stage, edited (the API's field problems shown under the fields), paused and resumed.
  */
 
 const skip = browserSkipReason();
 const ADMIN = { email: 'admin@example.com', name: 'Ada Admin', password: 'correct horse battery staple' };
 const VIEWER = { email: 'vera@example.com', name: 'Vera Viewer', password: 'a viewer password' };
-const OVERFLOW = 'document.documentElement.scrollWidth - window.innerWidth';
 
 describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let session: DashboardSession;
   let t: TestFacteur;
   let origin: DashboardOrigin;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
   let reportId = '';
 
   beforeAll(async () => {
-    t = await startTestFacteur({});
-    origin = await dashboardOrigin(t.url);
-    await t.facteur.accounts.createUser({ ...ADMIN, role: 'admin' }, { kind: 'system' });
+    session = await openDashboard({ admin: ADMIN });
+    ({ t, origin, browser, page, problems } = session);
     const created = await t.request<{ id: string }>('POST', '/api/reports', {
       body: {
         name: 'weekly-signups',
@@ -47,39 +49,13 @@ describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${sk
     });
     expect(created.status).toBe(201);
     reportId = created.body.id;
-    browser = await launchChromium();
-    context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 900 } });
-    context.setDefaultTimeout(10_000);
-    page = await watched(context);
-    await signIn(page, ADMIN.email, ADMIN.password);
   });
   afterAll(async () => {
-    await browser?.close();
-    await origin?.close();
-    await t?.close();
+    await session?.close();
   });
 
-  async function watched(ctx: BrowserContext): Promise<Page> {
-    const p = await ctx.newPage();
-    p.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    p.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    return p;
-  }
-
-  async function signIn(p: Page, email: string, password: string): Promise<void> {
-    await p.goto(`${origin.url}/`);
-    const form = p.locator('form', { has: p.getByLabel('Password') });
-    await form.getByLabel('Email').fill(email);
-    await form.getByLabel('Password').fill(password);
-    await form.getByRole('button', { name: 'Sign in' }).click();
-    await p.getByRole('heading', { name: 'Overview' }).waitFor();
-  }
-
   /** Console errors other than the 401 of `/auth/session` while signed out and refused calls. */
-  const unexpectedProblems = () =>
-    problems.filter((p) => !/status of 40[0-9]/.test(p) && !p.includes('Unauthorized'));
+  const unexpectedProblems = () => session.unexpected(/status of 40[0-9]|Unauthorized/);
 
   it('adds a viewer, shows them in the list, and changes their role', async () => {
     await page.goto(`${origin.url}/#/settings`);
@@ -231,8 +207,8 @@ describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${sk
     const other = await browser.newContext({ locale: 'en-GB', viewport: { width: 360, height: 740 } });
     other.setDefaultTimeout(10_000);
     try {
-      const p = await watched(other);
-      await signIn(p, VIEWER.email, VIEWER.password);
+      const p = await watchedPage(other, problems);
+      await signInWithPassword(p, origin.url, VIEWER.email, VIEWER.password);
       await p.goto(`${origin.url}/#/settings/users`);
       await p.getByRole('heading', { name: 'Change my password' }).waitFor();
       const tabs = p.getByRole('navigation', { name: 'Settings sections' });
@@ -260,6 +236,8 @@ describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${sk
       await p.getByText('Your role reads reports').waitFor();
       expect(await p.getByRole('button', { name: 'Run now' }).count()).toBe(0);
       expect(await p.getByRole('button', { name: 'Pause' }).count()).toBe(0);
+      expect(await p.getByRole('button', { name: 'Edit' }).count()).toBe(0);
+      await p.getByTestId('report').getByText('Inscriptions : {{ data.count }}').waitFor();
       await p.goto(`${origin.url}/#/settings/account`);
       // Signing out everywhere ends this session too.
       await p.getByRole('main').getByRole('button', { name: 'Sign out everywhere' }).click();
@@ -312,6 +290,155 @@ describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${sk
     await page.goto(`${origin.url}/#/settings/users`);
     await page.getByRole('heading', { name: 'Personnes pouvant se connecter' }).waitFor();
     await page.getByRole('button', { name: 'English' }).click();
+    expect(unexpectedProblems()).toEqual([]);
+  });
+
+  it('renders the preview in a sandboxed frame, edits the report with field problems shown, pauses and resumes', async () => {
+    await page.goto(`${origin.url}/#/reports/${reportId}`);
+    await page.getByRole('heading', { name: 'weekly-signups' }).waitFor();
+    await page.getByLabel(/Data for the templates/).fill('{"count": 7}');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.getByTestId('preview');
+    await preview.getByText('Inscriptions : 7').waitFor();
+    const frameElement = preview.locator('iframe.rendered');
+    expect(await frameElement.getAttribute('sandbox')).toBe('');
+    expect(await frameElement.getAttribute('title')).toBe('The report as its recipients see it');
+    await preview.frameLocator('iframe.rendered').getByRole('heading', { name: '7 inscriptions' }).waitFor();
+    // The source is one toggle away.
+    await preview.getByText('HTML source').click();
+    await preview.getByText('<h1>7 inscriptions</h1>').waitFor();
+    await screenshot(page, 'report-preview');
+
+    // Edit: a bad recipient and a schedule on a push report are refused, each under its field.
+    await page.getByRole('button', { name: 'Edit' }).click();
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Edit the report' }) });
+    await form.getByLabel('Recipients (one per line)').fill('not an address');
+    await form.getByLabel(/^Schedule/).fill('0 19 * * *');
+    await form.getByRole('button', { name: 'Save the changes' }).click();
+    await form.getByTestId('report-to-error').waitFor();
+    await form.getByRole('alert').getByText('VALIDATION_FAILED').waitFor();
+    expect(await form.getByLabel('Recipients (one per line)').getAttribute('aria-invalid')).toBe('true');
+    await form.getByLabel('Recipients (one per line)').fill('team@example.com\nboss@example.com');
+    await form.getByRole('button', { name: 'Save the changes' }).click();
+    await form
+      .getByTestId('report-cron-error')
+      .getByText(/scheduled run has no pushed data/)
+      .waitFor();
+    await screenshot(page, 'report-edit-problems');
+    await form.getByLabel(/^Schedule/).fill('');
+    await form.getByLabel('Subject (Liquid)').fill('Weekly sign-ups: {{ data.count }}');
+    await form.getByRole('button', { name: 'Save the changes' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/The report was saved/)
+      .waitFor();
+    const facts = page.getByTestId('report');
+    await facts.getByText('Weekly sign-ups: {{ data.count }}').waitFor();
+    await facts.getByText('team@example.com, boss@example.com').waitFor();
+    const saved = await t.request<{ subject: string; to: string[]; schedule: unknown }>(
+      'GET',
+      `/api/reports/${reportId}`,
+    );
+    expect(saved.body.subject).toBe('Weekly sign-ups: {{ data.count }}');
+    expect(saved.body.to).toEqual(['team@example.com', 'boss@example.com']);
+    expect(saved.body.schedule).toBeNull();
+    // The preview uses the new subject.
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await preview.getByText('Weekly sign-ups: 7').waitFor();
+
+    // Pause and resume, as the API then says.
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/The report is paused/)
+      .waitFor();
+    await facts.getByText('paused').waitFor();
+    await expect
+      .poll(async () => (await t.request<{ status: string }>('GET', `/api/reports/${reportId}`)).body.status)
+      .toBe('paused');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByRole('status').getByText('The report is active again.').waitFor();
+    await expect
+      .poll(async () => (await t.request<{ status: string }>('GET', `/api/reports/${reportId}`)).body.status)
+      .toBe('active');
+    expect(unexpectedProblems()).toEqual([]);
+  });
+
+  it('shows a scheduled report fully: schedule in words, next run, source without secrets, on a phone', async () => {
+    const created = await t.request<{ id: string }>('POST', '/api/reports', {
+      body: {
+        name: 'nightly-orders',
+        to: ['ops@example.com'],
+        subject: 'Orders {{ data.n }}',
+        text: '{{ data.n }} orders',
+        schedule: { cron: '0 19 * * *', timezone: 'Europe/Paris' },
+        data: {
+          type: 'http',
+          url: 'https://example.com/orders.json',
+          bearerToken: 'a-very-secret-token',
+          headers: { 'x-api-key': 'another-secret' },
+        },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const phone = await browser.newContext({ locale: 'en-GB', viewport: { width: 360, height: 740 } });
+    phone.setDefaultTimeout(10_000);
+    try {
+      const p = await watchedPage(phone, problems);
+      await signInWithPassword(p, origin.url, ADMIN.email, ADMIN.password);
+      await p.goto(`${origin.url}/#/reports/${created.body.id}`);
+      const facts = p.getByTestId('report');
+      await facts.getByText('every day at 19:00 (0 19 * * *, Europe/Paris)').waitFor();
+      await facts.getByText('https://example.com/orders.json').waitFor();
+      await facts.getByText('x-api-key').waitFor();
+      await facts.getByText('set (hidden)').waitFor();
+      expect(await p.getByText(/a-very-secret-token|another-secret/).count()).toBe(0);
+      expect(
+        await facts
+          .locator('dd')
+          .filter({ hasText: /\d{2}\/\d{2}\/\d{4}/ })
+          .count(),
+      ).toBeGreaterThan(0);
+      await p.getByTestId('templates').locator('summary').click();
+      await p.getByTestId('templates').getByText('{{ data.n }} orders').waitFor();
+      expect(await p.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+      await screenshot(p, 'report-definition-phone');
+    } finally {
+      await phone.close();
+    }
+    expect(unexpectedProblems()).toEqual([]);
+  });
+
+  it('shows the rule settings to an admin and saves a change, with the field problems shown', async () => {
+    await page.goto(`${origin.url}/#/settings/rules`);
+    const form = page.getByRole('form', { name: 'Rule settings' });
+    await form.getByLabel(/^Time zone/).waitFor();
+    expect(await form.getByLabel(/^Time zone/).inputValue()).toBe('Europe/Paris');
+    await form.getByLabel(/^Time zone/).fill('Mars/Olympus');
+    await form.getByRole('button', { name: 'Save the rule settings' }).click();
+    await form
+      .getByTestId('rules-timezone-error')
+      .getByText(/IANA time zone/)
+      .waitFor();
+    await form.getByLabel(/^Time zone/).fill('UTC');
+    await form.getByLabel(/^Senders allowed/).fill('@example.com\nboss@example.org');
+    await form.getByLabel('Skip replies and forwards').uncheck();
+    await form.getByRole('button', { name: 'Save the rule settings' }).click();
+    await form
+      .getByRole('status')
+      .getByText(/The rule settings were saved/)
+      .waitFor();
+    const saved = await t.request<{
+      timeZone: string;
+      senderAllowlist: string[];
+      skipRepliesAndForwards: boolean;
+    }>('GET', '/api/rules/settings');
+    expect(saved.body.timeZone).toBe('UTC');
+    expect(saved.body.senderAllowlist).toEqual(['@example.com', 'boss@example.org']);
+    expect(saved.body.skipRepliesAndForwards).toBe(false);
+    await page.reload();
+    await expect.poll(() => form.getByLabel(/^Time zone/).inputValue()).toBe('UTC');
+    await screenshot(page, 'settings-rules');
     expect(unexpectedProblems()).toEqual([]);
   });
 });

@@ -333,4 +333,42 @@ describe('dashboard sign-in', () => {
     });
     expect(taken.status).toBe(409);
   });
+
+  it("shows a sign-in message's body in the catcher to admins only", async () => {
+    clock.offset += 60 * 60_000; // earlier links and failures are out of their windows
+    const made = await t.request('POST', '/api/users', {
+      body: { email: 'wendy@example.org', name: 'Wendy', role: 'viewer', password: PASSWORD },
+    });
+    expect(made.status).toBe(201);
+    const viewer = new Browser(t.url);
+    expect(
+      (await viewer.call('POST', '/auth/login', { email: 'wendy@example.org', password: PASSWORD })).status,
+    ).toBe(200);
+    await t.request('DELETE', '/api/catcher/messages');
+    // Anyone may ask for a link to the admin's address; the viewer then reads the catcher.
+    expect((await viewer.call('POST', '/auth/magic-link', { email: 'admin@example.org' })).status).toBe(202);
+    let id = '';
+    for (let i = 0; i < 200 && !id; i++) {
+      const list = await viewer.call('GET', '/api/catcher/messages');
+      const caught = (list.body as unknown as { messages: Array<{ id: string; to: string[] }> }).messages;
+      id = caught.find((m) => m.to.includes('admin@example.org'))?.id ?? '';
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(id).not.toBe('');
+    const seen = await viewer.call('GET', `/api/catcher/messages/${id}`);
+    expect(seen.status).toBe(200);
+    const raw = (seen.body as unknown as { raw: string }).raw;
+    expect(raw).toContain('Subject: Your sign-in link to Facteur');
+    expect(raw).toContain('only an admin can read its body');
+    expect(raw.replace(/=\r?\n/g, '')).not.toContain('/auth/magic/');
+    const framed = await viewer.call('GET', `/api/catcher/messages/${id}/html`);
+    expect(framed.status).toBe(200);
+    expect(framed.text).toContain('only an admin can read its body');
+    expect(framed.text).not.toContain('/auth/magic/');
+    // The admin (this key) reads the link, and it works.
+    const token = await latestLink('admin@example.org');
+    const signedIn = new Browser(t.url);
+    expect((await signedIn.call('POST', `/auth/magic/${token}`, undefined, { form: true })).status).toBe(303);
+    expect((await signedIn.call('GET', '/auth/session')).body.user.email).toBe('admin@example.org');
+  });
 });

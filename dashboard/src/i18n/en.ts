@@ -1,5 +1,6 @@
 import { en as campaigns } from './areas/campaigns.js';
 import { en as inbound } from './areas/inbound.js';
+import { en as overview } from './areas/overview.js';
 import { en as reports } from './areas/reports.js';
 import { en as settings } from './areas/settings.js';
 import { en as webhooks } from './areas/webhooks.js';
@@ -12,6 +13,7 @@ export const en = {
   ...webhooks,
   ...inbound,
   ...reports,
+  ...overview,
 
   'app.name': 'Facteur',
   'app.skip': 'Skip to content',

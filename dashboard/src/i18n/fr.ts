@@ -1,5 +1,6 @@
 import { fr as campaigns } from './areas/campaigns.js';
 import { fr as inbound } from './areas/inbound.js';
+import { fr as overview } from './areas/overview.js';
 import { fr as reports } from './areas/reports.js';
 import { fr as settings } from './areas/settings.js';
 import { fr as webhooks } from './areas/webhooks.js';
@@ -12,6 +13,7 @@ export const fr: Catalogue = {
   ...webhooks,
   ...inbound,
   ...reports,
+  ...overview,
 
   'app.name': 'Facteur',
   'app.skip': 'Aller au contenu',
@@ -33,7 +35,7 @@ export const fr: Catalogue = {
   'nav.mail': 'Courriel',
   'nav.campaigns': 'Campagnes',
   'nav.reports': 'Rapports',
-  'nav.inbound': 'Réception',
+  'nav.inbound': 'Courrier entrant',
   'nav.webhooks': 'Webhooks',
   'nav.settings': 'Réglages',
   'session.signedInAs': 'Connecté : {email} ({role})',

@@ -144,3 +144,61 @@ export async function importCsv(
     error?.details,
   );
 }
+
+/** A file sent with every message of a campaign (its content base64). */
+export interface Attachment {
+  filename: string;
+  contentType: string;
+  content: string;
+}
+
+/** `GET /api/campaigns/:id/content`: what `PATCH /api/campaigns/:id` takes, as it now is. */
+export interface CampaignContent {
+  name: string;
+  from?: string;
+  replyTo?: string;
+  subject: string;
+  html?: string;
+  text?: string;
+  headers?: Record<string, string>;
+  attachments?: Attachment[];
+  ownerEmail: string | null;
+  startAt: string | null;
+}
+
+/** The total decoded size of a campaign's attachments the API takes (campaign-model.ts). */
+export const MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
+
+/** The decoded size of base64 text, as the API counts it. */
+export function base64Bytes(content: string): number {
+  return Math.floor((content.length * 3) / 4);
+}
+
+/** A campaign that has not started can still be edited. */
+export function isEditable(status: CampaignStatus): boolean {
+  return status === 'draft' || status === 'scheduled';
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * A `datetime-local` value (`2026-03-14T09:30`, the browser's local time) as an ISO time with
+ * the browser's offset at that date (`2026-03-14T09:30:00+01:00`); undefined when not a time.
+ */
+export function localToIso(local: string): string | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(local);
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi] = match.map(Number) as number[];
+  const date = new Date(y as number, (mo as number) - 1, d, h, mi);
+  if (Number.isNaN(date.getTime())) return undefined;
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  return `${local}:00${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** An ISO time as a `datetime-local` value in the browser's time zone. */
+export function isoToLocal(iso: string): string {
+  const date = new Date(iso);
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}

@@ -1,16 +1,20 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, Screen, useLoad } from '../common.js';
+import { ErrorNote, LoadedView, Screen, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href, navigate } from '../router.js';
 import { useRoleAtLeast, useSession } from '../session.js';
+import { type Campaign, type ContactList, type ImportReport, importCsv } from './campaigns-api.js';
+import { CampaignCheck } from './campaigns-check.js';
 import {
-  type Campaign,
-  type ContactList,
-  type ImportReport,
-  importCsv,
-  type Preview,
-} from './campaigns-api.js';
+  EMPTY_WRITING,
+  startChoiceOf,
+  startOf,
+  WhenStep,
+  type Writing,
+  WritingStep,
+  writingBody,
+} from './campaigns-writing.js';
 
 type Audience = 'list' | 'csv' | 'paste';
 
@@ -58,33 +62,24 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
   const [listId, setListId] = useState('');
   const [pasted, setPasted] = useState('');
   const [name, setName] = useState('');
-  const [from, setFrom] = useState('');
-  const [replyTo, setReplyTo] = useState('');
-  const [subject, setSubject] = useState('');
-  const [text, setText] = useState('');
-  const [html, setHtml] = useState('');
-  const [ownerEmail, setOwnerEmail] = useState('');
+  const [writing, setWriting] = useState<Writing>(EMPTY_WRITING);
   const [failure, setFailure] = useState<unknown>();
   const [busy, setBusy] = useState(false);
 
   const save = async (event: Event) => {
     event.preventDefault();
-    const startNow = (event as SubmitEvent).submitter?.getAttribute('data-start') === 'now';
+    const choice = startChoiceOf(event);
     setBusy(true);
     setFailure(undefined);
     try {
-      const body: Record<string, unknown> = { name, subject };
+      const start = startOf(choice, writing, t);
+      const body: Record<string, unknown> = { name, ...writingBody(writing, false) };
       if (audience === 'paste') body.recipients = pastedRecipients(pasted);
       else if (listId) body.listId = listId;
-      if (from.trim()) body.from = from.trim();
-      if (replyTo.trim()) body.replyTo = replyTo.trim();
-      if (ownerEmail.trim()) body.ownerEmail = ownerEmail.trim();
-      if (text) body.text = text;
-      if (html) body.html = html;
-      if (startNow) body.start = 'now';
+      if (start) body.start = start;
       const campaign = await call<Campaign>('POST', '/api/campaigns', { body });
-      if (startNow) navigate(`/campaigns/${campaign.id}`);
-      else onSaved(campaign);
+      if (choice === 'draft') onSaved(campaign);
+      else navigate(`/campaigns/${campaign.id}`);
     } catch (error) {
       setFailure(error);
     } finally {
@@ -94,16 +89,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
 
   return (
     <form class="campaigns-form" onSubmit={save}>
-      <div class="campaigns-field">
-        <label for="campaign-name">{t('campaigns.name')}</label>
-        <input
-          id="campaign-name"
-          required
-          maxLength={200}
-          value={name}
-          onInput={(e) => setName(e.currentTarget.value)}
-        />
-      </div>
+      <NameField value={name} onChange={setName} />
 
       <fieldset class="card">
         <legend>{t('campaigns.audience')}</legend>
@@ -122,18 +108,13 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
           ))}
         </div>
         {audience === 'list' ? (
-          <>
-            {lists.error ? <ErrorNote error={lists.error} onRetry={lists.reload} /> : null}
-            {!lists.data ? (
-              lists.error ? null : (
-                <Loading />
-              )
-            ) : (
+          <LoadedView loaded={lists}>
+            {(data) => (
               <div class="campaigns-field">
                 <label for="campaign-list">{t('campaigns.list')}</label>
                 <select id="campaign-list" value={listId} onChange={(e) => setListId(e.currentTarget.value)}>
                   <option value="">{t('campaigns.list.choose')}</option>
-                  {lists.data.lists.map((l) => (
+                  {data.lists.map((l) => (
                     <option key={l.id} value={l.id}>
                       {t('campaigns.list.option', { name: l.name, count: l.contactCount })}
                     </option>
@@ -141,7 +122,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
                 </select>
               </div>
             )}
-          </>
+          </LoadedView>
         ) : audience === 'csv' ? (
           <CsvImport
             onImported={(list) => {
@@ -165,100 +146,26 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
         )}
       </fieldset>
 
-      <fieldset class="card">
-        <legend>{t('campaigns.message')}</legend>
-        <div class="campaigns-field">
-          <label for="campaign-from">{t('campaigns.from')}</label>
-          <input
-            id="campaign-from"
-            value={from}
-            placeholder="Le club <club@example.org>"
-            aria-describedby="campaign-from-hint"
-            onInput={(e) => setFrom(e.currentTarget.value)}
-          />
-          <p id="campaign-from-hint" class="muted">
-            {t('campaigns.from.hint')}
-          </p>
-        </div>
-        <div class="campaigns-field">
-          <label for="campaign-reply-to">{t('campaigns.replyTo')}</label>
-          <input id="campaign-reply-to" value={replyTo} onInput={(e) => setReplyTo(e.currentTarget.value)} />
-        </div>
-        <div class="campaigns-field">
-          <label for="campaign-subject">{t('campaigns.subject')}</label>
-          <input
-            id="campaign-subject"
-            required
-            maxLength={998}
-            value={subject}
-            onInput={(e) => setSubject(e.currentTarget.value)}
-          />
-        </div>
-        <TemplateHint />
-        <div class="campaigns-field">
-          <label for="campaign-text">{t('campaigns.text')}</label>
-          <textarea
-            id="campaign-text"
-            rows={8}
-            value={text}
-            aria-describedby="campaign-template-hint"
-            onInput={(e) => setText(e.currentTarget.value)}
-          />
-        </div>
-        <div class="campaigns-field">
-          <label for="campaign-html">{t('campaigns.html')}</label>
-          <textarea
-            id="campaign-html"
-            rows={8}
-            value={html}
-            aria-describedby="campaign-template-hint"
-            onInput={(e) => setHtml(e.currentTarget.value)}
-          />
-        </div>
-        <div class="campaigns-field">
-          <label for="campaign-owner">{t('campaigns.ownerEmail')}</label>
-          <input
-            id="campaign-owner"
-            type="email"
-            value={ownerEmail}
-            aria-describedby="campaign-owner-hint"
-            onInput={(e) => setOwnerEmail(e.currentTarget.value)}
-          />
-          <p id="campaign-owner-hint" class="muted">
-            {t('campaigns.ownerEmail.hint')}
-          </p>
-        </div>
-      </fieldset>
-
+      <WritingStep value={writing} onChange={setWriting} />
       {failure ? <ErrorNote error={failure} /> : null}
-      <div class="toolbar">
-        <button type="submit" class="primary" disabled={busy}>
-          {t('campaigns.saveDraft')}
-        </button>
-        <button type="submit" data-start="now" disabled={busy}>
-          {t('campaigns.saveStart')}
-        </button>
-      </div>
-      <p class="muted">{t('campaigns.saveDraft.hint')}</p>
+      <WhenStep value={writing} onChange={setWriting} busy={busy} />
     </form>
   );
 }
 
-/** What the templates can use. */
-function TemplateHint() {
+/** The campaign's name (the form's first field). */
+export function NameField({ value, onChange }: { value: string; onChange: (next: string) => void }) {
   const { t } = useI18n();
-  const variables = ['name', 'email', 'unsubscribe_url', 'campaign.name', 'campaign.id'];
   return (
-    <div id="campaign-template-hint" class="note">
-      <p>{t('campaigns.hint.intro')}</p>
-      <p>
-        {variables.map((v) => (
-          <code key={v} class="code">
-            {`{{ ${v} }}`}
-          </code>
-        ))}
-      </p>
-      <p class="muted">{t('campaigns.hint.fields')}</p>
+    <div class="campaigns-field">
+      <label for="campaign-name">{t('campaigns.name')}</label>
+      <input
+        id="campaign-name"
+        required
+        maxLength={200}
+        value={value}
+        onInput={(e) => onChange(e.currentTarget.value)}
+      />
     </div>
   );
 }
@@ -370,131 +277,5 @@ function CsvImport({
         </div>
       ) : null}
     </div>
-  );
-}
-
-/** Preview for a recipient, a test to one address, and start: for a draft or scheduled campaign. */
-export function CampaignCheck({ campaign, withStart }: { campaign: Campaign; withStart: boolean }) {
-  const { t } = useI18n();
-  const base = `/api/campaigns/${encodeURIComponent(campaign.id)}`;
-  const [previewFor, setPreviewFor] = useState('');
-  const [preview, setPreview] = useState<Preview | undefined>();
-  const [previewFailure, setPreviewFailure] = useState<unknown>();
-  const [testTo, setTestTo] = useState('');
-  const [tested, setTested] = useState<string | undefined>();
-  const [testFailure, setTestFailure] = useState<unknown>();
-  const [startFailure, setStartFailure] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  const showPreview = async (event: Event) => {
-    event.preventDefault();
-    setPreviewFailure(undefined);
-    try {
-      setPreview(
-        await call<Preview>('POST', `${base}/preview`, {
-          body: previewFor.trim() ? { address: previewFor.trim() } : {},
-        }),
-      );
-    } catch (error) {
-      setPreview(undefined);
-      setPreviewFailure(error);
-    }
-  };
-  const sendTest = async (event: Event) => {
-    event.preventDefault();
-    setTestFailure(undefined);
-    setTested(undefined);
-    try {
-      const body: Record<string, string> = { to: testTo.trim() };
-      if (previewFor.trim()) body.as = previewFor.trim();
-      await call<{ messageId: string }>('POST', `${base}/test`, { body });
-      setTested(testTo.trim());
-    } catch (error) {
-      setTestFailure(error);
-    }
-  };
-  const start = async () => {
-    setBusy(true);
-    setStartFailure(undefined);
-    try {
-      await call<Campaign>('POST', `${base}/start`);
-      navigate(`/campaigns/${campaign.id}`);
-    } catch (error) {
-      setStartFailure(error);
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  return (
-    <section class="campaigns-check" aria-labelledby="campaign-check-title">
-      <h2 id="campaign-check-title">{t('campaigns.check')}</h2>
-      <form class="card" onSubmit={showPreview} aria-labelledby="campaign-preview-title">
-        <h3 id="campaign-preview-title">{t('campaigns.preview')}</h3>
-        <label for="campaign-preview-for">{t('campaigns.preview.for')}</label>
-        <input
-          id="campaign-preview-for"
-          type="email"
-          value={previewFor}
-          aria-describedby="campaign-preview-hint"
-          onInput={(e) => setPreviewFor(e.currentTarget.value)}
-        />
-        <p id="campaign-preview-hint" class="muted">
-          {t('campaigns.preview.hint')}
-        </p>
-        <button type="submit">{t('campaigns.preview.show')}</button>
-        {previewFailure ? <ErrorNote error={previewFailure} /> : null}
-        {preview ? (
-          <div data-testid="campaign-preview" class="campaigns-preview">
-            <dl class="facts">
-              <dt>{t('campaigns.preview.to')}</dt>
-              <dd>{preview.to}</dd>
-              <dt>{t('campaigns.from')}</dt>
-              <dd>{preview.from}</dd>
-              <dt>{t('campaigns.subject')}</dt>
-              <dd data-testid="campaign-preview-subject">{preview.subject}</dd>
-            </dl>
-            {preview.text !== undefined ? (
-              <>
-                <h4>{t('campaigns.text')}</h4>
-                <pre class="raw">{preview.text}</pre>
-              </>
-            ) : null}
-            {preview.html !== undefined ? (
-              <>
-                <h4>{t('campaigns.preview.htmlSource')}</h4>
-                <pre class="raw">{preview.html}</pre>
-              </>
-            ) : null}
-          </div>
-        ) : null}
-      </form>
-      <form class="card" onSubmit={sendTest} aria-labelledby="campaign-test-title">
-        <h3 id="campaign-test-title">{t('campaigns.test')}</h3>
-        <label for="campaign-test-to">{t('campaigns.test.to')}</label>
-        <input
-          id="campaign-test-to"
-          type="email"
-          required
-          value={testTo}
-          onInput={(e) => setTestTo(e.currentTarget.value)}
-        />
-        <button type="submit">{t('campaigns.test.send')}</button>
-        {testFailure ? <ErrorNote error={testFailure} /> : null}
-        {tested ? (
-          <p class="note" role="status">
-            {t('campaigns.test.sent', { to: tested })}
-          </p>
-        ) : null}
-      </form>
-      {withStart && (campaign.status === 'draft' || campaign.status === 'scheduled') ? (
-        <div class="toolbar">
-          <button type="button" class="primary" disabled={busy} onClick={start}>
-            {t('campaigns.startNow', { total: campaign.progress.total })}
-          </button>
-        </div>
-      ) : null}
-      {startFailure ? <ErrorNote error={startFailure} /> : null}
-    </section>
   );
 }

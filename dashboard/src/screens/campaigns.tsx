@@ -1,24 +1,32 @@
 import './campaigns.css';
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, Screen, StatusBadge, useLoad } from '../common.js';
+import { ErrorNote, Facts, FilterBar, LoadedView, Pager, Screen, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
 import {
+  CAMPAIGN_STATUSES,
   type Campaign,
   type CampaignList,
+  isEditable,
   isOver,
   type Progress,
   RECIPIENT_STATES,
   type RecipientPage,
 } from './campaigns-api.js';
-import { CampaignCheck, NewCampaign } from './campaigns-new.js';
+import { CampaignCheck } from './campaigns-check.js';
+import { EditCampaign } from './campaigns-edit.js';
+import { NewCampaign } from './campaigns-new.js';
 
-/** `#/campaigns` (the list), `#/campaigns/new` and `#/campaigns/:id` (live progress, recipients). */
+/**
+ * `#/campaigns` (the list), `#/campaigns/new`, `#/campaigns/:id` (live progress, recipients) and
+ * `#/campaigns/:id/edit` (a campaign not started yet).
+ */
 export function Campaigns({ route }: { route: Route }) {
-  const [, first] = route.parts;
+  const [, first, second] = route.parts;
   if (first === 'new') return <NewCampaign />;
+  if (first && second === 'edit') return <EditCampaign key={first} id={first} />;
   if (first) return <CampaignDetail key={first} id={first} route={route} />;
   return <CampaignsList route={route} />;
 }
@@ -36,7 +44,11 @@ function CampaignsList({ route }: { route: Route }) {
   const { t, formatTime } = useI18n();
   const canChange = useRoleAtLeast('operator');
   const before = route.query.get('before') ?? '';
-  const loaded = useLoad(() => get<CampaignList>('/api/campaigns', { before, limit: 20 }), [before]);
+  const status = route.query.get('status') ?? '';
+  const loaded = useLoad(
+    () => get<CampaignList>('/api/campaigns', { before, status, limit: 20 }),
+    [before, status],
+  );
   return (
     <Screen
       title={t('campaigns.title')}
@@ -48,65 +60,65 @@ function CampaignsList({ route }: { route: Route }) {
         ) : null
       }
     >
-      <div class="toolbar">
-        <button type="button" onClick={loaded.reload}>
-          {t('app.refresh')}
-        </button>
-      </div>
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.campaigns.length === 0 ? (
-        <p class="muted">{t('campaigns.empty')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="campaigns">
-            <thead>
-              <tr>
-                <th scope="col">{t('campaigns.name')}</th>
-                <th scope="col">{t('campaigns.status')}</th>
-                <th scope="col">{t('campaigns.counts')}</th>
-                <th scope="col">{t('campaigns.created')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.campaigns.map((c) => (
-                <tr key={c.id}>
-                  <td>
-                    <a href={href(`/campaigns/${c.id}`)}>{c.name}</a>
-                  </td>
-                  <td>
-                    <CampaignBadge status={c.status} />
-                  </td>
-                  <td>
-                    <CountsText progress={c.progress} />
-                  </td>
-                  <td>{formatTime(c.createdAt)}</td>
+      <FilterBar
+        id="campaigns-status"
+        label={t('campaigns.status')}
+        value={status}
+        allLabel={t('campaigns.allStatuses')}
+        options={CAMPAIGN_STATUSES.map((s) => ({
+          value: s,
+          label: t(`campaigns.status.${s}` as MessageKey),
+        }))}
+        onChange={(value) => navigate('/campaigns', { status: value || undefined })}
+        onRefresh={loaded.reload}
+      />
+      <LoadedView
+        loaded={loaded}
+        isEmpty={(data) => data.campaigns.length === 0}
+        empty={t('campaigns.empty')}
+      >
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="campaigns">
+              <thead>
+                <tr>
+                  <th scope="col">{t('campaigns.name')}</th>
+                  <th scope="col">{t('campaigns.status')}</th>
+                  <th scope="col">{t('campaigns.counts')}</th>
+                  <th scope="col">{t('campaigns.created')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {before || loaded.data?.nextBefore ? (
-        <div class="toolbar">
-          {before ? (
-            <button type="button" onClick={() => navigate('/campaigns')}>
-              {t('app.newest')}
-            </button>
-          ) : null}
-          {loaded.data?.nextBefore ? (
-            <button
-              type="button"
-              onClick={() => navigate('/campaigns', { before: loaded.data?.nextBefore ?? undefined })}
-            >
-              {t('app.older')}
-            </button>
-          ) : null}
-        </div>
-      ) : null}
+              </thead>
+              <tbody>
+                {data.campaigns.map((c) => (
+                  <tr key={c.id}>
+                    <td>
+                      <a href={href(`/campaigns/${c.id}`)}>{c.name}</a>
+                    </td>
+                    <td>
+                      <CampaignBadge status={c.status} />
+                      {c.status === 'scheduled' && c.startAt ? (
+                        <span class="muted campaigns-starts">
+                          {' '}
+                          {t('campaigns.startsOn', { time: formatTime(c.startAt) })}
+                        </span>
+                      ) : null}
+                    </td>
+                    <td>
+                      <CountsText progress={c.progress} />
+                    </td>
+                    <td>{formatTime(c.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
+      <Pager
+        current={before}
+        next={loaded.data?.nextBefore}
+        go={(cursor) => navigate('/campaigns', { before: cursor, status: status || undefined })}
+      />
     </Screen>
   );
 }
@@ -199,87 +211,72 @@ function CampaignDetail({ id, route }: { id: string; route: Route }) {
       title={c ? c.name : t('campaigns.title')}
       actions={<a href={href('/campaigns')}>{t('campaigns.back')}</a>}
     >
-      {live.error ? <ErrorNote error={live.error} onRetry={live.reload} /> : null}
-      {!c ? (
-        live.error ? null : (
-          <Loading />
-        )
-      ) : (
-        <>
-          <ProgressPanel campaign={c} interrupted={live.interrupted} />
-          {failure ? <ErrorNote error={failure} /> : null}
-          {notice ? (
-            <p class="note" role="status">
-              {notice}
-            </p>
-          ) : null}
-          {canChange ? (
-            <div class="toolbar" data-testid="campaign-actions">
-              {c.status === 'draft' || c.status === 'scheduled' ? (
-                <button type="button" class="primary" disabled={busy} onClick={() => act('start')}>
-                  {t('campaigns.start')}
-                </button>
-              ) : null}
-              {c.status === 'running' || c.status === 'scheduled' ? (
-                <button type="button" disabled={busy} onClick={() => act('pause')}>
-                  {t('campaigns.pause')}
-                </button>
-              ) : null}
-              {c.status === 'paused' ? (
-                <button type="button" class="primary" disabled={busy} onClick={() => act('resume')}>
-                  {t('campaigns.resume')}
-                </button>
-              ) : null}
-              {!isOver(c.status) ? (
-                <button type="button" disabled={busy} onClick={() => act('cancel')}>
-                  {t('campaigns.cancel')}
-                </button>
-              ) : null}
-              {c.progress.counts.failed > 0 && c.status !== 'draft' && c.status !== 'cancelled' ? (
-                <button type="button" disabled={busy} onClick={() => act('retry-failed')}>
-                  {t('campaigns.retryFailed', { count: c.progress.counts.failed })}
-                </button>
-              ) : null}
-            </div>
-          ) : null}
-          <dl class="facts" data-testid="campaign-facts">
-            <dt>{t('campaigns.subject')}</dt>
-            <dd>{c.subject}</dd>
-            <dt>{t('campaigns.from')}</dt>
-            <dd>{c.from ?? t('campaigns.defaultFrom')}</dd>
-            <dt>{t('campaigns.created')}</dt>
-            <dd>{formatTime(c.createdAt)}</dd>
-            {c.startAt ? (
-              <>
-                <dt>{t('campaigns.startAt')}</dt>
-                <dd>{formatTime(c.startAt)}</dd>
-              </>
+      <LoadedView loaded={{ data: c, error: live.error, reload: live.reload }}>
+        {(c) => (
+          <>
+            <ProgressPanel campaign={c} interrupted={live.interrupted} />
+            {failure ? <ErrorNote error={failure} /> : null}
+            {notice ? (
+              <p class="note" role="status">
+                {notice}
+              </p>
             ) : null}
-            {c.startedAt ? (
-              <>
-                <dt>{t('campaigns.startedAt')}</dt>
-                <dd>{formatTime(c.startedAt)}</dd>
-              </>
+            {canChange ? (
+              <div class="toolbar" data-testid="campaign-actions">
+                {isEditable(c.status) ? (
+                  <button type="button" class="primary" disabled={busy} onClick={() => act('start')}>
+                    {t('campaigns.start')}
+                  </button>
+                ) : null}
+                {isEditable(c.status) ? (
+                  <a class="campaigns-edit" href={href(`/campaigns/${c.id}/edit`)}>
+                    {t('campaigns.edit')}
+                  </a>
+                ) : null}
+                {c.status === 'running' || c.status === 'scheduled' ? (
+                  <button type="button" disabled={busy} onClick={() => act('pause')}>
+                    {t('campaigns.pause')}
+                  </button>
+                ) : null}
+                {c.status === 'paused' ? (
+                  <button type="button" class="primary" disabled={busy} onClick={() => act('resume')}>
+                    {t('campaigns.resume')}
+                  </button>
+                ) : null}
+                {!isOver(c.status) ? (
+                  <button type="button" disabled={busy} onClick={() => act('cancel')}>
+                    {t('campaigns.cancel')}
+                  </button>
+                ) : null}
+                {c.progress.counts.failed > 0 && c.status !== 'draft' && c.status !== 'cancelled' ? (
+                  <button type="button" disabled={busy} onClick={() => act('retry-failed')}>
+                    {t('campaigns.retryFailed', { count: c.progress.counts.failed })}
+                  </button>
+                ) : null}
+              </div>
             ) : null}
-            {c.finishedAt ? (
-              <>
-                <dt>{t('campaigns.finishedAt')}</dt>
-                <dd>{formatTime(c.finishedAt)}</dd>
-              </>
-            ) : null}
-          </dl>
-          {canChange && (c.status === 'draft' || c.status === 'scheduled') ? (
-            <CampaignCheck campaign={c} withStart={false} />
-          ) : null}
-          <Recipients campaign={c} route={route} />
-        </>
-      )}
+            <Facts
+              testid="campaign-facts"
+              facts={[
+                [t('campaigns.subject'), c.subject],
+                [t('campaigns.from'), c.from ?? t('campaigns.defaultFrom')],
+                [t('campaigns.created'), formatTime(c.createdAt)],
+                c.startAt ? [t('campaigns.startAt'), formatTime(c.startAt)] : null,
+                c.startedAt ? [t('campaigns.startedAt'), formatTime(c.startedAt)] : null,
+                c.finishedAt ? [t('campaigns.finishedAt'), formatTime(c.finishedAt)] : null,
+              ]}
+            />
+            {canChange && isEditable(c.status) ? <CampaignCheck campaign={c} withStart={false} /> : null}
+            <Recipients campaign={c} route={route} />
+          </>
+        )}
+      </LoadedView>
     </Screen>
   );
 }
 
 function ProgressPanel({ campaign: c, interrupted }: { campaign: Campaign; interrupted: boolean }) {
-  const { t } = useI18n();
+  const { t, formatTime } = useI18n();
   const p = c.progress;
   const percent = p.total === 0 ? 0 : Math.floor((p.done / p.total) * 100);
   return (
@@ -288,6 +285,9 @@ function ProgressPanel({ campaign: c, interrupted }: { campaign: Campaign; inter
       <p data-testid="campaign-status" aria-live="polite">
         {t('campaigns.statusLabel')} <CampaignBadge status={c.status} />
       </p>
+      {c.status === 'scheduled' && c.startAt ? (
+        <p data-testid="campaign-starts">{t('campaigns.willStart', { time: formatTime(c.startAt) })}</p>
+      ) : null}
       <label for="campaign-progress-bar">
         {t('campaigns.doneOf', { done: p.done, total: p.total, percent })}
       </label>
@@ -332,87 +332,67 @@ function Recipients({ campaign, route }: { campaign: Campaign; route: Route }) {
   return (
     <section aria-labelledby="campaign-recipients-title">
       <h2 id="campaign-recipients-title">{t('campaigns.recipients')}</h2>
-      <div class="toolbar">
-        <label for="campaign-recipient-state">{t('campaigns.filter')}</label>
-        <select
-          id="campaign-recipient-state"
-          value={state}
-          onChange={(e) => go({ state: e.currentTarget.value })}
-        >
-          <option value="">{t('campaigns.allStates')}</option>
-          {RECIPIENT_STATES.map((s) => (
-            <option key={s} value={s}>
-              {t(`campaigns.state.${s}` as MessageKey)}
-            </option>
-          ))}
-        </select>
-        <button type="button" onClick={loaded.reload}>
-          {t('app.refresh')}
-        </button>
+      <FilterBar
+        id="campaign-recipient-state"
+        label={t('campaigns.filter')}
+        value={state}
+        allLabel={t('campaigns.allStates')}
+        options={RECIPIENT_STATES.map((s) => ({ value: s, label: t(`campaigns.state.${s}` as MessageKey) }))}
+        onChange={(value) => go({ state: value })}
+        onRefresh={loaded.reload}
+      >
         <a href={csv} download>
           {t('campaigns.exportCsv')}
         </a>
-      </div>
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.recipients.length === 0 ? (
-        <p class="muted">{t('app.none')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="campaigns-recipients" data-testid="recipients">
-            <thead>
-              <tr>
-                <th scope="col">{t('campaigns.address')}</th>
-                <th scope="col">{t('campaigns.recipientState')}</th>
-                <th scope="col">{t('campaigns.reply')}</th>
-                <th scope="col">{t('campaigns.transport')}</th>
-                <th scope="col">{t('campaigns.attempts')}</th>
-                <th scope="col">{t('campaigns.time')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.recipients.map((r) => (
-                <tr key={r.seq}>
-                  <td>
-                    {r.address}
-                    {r.name ? <span class="muted"> ({r.name})</span> : null}
-                  </td>
-                  <td>
-                    <StatusBadge status={r.state} label={t(`campaigns.state.${r.state}` as MessageKey)} />
-                  </td>
-                  <td>
-                    {r.reason ? <code class="code">{r.reason}</code> : null}
-                    {r.smtpCode && !r.detail?.startsWith(String(r.smtpCode)) ? (
-                      <code class="code">{r.smtpCode}</code>
-                    ) : null}
-                    {r.detail ?? ''}
-                  </td>
-                  <td>{r.transport ?? ''}</td>
-                  <td>{r.attempts}</td>
-                  <td>{formatTime(r.settledAt ?? r.updatedAt)}</td>
+      </FilterBar>
+      <LoadedView loaded={loaded} isEmpty={(data) => data.recipients.length === 0}>
+        {(data) => (
+          <div class="table-wrap">
+            <table class="campaigns-recipients" data-testid="recipients">
+              <thead>
+                <tr>
+                  <th scope="col">{t('campaigns.address')}</th>
+                  <th scope="col">{t('campaigns.recipientState')}</th>
+                  <th scope="col">{t('campaigns.reply')}</th>
+                  <th scope="col">{t('campaigns.transport')}</th>
+                  <th scope="col">{t('campaigns.attempts')}</th>
+                  <th scope="col">{t('campaigns.time')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {after || (loaded.data && loaded.data.nextAfter !== null) ? (
-        <div class="toolbar">
-          {after ? (
-            <button type="button" onClick={() => go({ state })}>
-              {t('campaigns.firstPage')}
-            </button>
-          ) : null}
-          {loaded.data && loaded.data.nextAfter !== null ? (
-            <button type="button" onClick={() => go({ state, after: String(loaded.data?.nextAfter) })}>
-              {t('campaigns.nextPage')}
-            </button>
-          ) : null}
-        </div>
-      ) : null}
+              </thead>
+              <tbody>
+                {data.recipients.map((r) => (
+                  <tr key={r.seq}>
+                    <td>
+                      {r.address}
+                      {r.name ? <span class="muted"> ({r.name})</span> : null}
+                    </td>
+                    <td>
+                      <StatusBadge status={r.state} label={t(`campaigns.state.${r.state}` as MessageKey)} />
+                    </td>
+                    <td>
+                      {r.reason ? <code class="code">{r.reason}</code> : null}
+                      {r.smtpCode && !r.detail?.startsWith(String(r.smtpCode)) ? (
+                        <code class="code">{r.smtpCode}</code>
+                      ) : null}
+                      {r.detail ?? ''}
+                    </td>
+                    <td>{r.transport ?? ''}</td>
+                    <td>{r.attempts}</td>
+                    <td>{formatTime(r.settledAt ?? r.updatedAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
+      <Pager
+        current={after}
+        next={loaded.data && loaded.data.nextAfter !== null ? String(loaded.data.nextAfter) : null}
+        go={(cursor) => go({ state, after: cursor })}
+        firstLabel={t('campaigns.firstPage')}
+        nextLabel={t('campaigns.nextPage')}
+      />
     </section>
   );
 }

@@ -1,9 +1,9 @@
 import { ApiError, get } from '../api.js';
-import { ErrorNote, Loading, Screen, useLoad } from '../common.js';
+import { Facts, LoadedView, Pager, Screen, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import type { CaughtList, CaughtSummary } from '../types.js';
-import { MailTabs, Pager } from './mail-parts.js';
+import { MailTabs } from './mail-parts.js';
 
 /** What the built-in catcher received (when no SMTP relay is configured). */
 export function CatcherInbox({ route }: { route: Route }) {
@@ -21,44 +21,39 @@ export function CatcherInbox({ route }: { route: Route }) {
       </div>
       {off ? (
         <p class="note">{t('mail.noCatcher')}</p>
-      ) : loaded.error ? (
-        <ErrorNote error={loaded.error} onRetry={loaded.reload} />
-      ) : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.messages.length === 0 ? (
-        <p class="muted">{t('app.none')}</p>
       ) : (
-        <div class="table-wrap">
-          <table data-testid="caught">
-            <thead>
-              <tr>
-                <th scope="col">{t('mail.subject')}</th>
-                <th scope="col">{t('mail.from')}</th>
-                <th scope="col">{t('mail.to')}</th>
-                <th scope="col">{t('mail.received')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.messages.map((m) => (
-                <tr key={m.id}>
-                  <td>
-                    <a href={href(`/mail/catcher/${m.id}`)}>{m.subject || t('mail.noSubject')}</a>
-                  </td>
-                  <td>{m.from ?? ''}</td>
-                  <td>{m.to.join(', ')}</td>
-                  <td>{formatTime(m.receivedAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <LoadedView loaded={loaded} isEmpty={(data) => data.messages.length === 0}>
+          {(data) => (
+            <div class="table-wrap">
+              <table data-testid="caught">
+                <thead>
+                  <tr>
+                    <th scope="col">{t('mail.subject')}</th>
+                    <th scope="col">{t('mail.from')}</th>
+                    <th scope="col">{t('mail.to')}</th>
+                    <th scope="col">{t('mail.received')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.messages.map((m) => (
+                    <tr key={m.id}>
+                      <td>
+                        <a href={href(`/mail/catcher/${m.id}`)}>{m.subject || t('mail.noSubject')}</a>
+                      </td>
+                      <td>{m.from ?? ''}</td>
+                      <td>{m.to.join(', ')}</td>
+                      <td>{formatTime(m.receivedAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </LoadedView>
       )}
       <Pager
-        before={before}
-        next={loaded.data?.nextBefore ?? null}
+        current={before}
+        next={loaded.data?.nextBefore}
         go={(b) => navigate('/mail/catcher', { before: b })}
       />
     </Screen>
@@ -80,36 +75,31 @@ export function CaughtMessage({ id }: { id: string }) {
       title={m ? m.subject || t('mail.noSubject') : t('mail.catcher')}
       actions={<a href={href('/mail/catcher')}>{t('app.back')}</a>}
     >
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!m ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : (
-        <>
-          <dl class="facts">
-            <dt>{t('mail.from')}</dt>
-            <dd>{m.from ?? ''}</dd>
-            <dt>{t('mail.to')}</dt>
-            <dd>{m.to.join(', ')}</dd>
-            <dt>{t('mail.received')}</dt>
-            <dd>{formatTime(m.receivedAt)}</dd>
-            <dt>{t('mail.size')}</dt>
-            <dd>{m.size} B</dd>
-          </dl>
-          <iframe
-            class="rendered"
-            title={t('mail.rendered')}
-            sandbox=""
-            referrerpolicy="no-referrer"
-            src={`${path}/html`}
-          />
-          <details>
-            <summary>{t('mail.raw')}</summary>
-            <pre class="raw">{m.raw}</pre>
-          </details>
-        </>
-      )}
+      <LoadedView loaded={loaded}>
+        {(caught) => (
+          <>
+            <Facts
+              facts={[
+                [t('mail.from'), caught.from ?? ''],
+                [t('mail.to'), caught.to.join(', ')],
+                [t('mail.received'), formatTime(caught.receivedAt)],
+                [t('mail.size'), `${caught.size} B`],
+              ]}
+            />
+            <iframe
+              class="rendered"
+              title={t('mail.rendered')}
+              sandbox=""
+              referrerpolicy="no-referrer"
+              src={`${path}/html`}
+            />
+            <details>
+              <summary>{t('mail.raw')}</summary>
+              <pre class="raw">{caught.raw}</pre>
+            </details>
+          </>
+        )}
+      </LoadedView>
     </Screen>
   );
 }

@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, Screen, StatusBadge, useLoad } from '../common.js';
-import { type MessageKey, useI18n } from '../i18n/index.js';
-import { href } from '../router.js';
+import { ErrorNote, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
+import { useI18n } from '../i18n/index.js';
+import { href, navigate } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
-import type { BacktestResult } from './inbound.js';
+import { Backtest } from './inbound-backtest.js';
+import { ConfirmDelete } from './ops-parts.js';
 
 /** A rule as `GET /api/rules` shows it: its settings, id, position and version. */
 interface Rule {
@@ -60,22 +61,28 @@ export function Rules() {
   const loaded = useLoad(() => get<{ rules: Rule[] }>('/api/rules'), []);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState<string>();
   const rules = loaded.data?.rules ?? [];
-  const move = async (index: number, by: -1 | 1) => {
-    const ids = rules.map((r) => r.id);
-    const [moved] = ids.splice(index, 1);
-    if (moved === undefined) return;
-    ids.splice(index + by, 0, moved);
+  const run = async (action: () => Promise<unknown>, done?: string) => {
     setBusy(true);
     setError(undefined);
+    setNotice(undefined);
     try {
-      await call('PUT', '/api/rules/order', { body: { ids } });
+      await action();
+      if (done) setNotice(done);
       loaded.reload();
     } catch (failure) {
       setError(failure);
     } finally {
       setBusy(false);
     }
+  };
+  const move = (index: number, by: -1 | 1) => {
+    const ids = rules.map((r) => r.id);
+    const [moved] = ids.splice(index, 1);
+    if (moved === undefined) return;
+    ids.splice(index + by, 0, moved);
+    return run(() => call('PUT', '/api/rules/order', { body: { ids } }));
   };
   return (
     <Screen title={t('inbound.rules.title')}>
@@ -84,77 +91,105 @@ export function Rules() {
         <button type="button" onClick={loaded.reload}>
           {t('app.refresh')}
         </button>
+        {canChange ? <a href={href('/inbound/rules/new')}>{t('inbound.rule.new')}</a> : null}
       </div>
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
       {error ? <ErrorNote error={error} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : rules.length === 0 ? (
-        <p class="muted">{t('inbound.rules.none')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="rules">
-            <thead>
-              <tr>
-                <th scope="col">{t('inbound.rule.position')}</th>
-                <th scope="col">{t('inbound.rule.name')}</th>
-                <th scope="col">{t('inbound.rule.actions')}</th>
-                {canChange ? <th scope="col">{t('inbound.rule.order')}</th> : null}
-              </tr>
-            </thead>
-            <tbody>
-              {rules.map((rule, index) => (
-                <tr key={rule.id}>
-                  <td>{index + 1}</td>
-                  <td>
-                    <a href={href(`/inbound/rules/${rule.id}`)}>{rule.name}</a>{' '}
-                    {rule.enabled ? null : <StatusBadge status="paused" label={t('inbound.rule.disabled')} />}
-                    {rule.stopProcessing ? <span class="muted"> {t('inbound.rule.stops')}</span> : null}
-                  </td>
-                  <td>{actionSummary(rule)}</td>
-                  {canChange ? (
-                    <td>
-                      <button
-                        type="button"
-                        disabled={busy || index === 0}
-                        aria-label={t('inbound.rule.up', { name: rule.name })}
-                        onClick={() => move(index, -1)}
-                      >
-                        ↑
-                      </button>{' '}
-                      <button
-                        type="button"
-                        disabled={busy || index === rules.length - 1}
-                        aria-label={t('inbound.rule.down', { name: rule.name })}
-                        onClick={() => move(index, 1)}
-                      >
-                        ↓
-                      </button>
-                    </td>
-                  ) : null}
+      {notice ? (
+        <p class="note" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <LoadedView loaded={loaded} isEmpty={(d) => d.rules.length === 0} empty={t('inbound.rules.none')}>
+        {() => (
+          <div class="table-wrap">
+            <table data-testid="rules">
+              <thead>
+                <tr>
+                  <th scope="col">{t('inbound.rule.position')}</th>
+                  <th scope="col">{t('inbound.rule.name')}</th>
+                  <th scope="col">{t('inbound.rule.actions')}</th>
+                  {canChange ? <th scope="col">{t('inbound.rule.order')}</th> : null}
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+              </thead>
+              <tbody>
+                {rules.map((rule, index) => (
+                  <tr key={rule.id}>
+                    <td>{index + 1}</td>
+                    <td>
+                      <a href={href(`/inbound/rules/${rule.id}`)}>{rule.name}</a>{' '}
+                      {rule.enabled ? null : (
+                        <StatusBadge status="paused" label={t('inbound.rule.disabled')} />
+                      )}
+                      {rule.stopProcessing ? <span class="muted"> {t('inbound.rule.stops')}</span> : null}
+                    </td>
+                    <td>{actionSummary(rule)}</td>
+                    {canChange ? (
+                      <td>
+                        <div class="ops-row-actions">
+                          <button
+                            type="button"
+                            disabled={busy || index === 0}
+                            aria-label={t('inbound.rule.up', { name: rule.name })}
+                            onClick={() => move(index, -1)}
+                          >
+                            ↑
+                          </button>
+                          <button
+                            type="button"
+                            disabled={busy || index === rules.length - 1}
+                            aria-label={t('inbound.rule.down', { name: rule.name })}
+                            onClick={() => move(index, 1)}
+                          >
+                            ↓
+                          </button>
+                          <ConfirmDelete
+                            name={rule.name}
+                            busy={busy}
+                            onConfirm={() =>
+                              run(
+                                () => call('DELETE', `/api/rules/${encodeURIComponent(rule.id)}`),
+                                t('inbound.rule.deleted', { name: rule.name }),
+                              )
+                            }
+                          />
+                        </div>
+                      </td>
+                    ) : null}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
       {canChange && loaded.data ? <Backtest candidate={() => undefined} /> : null}
     </Screen>
   );
 }
 
-/** `#/inbound/rules/:id`: one rule's settings as JSON, saved with PATCH, and backtested before. */
+/** What a new rule's editor starts from. */
+const NEW_RULE = {
+  name: '',
+  enabled: true,
+  when: { all: [{ field: 'subject', operator: 'contains', value: '' }] },
+  actions: [{ type: 'tag', tags: [] }],
+  stopProcessing: false,
+};
+
+/**
+ * `#/inbound/rules/:id` and `#/inbound/rules/new`: one rule's settings as JSON, saved with PATCH
+ * (or created with POST), backtested before, and deleted after a confirmation.
+ */
 export function RuleEditor({ id }: { id: string }) {
   const { t } = useI18n();
   const canChange = useRoleAtLeast('operator');
+  const creating = id === 'new';
   const loaded = useLoad(() => get<{ rules: Rule[] }>('/api/rules'), [id]);
   const rule = loaded.data?.rules.find((r) => r.id === id);
-  const [text, setText] = useState('');
+  const [text, setText] = useState(creating ? JSON.stringify(NEW_RULE, null, 2) : '');
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState(false);
+  const [saved, setSaved] = useState<string>();
   useEffect(() => {
     if (rule) setText(JSON.stringify(writable(rule), null, 2));
   }, [rule?.id, rule?.version]);
@@ -169,175 +204,91 @@ export function RuleEditor({ id }: { id: string }) {
       throw new Error(t('inbound.rule.badJson', { message: (failure as Error).message }));
     }
   };
-  const save = async (event: Event) => {
-    event.preventDefault();
-    if (!rule) return;
+  const act = async (action: () => Promise<void>) => {
     setBusy(true);
     setError(undefined);
-    setSaved(false);
+    setSaved(undefined);
     try {
+      await action();
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const save = (event: Event) => {
+    event.preventDefault();
+    return act(async () => {
+      if (creating) {
+        const created = await call<Rule>('POST', '/api/rules', { body: parsed() });
+        navigate(`/inbound/rules/${created.id}`);
+        return;
+      }
+      if (!rule) return;
       await call('PATCH', `/api/rules/${encodeURIComponent(id)}`, { body: parsed() });
-      setSaved(true);
+      setSaved(t('inbound.rule.saved'));
       loaded.reload();
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
-  /** Every rule in order, this one as written in the textarea. */
-  const candidate = () =>
-    (loaded.data?.rules ?? []).map((r) => (r.id === id ? { ...writable(r), ...parsed() } : writable(r)));
-  const notFound = loaded.data && !rule;
+  const remove = () =>
+    act(async () => {
+      await call('DELETE', `/api/rules/${encodeURIComponent(id)}`);
+      navigate('/inbound/rules');
+    });
+  /** Every rule in order, this one as written in the textarea (a new one last). */
+  const candidate = () => {
+    const rules = (loaded.data?.rules ?? []).map((r) =>
+      r.id === id ? { ...writable(r), ...parsed() } : writable(r),
+    );
+    return creating ? [...rules, parsed()] : rules;
+  };
+  const notFound = !creating && loaded.data && !rule;
+  const title = creating
+    ? t('inbound.rule.newTitle')
+    : rule
+      ? t('inbound.rule.title', { name: rule.name })
+      : t('inbound.rules.title');
   return (
-    <Screen
-      title={rule ? t('inbound.rule.title', { name: rule.name }) : t('inbound.rules.title')}
-      actions={<a href={href('/inbound/rules')}>{t('app.back')}</a>}
-    >
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
+    <Screen title={title} actions={<a href={href('/inbound/rules')}>{t('app.back')}</a>}>
       {notFound ? <ErrorNote error={new Error(t('inbound.rule.notFound', { id }))} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : rule ? (
-        <>
-          <form class="card" onSubmit={save}>
-            <label for="rule-json">{t('inbound.rule.json')}</label>
-            <textarea
-              id="rule-json"
-              class="ops-json"
-              spellcheck={false}
-              readOnly={!canChange}
-              aria-describedby="rule-json-hint"
-              value={text}
-              onInput={(e) => setText(e.currentTarget.value)}
-            />
-            <p id="rule-json-hint" class="muted">
-              {t('inbound.rule.jsonHint')}
-            </p>
-            {error ? <ErrorNote error={error} /> : null}
-            {saved ? (
-              <p class="note" role="status">
-                {t('inbound.rule.saved')}
-              </p>
-            ) : null}
-            {canChange ? (
-              <button type="submit" class="primary" disabled={busy}>
-                {t('inbound.rule.save')}
-              </button>
-            ) : null}
-          </form>
-          {canChange ? <Backtest candidate={candidate} /> : null}
-        </>
-      ) : null}
-    </Screen>
-  );
-}
-
-/**
- * Runs the rules over the newest messages and shows what each would have matched and sent:
- * the current rules when `candidate` gives nothing, else the candidate rules.
- */
-function Backtest({ candidate }: { candidate: () => Array<Record<string, unknown>> | undefined }) {
-  const { t } = useI18n();
-  const [last, setLast] = useState('50');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const [answer, setAnswer] = useState<{ results: BacktestResult[]; rules: number; messages: number }>();
-  const run = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const rules = candidate();
-      setAnswer(
-        await call('POST', '/api/rules/backtest', {
-          body: { last: Number(last), ...(rules ? { rules } : {}) },
-        }),
-      );
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <section class="card" aria-labelledby="backtest-title">
-      <h2 id="backtest-title">{t('inbound.backtest.title')}</h2>
-      <p class="muted">{t('inbound.backtest.hint')}</p>
-      <form class="toolbar" onSubmit={run}>
-        <label for="backtest-last">{t('inbound.backtest.last')}</label>
-        <input
-          id="backtest-last"
-          type="number"
-          min={1}
-          max={1000}
-          value={last}
-          onInput={(e) => setLast(e.currentTarget.value)}
-        />
-        <button type="submit" disabled={busy}>
-          {t('inbound.backtest.run')}
-        </button>
-      </form>
-      {error ? <ErrorNote error={error} /> : null}
-      {answer ? (
-        <div data-testid="backtest">
-          <p role="status">
-            {t('inbound.backtest.summary', {
-              messages: answer.messages,
-              rules: answer.rules,
-              matched: answer.results.filter((r) => r.outcome === 'matched').length,
-            })}
-          </p>
-          <ol class="list ops-results">
-            {answer.results.map((r) => (
-              <li key={r.id}>
-                <a href={href(`/inbound/${r.id}`)}>{r.subject || t('inbound.noSubject')}</a>{' '}
-                <StatusBadge status={r.outcome} label={t(`inbound.outcome.${r.outcome}` as MessageKey)} />
-                <span class="muted"> {r.from ?? ''}</span>
-                {r.skipReason ? <span class="muted"> · {r.skipReason}</span> : null}
-                {r.would.length > 0 ? (
-                  <div>
-                    {t('inbound.backtest.would')}{' '}
-                    {r.would
-                      .map((w) =>
-                        w.kind === 'webhook'
-                          ? `webhook ${w.eventType ?? ''} → ${w.endpointId ?? ''}`
-                          : `${w.kind} → ${(w.to ?? []).join(', ')}`,
-                      )
-                      .join(' · ')}
+      <LoadedView loaded={loaded}>
+        {() =>
+          rule || (creating && canChange) ? (
+            <>
+              <form class="card" onSubmit={save}>
+                <label for="rule-json">{t('inbound.rule.json')}</label>
+                <textarea
+                  id="rule-json"
+                  class="ops-json"
+                  spellcheck={false}
+                  readOnly={!canChange}
+                  aria-describedby="rule-json-hint"
+                  value={text}
+                  onInput={(e) => setText(e.currentTarget.value)}
+                />
+                <p id="rule-json-hint" class="muted">
+                  {t('inbound.rule.jsonHint')}
+                </p>
+                {error ? <ErrorNote error={error} /> : null}
+                {saved ? (
+                  <p class="note" role="status">
+                    {saved}
+                  </p>
+                ) : null}
+                {canChange ? (
+                  <div class="ops-actions">
+                    <button type="submit" class="primary" disabled={busy}>
+                      {t(creating ? 'inbound.rule.create' : 'inbound.rule.save')}
+                    </button>
+                    {rule ? <ConfirmDelete name={rule.name} busy={busy} onConfirm={remove} /> : null}
                   </div>
                 ) : null}
-                {r.tags.length > 0 ? <div>{t('inbound.tags', { tags: r.tags.join(', ') })}</div> : null}
-                <TraceList trace={r.trace} />
-              </li>
-            ))}
-          </ol>
-        </div>
-      ) : null}
-    </section>
-  );
-}
-
-/** Why each rule matched or not. */
-export function TraceList({ trace }: { trace: BacktestResult['trace'] }) {
-  const { t } = useI18n();
-  if (trace.length === 0) return <p class="muted">{t('inbound.trace.empty')}</p>;
-  return (
-    <details>
-      <summary>{t('inbound.trace.why')}</summary>
-      <ul class="list">
-        {trace.map((step) => (
-          <li key={step.ruleId}>
-            <StatusBadge
-              status={step.matched ? 'matched' : 'unmatched'}
-              label={step.matched ? t('inbound.trace.matched') : t('inbound.trace.notMatched')}
-            />{' '}
-            <strong>{step.name}</strong> <span class="muted">{step.why}</span>
-          </li>
-        ))}
-      </ul>
-    </details>
+              </form>
+              {canChange ? <Backtest candidate={candidate} /> : null}
+            </>
+          ) : null
+        }
+      </LoadedView>
+    </Screen>
   );
 }

@@ -15,31 +15,3 @@ export function MailTabs({ current }: { current: 'messages' | 'catcher' }) {
     </nav>
   );
 }
-
-/** "Newest" and "Older" for a cursor-paged list. */
-export function Pager({
-  before,
-  next,
-  go,
-}: {
-  before: string;
-  next: string | null;
-  go: (before: string | undefined) => void;
-}) {
-  const { t } = useI18n();
-  if (!before && !next) return null;
-  return (
-    <div class="toolbar">
-      {before ? (
-        <button type="button" onClick={() => go(undefined)}>
-          {t('app.newest')}
-        </button>
-      ) : null}
-      {next ? (
-        <button type="button" onClick={() => go(next)}>
-          {t('app.older')}
-        </button>
-      ) : null}
-    </div>
-  );
-}

@@ -1,58 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, Screen, StatusBadge, useLoad } from '../common.js';
-import { en as STATUS_KEYS } from '../i18n/areas/reports.js';
-import { type MessageKey, useI18n } from '../i18n/index.js';
+import { ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
+import { useI18n } from '../i18n/index.js';
 import { href, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
+import { ReportEdit } from './reports-edit.js';
+import { FINAL, type Report, type Run, reportPath, scheduleWords } from './reports-parts.js';
+import { RunCard, TryReport } from './reports-run.js';
 import '../settings.css';
-
-interface Report {
-  id: string;
-  name: string;
-  status: 'active' | 'paused';
-  description: string | null;
-  schedule: { cron: string; timezone: string; misfireGrace: string; deadline: string | null } | null;
-  nextRunAt: string | null;
-  to: string[];
-  subject: string;
-  data: { type: string };
-}
-
-interface Stage {
-  stage: string;
-  outcome: string;
-  startedAt: string | null;
-  ms: number | null;
-  attempts: number;
-  errorCode: string | null;
-  message: string | null;
-  hint: string | null;
-  retryAt: string | null;
-}
-
-interface Run {
-  id: string;
-  trigger: 'schedule' | 'manual';
-  scheduledFor: string | null;
-  status: string;
-  stages: Stage[];
-  messageId: string | null;
-  smtpResponse: string | null;
-  error: { code: string; message: string | null } | null;
-  note: string | null;
-  createdAt: string;
-  finishedAt: string | null;
-}
-
-interface Preview {
-  subject: string;
-  html: string | null;
-  text: string | null;
-  attachment: { filename: string; bytes: number; content: string } | null;
-}
-
-const FINAL = new Set(['sent', 'failed', 'missed']);
 
 /** `#/reports` (every report) and `#/reports/:id` (one report, its runs, preview and run now). */
 export function Reports({ route }: { route: Route }) {
@@ -60,12 +15,17 @@ export function Reports({ route }: { route: Route }) {
   return id ? <ReportDetail id={id} /> : <ReportList />;
 }
 
+/** The schedule in words (the cron expression itself when it has no simple wording). */
 function useSchedule() {
-  const { t } = useI18n();
-  return (report: Report) =>
-    report.schedule
-      ? t('reports.scheduleText', { cron: report.schedule.cron, timezone: report.schedule.timezone })
-      : t('reports.onTrigger');
+  const { t, lang } = useI18n();
+  return (report: Report) => {
+    if (!report.schedule) return t('reports.onTrigger');
+    const { cron, timezone } = report.schedule;
+    const words = scheduleWords(cron, t, lang);
+    return words
+      ? t('reports.scheduleWords', { words, cron, timezone })
+      : t('reports.scheduleText', { cron, timezone });
+  };
 }
 
 function ReportList() {
@@ -82,59 +42,54 @@ function ReportList() {
       }
     >
       <p class="muted">{t('reports.intro')}</p>
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.reports.length === 0 ? (
-        <p class="muted">{t('reports.empty')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="reports">
-            <thead>
-              <tr>
-                <th scope="col">{t('reports.name')}</th>
-                <th scope="col">{t('reports.schedule')}</th>
-                <th scope="col">{t('reports.nextRun')}</th>
-                <th scope="col">{t('reports.state')}</th>
-                <th scope="col">{t('reports.source')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.reports.map((report) => (
-                <tr key={report.id}>
-                  <th scope="row">
-                    <a href={href(`/reports/${report.id}`)}>{report.name}</a>
-                  </th>
-                  <td>{schedule(report)}</td>
-                  <td>{report.nextRunAt ? formatTime(report.nextRunAt) : t('reports.none')}</td>
-                  <td>
-                    <StatusBadge status={report.status} label={t(`reports.${report.status}`)} />
-                  </td>
-                  <td>
-                    <code class="code">{report.data.type}</code>
-                  </td>
+      <LoadedView loaded={loaded} isEmpty={(data) => data.reports.length === 0} empty={t('reports.empty')}>
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="reports">
+              <thead>
+                <tr>
+                  <th scope="col">{t('reports.name')}</th>
+                  <th scope="col">{t('reports.schedule')}</th>
+                  <th scope="col">{t('reports.nextRun')}</th>
+                  <th scope="col">{t('reports.state')}</th>
+                  <th scope="col">{t('reports.source')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+              </thead>
+              <tbody>
+                {data.reports.map((report) => (
+                  <tr key={report.id}>
+                    <th scope="row">
+                      <a href={href(`/reports/${report.id}`)}>{report.name}</a>
+                    </th>
+                    <td>{schedule(report)}</td>
+                    <td>{report.nextRunAt ? formatTime(report.nextRunAt) : t('reports.none')}</td>
+                    <td>
+                      <StatusBadge status={report.status} label={t(`reports.${report.status}`)} />
+                    </td>
+                    <td>
+                      <code class="code">{report.data.type}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
     </Screen>
   );
 }
 
 function ReportDetail({ id }: { id: string }) {
-  const { t, formatTime } = useI18n();
-  const schedule = useSchedule();
+  const { t } = useI18n();
   const operator = useRoleAtLeast('operator');
-  const path = `/api/reports/${encodeURIComponent(id)}`;
+  const path = reportPath(id);
   const loaded = useLoad(() => get<Report>(path), [id]);
   const runs = useLoad(() => get<{ runs: Run[]; next: string | null }>(`${path}/runs`, { limit: 20 }), [id]);
   const [failure, setFailure] = useState<unknown>();
   const [notice, setNotice] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const [editing, setEditing] = useState(false);
 
   // While a run is under way, follow it.
   const unfinished = runs.data?.runs.some((run) => !FINAL.has(run.status)) ?? false;
@@ -165,276 +120,142 @@ function ReportDetail({ id }: { id: string }) {
       title={report ? report.name : t('reports.title')}
       actions={<a href={href('/reports')}>{t('app.back')}</a>}
     >
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!report ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : (
-        <>
-          <dl class="facts" data-testid="report">
-            {report.description ? (
-              <>
-                <dt>{t('reports.description')}</dt>
-                <dd>{report.description}</dd>
-              </>
+      <LoadedView loaded={loaded}>
+        {(report) => (
+          <>
+            <Definition report={report} />
+            {failure ? <ErrorNote error={failure} /> : null}
+            {notice ? (
+              <p class="note" role="status">
+                {notice}
+              </p>
             ) : null}
-            <dt>{t('reports.state')}</dt>
-            <dd>
-              <StatusBadge status={report.status} label={t(`reports.${report.status}`)} />
-            </dd>
-            <dt>{t('reports.schedule')}</dt>
-            <dd>{schedule(report)}</dd>
-            <dt>{t('reports.nextRun')}</dt>
-            <dd>{report.nextRunAt ? formatTime(report.nextRunAt) : t('reports.none')}</dd>
-            {report.schedule?.deadline ? (
+            {operator ? (
               <>
-                <dt>{t('reports.deadline')}</dt>
-                <dd>{report.schedule.deadline}</dd>
+                <div class="toolbar">
+                  {report.status === 'active' ? (
+                    <button type="button" disabled={busy} onClick={() => setStatus('pause')}>
+                      {t('reports.pause')}
+                    </button>
+                  ) : (
+                    <button type="button" disabled={busy} onClick={() => setStatus('resume')}>
+                      {t('reports.resume')}
+                    </button>
+                  )}
+                  {editing ? null : (
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setNotice(undefined);
+                        setEditing(true);
+                      }}
+                    >
+                      {t('reports.edit.open')}
+                    </button>
+                  )}
+                </div>
+                {editing ? (
+                  <ReportEdit
+                    report={report}
+                    onCancel={() => setEditing(false)}
+                    onSaved={() => {
+                      setEditing(false);
+                      setNotice(t('reports.edit.saved'));
+                      loaded.reload();
+                    }}
+                  />
+                ) : null}
+                <TryReport path={path} onStarted={runs.reload} />
               </>
-            ) : null}
-            <dt>{t('reports.source')}</dt>
-            <dd>
-              <code class="code">{report.data.type}</code>
-            </dd>
-            <dt>{t('reports.to')}</dt>
-            <dd>{report.to.join(', ')}</dd>
-            <dt>{t('reports.subject')}</dt>
-            <dd>
-              <code class="code">{report.subject}</code>
-            </dd>
-          </dl>
-          {failure ? <ErrorNote error={failure} /> : null}
-          {notice ? (
-            <p class="note" role="status">
-              {notice}
-            </p>
-          ) : null}
-          {operator ? (
-            <>
-              <div class="toolbar">
-                {report.status === 'active' ? (
-                  <button type="button" disabled={busy} onClick={() => setStatus('pause')}>
-                    {t('reports.pause')}
-                  </button>
-                ) : (
-                  <button type="button" disabled={busy} onClick={() => setStatus('resume')}>
-                    {t('reports.resume')}
-                  </button>
-                )}
-              </div>
-              <TryReport path={path} onStarted={runs.reload} />
-            </>
-          ) : (
-            <p class="muted">{t('reports.viewer')}</p>
-          )}
-        </>
-      )}
+            ) : (
+              <p class="muted">{t('reports.viewer')}</p>
+            )}
+          </>
+        )}
+      </LoadedView>
       <h2 id="runs-title">{t('reports.runs')}</h2>
-      {runs.error ? <ErrorNote error={runs.error} onRetry={runs.reload} /> : null}
-      {!runs.data ? (
-        runs.error ? null : (
-          <Loading />
-        )
-      ) : runs.data.runs.length === 0 ? (
-        <p class="muted">{t('reports.noRuns')}</p>
-      ) : (
-        <div data-testid="runs">
-          {runs.data.runs.map((run) => (
-            <RunCard key={run.id} run={run} />
-          ))}
-        </div>
-      )}
+      <LoadedView loaded={runs} isEmpty={(data) => data.runs.length === 0} empty={t('reports.noRuns')}>
+        {(data) => (
+          <div data-testid="runs">
+            {data.runs.map((run) => (
+              <RunCard key={run.id} run={run} />
+            ))}
+          </div>
+        )}
+      </LoadedView>
     </Screen>
   );
 }
 
-/** The data field, and the preview and run-now buttons. */
-function TryReport({ path, onStarted }: { path: string; onStarted: () => void }) {
-  const { t } = useI18n();
-  const [data, setData] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<unknown>();
-  const [preview, setPreview] = useState<Preview>();
-  const [started, setStarted] = useState<string>();
-
-  /** The body with the data, or undefined when the field is not a JSON object. */
-  const body = (): { data?: Record<string, unknown> } | undefined => {
-    if (!data.trim()) return {};
-    try {
-      const parsed: unknown = JSON.parse(data);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-        return { data: parsed as Record<string, unknown> };
-    } catch {
-      // shown below
-    }
-    setFailure(new Error(t('reports.dataInvalid')));
-    return undefined;
-  };
-
-  const act = async (what: 'preview' | 'run') => {
-    setFailure(undefined);
-    setStarted(undefined);
-    const payload = body();
-    if (!payload) return;
-    setBusy(true);
-    try {
-      if (what === 'preview') {
-        setPreview(await call<Preview>('POST', `${path}/preview`, { body: payload }));
-      } else {
-        const run = await call<{ id: string }>('POST', `${path}/runs`, { body: payload });
-        setStarted(run.id);
-        onStarted();
-      }
-    } catch (error) {
-      setFailure(error);
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  return (
-    <section class="card" aria-labelledby="try-title">
-      <h2 id="try-title">{t('reports.try')}</h2>
-      <label for="report-data">{t('reports.data')}</label>
-      <textarea
-        id="report-data"
-        class="data-field"
-        spellcheck={false}
-        aria-describedby="report-data-help"
-        value={data}
-        onInput={(e) => setData(e.currentTarget.value)}
-      />
-      <p id="report-data-help" class="muted help">
-        {t('reports.dataHelp')}
-      </p>
-      {failure ? <ErrorNote error={failure} /> : null}
-      {started ? (
-        <p class="note" role="status">
-          {t('reports.started', { id: started })}
-        </p>
-      ) : null}
-      <div class="row-actions">
-        <button type="button" disabled={busy} onClick={() => act('preview')}>
-          {t('reports.preview')}
-        </button>
-        <button type="button" class="primary" disabled={busy} onClick={() => act('run')}>
-          {t('reports.runNow')}
-        </button>
-      </div>
-      {preview ? (
-        <div data-testid="preview">
-          <h3>{t('reports.previewTitle')}</h3>
-          <dl class="facts">
-            <dt>{t('reports.previewSubject')}</dt>
-            <dd>{preview.subject}</dd>
-          </dl>
-          {preview.text !== null ? (
-            <>
-              <h4>{t('reports.previewText')}</h4>
-              <pre class="raw">{preview.text}</pre>
-            </>
-          ) : null}
-          {preview.html !== null ? (
-            <>
-              <h4>{t('reports.previewHtml')}</h4>
-              <pre class="raw">{preview.html}</pre>
-            </>
-          ) : null}
-          {preview.attachment ? (
-            <details>
-              <summary>
-                {t('reports.previewAttachment', {
-                  filename: preview.attachment.filename,
-                  bytes: preview.attachment.bytes,
-                })}
-              </summary>
-              <pre class="raw">{preview.attachment.content}</pre>
-            </details>
-          ) : null}
-        </div>
-      ) : null}
-    </section>
-  );
-}
-
-function RunCard({ run }: { run: Run }) {
+/** Everything the report is: state, schedule, recipients, data source (no secrets) and templates. */
+function Definition({ report }: { report: Report }) {
   const { t, formatTime } = useI18n();
-  const label = (prefix: string, value: string) => {
-    const key = `${prefix}.${value}` as MessageKey;
-    return key in STATUS_KEYS ? t(key) : value;
-  };
+  const schedule = useSchedule();
+  const data = report.data;
+  const list = (values: string[]) => (values.length > 0 ? values.join(', ') : null);
   return (
-    <article class="card run" data-run={run.id} aria-labelledby={`run-${run.id}`}>
-      <h3 id={`run-${run.id}`}>
-        {t('reports.run', { time: formatTime(run.createdAt) })}{' '}
-        <StatusBadge status={run.status} label={label('reports.status', run.status)} />
-      </h3>
-      <p class="muted help">
-        {t(`reports.trigger.${run.trigger}`)}
-        {run.scheduledFor ? ` · ${t('reports.scheduledFor', { time: formatTime(run.scheduledFor) })}` : ''}
-      </p>
-      {run.error ? (
-        <p>
-          <code class="code">{run.error.code}</code> {run.error.message ?? ''}
-        </p>
-      ) : null}
-      {run.note ? <p>{run.note}</p> : null}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('reports.stage')}</th>
-              <th scope="col">{t('reports.outcome')}</th>
-              <th scope="col">{t('reports.duration')}</th>
-              <th scope="col">{t('reports.attempts')}</th>
-              <th scope="col">{t('reports.error')}</th>
-              <th scope="col">{t('reports.hint')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {run.stages.map((stage) => (
-              <tr key={stage.stage}>
-                <th scope="row">{label('reports.stage', stage.stage)}</th>
-                <td>
-                  <StatusBadge status={stage.outcome} label={label('reports.outcome', stage.outcome)} />
-                  {stage.retryAt ? (
-                    <span class="muted help">
-                      {' '}
-                      {t('reports.retryAt', { time: formatTime(stage.retryAt) })}
-                    </span>
-                  ) : null}
-                </td>
-                <td>{stage.ms === null ? '' : `${stage.ms} ms`}</td>
-                <td>{stage.attempts}</td>
-                <td>
-                  {stage.errorCode ? <code class="code">{stage.errorCode}</code> : null}
-                  {stage.message ?? ''}
-                </td>
-                <td>{stage.hint ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {run.messageId || run.smtpResponse ? (
-        <dl class="facts">
-          {run.messageId ? (
+    <>
+      <Facts
+        testid="report"
+        facts={[
+          report.description ? [t('reports.description'), report.description] : null,
+          [t('reports.state'), <StatusBadge status={report.status} label={t(`reports.${report.status}`)} />],
+          [t('reports.schedule'), schedule(report)],
+          [t('reports.nextRun'), report.nextRunAt ? formatTime(report.nextRunAt) : t('reports.none')],
+          report.schedule ? [t('reports.misfireGrace'), report.schedule.misfireGrace] : null,
+          report.schedule?.deadline ? [t('reports.deadline'), report.schedule.deadline] : null,
+          [t('reports.source'), <code class="code">{data.type}</code>],
+          data.type === 'http' ? [t('reports.sourceUrl'), <code class="code">{data.url}</code>] : null,
+          data.type === 'http' && Object.keys(data.headers).length > 0
+            ? [t('reports.sourceHeaders'), Object.keys(data.headers).join(', ')]
+            : null,
+          data.type === 'http' && data.bearerToken
+            ? [t('reports.sourceToken'), t('reports.secretSet')]
+            : null,
+          data.type === 'sql' ? [t('reports.sourceUrl'), <code class="code">{data.url}</code>] : null,
+          data.type === 'sql' ? [t('reports.sourceQuery'), <pre class="raw">{data.query}</pre>] : null,
+          data.type === 'http' || data.type === 'sql'
+            ? [
+                t('reports.sourceLimits'),
+                t('reports.sourceLimitsText', { timeout: data.timeout, retries: data.retries }),
+              ]
+            : null,
+          [t('reports.to'), report.to.join(', ')],
+          list(report.cc) ? [t('reports.cc'), list(report.cc)] : null,
+          list(report.bcc) ? [t('reports.bcc'), list(report.bcc)] : null,
+          report.from ? [t('reports.from'), report.from] : null,
+          report.replyTo ? [t('reports.replyTo'), report.replyTo] : null,
+          [t('reports.subject'), <code class="code">{report.subject}</code>],
+          report.attachCsv
+            ? [
+                t('reports.attachCsv'),
+                t('reports.attachCsvText', {
+                  filename: report.attachCsv.filename,
+                  rows: report.attachCsv.rows,
+                }),
+              ]
+            : null,
+          report.pingUrl ? [t('reports.ping'), <code class="code">{report.pingUrl}</code>] : null,
+          report.secretsProblem ? [t('reports.secretsProblem'), report.secretsProblem] : null,
+        ]}
+      />
+      {report.text !== null || report.html !== null ? (
+        <details class="templates" data-testid="templates">
+          <summary>{t('reports.templates')}</summary>
+          {report.text !== null ? (
             <>
-              <dt>{t('reports.message')}</dt>
-              <dd>
-                <a href={href(`/mail/${run.messageId}`)}>{run.messageId}</a>
-              </dd>
+              <h3 class="help">{t('reports.previewText')}</h3>
+              <pre class="raw">{report.text}</pre>
             </>
           ) : null}
-          {run.smtpResponse ? (
+          {report.html !== null ? (
             <>
-              <dt>{t('reports.smtp')}</dt>
-              <dd>{run.smtpResponse}</dd>
+              <h3 class="help">{t('reports.previewHtml')}</h3>
+              <pre class="raw">{report.html}</pre>
             </>
           ) : null}
-        </dl>
+        </details>
       ) : null}
-    </article>
+    </>
   );
 }

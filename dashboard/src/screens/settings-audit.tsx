@@ -1,9 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
-import { ErrorNote, Loading, StatusBadge, useLoad } from '../common.js';
+import { ErrorNote, LoadedView, Pager, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { navigate, type Route } from '../router.js';
-import { Pager } from './mail-parts.js';
 import type { ApiKeyInfo } from './settings-keys.js';
 import { roleLabel } from './settings-parts.js';
 import type { UserInfo } from './settings-users.js';
@@ -46,10 +45,10 @@ export function AuditLog({ route }: { route: Route }) {
   );
   const [actionInput, setActionInput] = useState(action);
   const [actorInput, setActorInput] = useState(actor);
-  useEffect(() => {
-    setActionInput(action);
-    setActorInput(actor);
-  }, [action, actor]);
+  // Each field follows the address when its own part changes (back, forward, a link), so a
+  // choice made while another part's change arrives is kept.
+  useEffect(() => setActionInput(action), [action]);
+  useEffect(() => setActorInput(actor), [actor]);
 
   const apply = (event: Event) => {
     event.preventDefault();
@@ -91,7 +90,14 @@ export function AuditLog({ route }: { route: Route }) {
           {t('settings.audit.apply')}
         </button>
         {action || actor ? (
-          <button type="button" onClick={() => navigate(PATH)}>
+          <button
+            type="button"
+            onClick={() => {
+              setActionInput('');
+              setActorInput('');
+              navigate(PATH);
+            }}
+          >
             {t('settings.audit.clear')}
           </button>
         ) : null}
@@ -100,77 +106,72 @@ export function AuditLog({ route }: { route: Route }) {
         </button>
       </form>
       {actors.error ? <ErrorNote error={actors.error} /> : null}
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.items.length === 0 ? (
-        <p class="muted">{t('app.none')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="audit" aria-label={t('settings.audit.entries')}>
-            <thead>
-              <tr>
-                <th scope="col">{t('settings.audit.when')}</th>
-                <th scope="col">{t('settings.audit.who')}</th>
-                <th scope="col">{t('settings.audit.action')}</th>
-                <th scope="col">{t('settings.audit.target')}</th>
-                <th scope="col">{t('settings.audit.address')}</th>
-                <th scope="col">{t('settings.audit.outcome')}</th>
-                <th scope="col">{t('settings.audit.changes')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((entry) => (
-                <tr key={entry.id}>
-                  <td>{formatTime(entry.at)}</td>
-                  <td>
-                    <span class="muted">{kindLabel(t, entry.actor.kind)}</span>{' '}
-                    {entry.actor.name ?? entry.actor.id ?? ''}
-                    {entry.actor.role ? ` (${roleLabel(t, entry.actor.role)})` : ''}
-                  </td>
-                  <td>
-                    <code class="code">{entry.action}</code>
-                  </td>
-                  <td>
-                    {entry.target.type}
-                    {entry.target.id ? (
-                      <>
-                        {' '}
-                        <code class="code">{entry.target.id}</code>
-                      </>
-                    ) : null}
-                  </td>
-                  <td>{entry.address ?? ''}</td>
-                  <td>
-                    <StatusBadge status={entry.outcome} label={t(`settings.audit.${entry.outcome}`)} />
-                  </td>
-                  <td class="changes">
-                    {entry.before == null && entry.after == null ? (
-                      <span class="muted">{t('settings.audit.nothing')}</span>
-                    ) : (
-                      <details>
-                        <summary>
-                          {t('settings.audit.showChanges')}
-                          {changedFields(entry.before, entry.after)}
-                        </summary>
-                        <h3 class="help">{t('settings.audit.before')}</h3>
-                        <pre class="raw">{json(entry.before)}</pre>
-                        <h3 class="help">{t('settings.audit.after')}</h3>
-                        <pre class="raw">{json(entry.after)}</pre>
-                      </details>
-                    )}
-                  </td>
+      <LoadedView loaded={loaded} isEmpty={(data) => data.items.length === 0}>
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="audit" aria-label={t('settings.audit.entries')}>
+              <thead>
+                <tr>
+                  <th scope="col">{t('settings.audit.when')}</th>
+                  <th scope="col">{t('settings.audit.who')}</th>
+                  <th scope="col">{t('settings.audit.action')}</th>
+                  <th scope="col">{t('settings.audit.target')}</th>
+                  <th scope="col">{t('settings.audit.address')}</th>
+                  <th scope="col">{t('settings.audit.outcome')}</th>
+                  <th scope="col">{t('settings.audit.changes')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+              </thead>
+              <tbody>
+                {data.items.map((entry) => (
+                  <tr key={entry.id}>
+                    <td>{formatTime(entry.at)}</td>
+                    <td>
+                      <span class="muted">{kindLabel(t, entry.actor.kind)}</span>{' '}
+                      {entry.actor.name ?? entry.actor.id ?? ''}
+                      {entry.actor.role ? ` (${roleLabel(t, entry.actor.role)})` : ''}
+                    </td>
+                    <td>
+                      <code class="code">{entry.action}</code>
+                    </td>
+                    <td>
+                      {entry.target.type}
+                      {entry.target.id ? (
+                        <>
+                          {' '}
+                          <code class="code">{entry.target.id}</code>
+                        </>
+                      ) : null}
+                    </td>
+                    <td>{entry.address ?? ''}</td>
+                    <td>
+                      <StatusBadge status={entry.outcome} label={t(`settings.audit.${entry.outcome}`)} />
+                    </td>
+                    <td class="changes">
+                      {entry.before == null && entry.after == null ? (
+                        <span class="muted">{t('settings.audit.nothing')}</span>
+                      ) : (
+                        <details>
+                          <summary>
+                            {t('settings.audit.showChanges')}
+                            {changedFields(entry.before, entry.after)}
+                          </summary>
+                          <h3 class="help">{t('settings.audit.before')}</h3>
+                          <pre class="raw">{json(entry.before)}</pre>
+                          <h3 class="help">{t('settings.audit.after')}</h3>
+                          <pre class="raw">{json(entry.after)}</pre>
+                        </details>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
       <Pager
-        before={cursor}
-        next={loaded.data?.nextCursor ?? null}
+        current={cursor}
+        next={loaded.data?.nextCursor}
         go={(next) => navigate(PATH, { action, actor, cursor: next })}
       />
     </>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, StatusBadge, useLoad } from '../common.js';
+import { ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { iso, ROLES, roleLabel } from './settings-parts.js';
 
@@ -45,72 +45,67 @@ export function ApiKeys() {
           {notice}
         </p>
       ) : null}
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.items.length === 0 ? (
-        <p class="muted">{t('app.none')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="keys" aria-labelledby="keys-title">
-            <thead>
-              <tr>
-                <th scope="col">{t('settings.keys.name')}</th>
-                <th scope="col">{t('settings.keys.role')}</th>
-                <th scope="col">{t('settings.keys.prefix')}</th>
-                <th scope="col">{t('settings.keys.created')}</th>
-                <th scope="col">{t('settings.keys.lastUsed')}</th>
-                <th scope="col">{t('settings.keys.state')}</th>
-                <th scope="col">{t('settings.users.actions')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((key) => (
-                <tr key={key.id}>
-                  <th scope="row">{key.name}</th>
-                  <td>{roleLabel(t, key.role)}</td>
-                  <td>
-                    <code class="code">{key.prefix}</code>
-                  </td>
-                  <td>{formatTime(iso(key.createdAt))}</td>
-                  <td>
-                    {key.lastUsedAt === null ? t('settings.keys.never') : formatTime(iso(key.lastUsedAt))}
-                  </td>
-                  <td>
-                    {key.revokedAt === null ? (
-                      <StatusBadge status="active" label={t('settings.keys.active')} />
-                    ) : (
-                      <StatusBadge
-                        status="revoked"
-                        label={t('settings.keys.revoked', { time: formatTime(iso(key.revokedAt)) })}
-                      />
-                    )}
-                  </td>
-                  <td>
-                    {key.revokedAt !== null ? null : confirming === key.id ? (
-                      <div class="confirm">
-                        <span>{t('settings.keys.confirmRevoke', { name: key.name })}</span>
-                        <button type="button" class="primary" onClick={() => revoke(key)}>
-                          {t('settings.keys.confirmRevokeButton')}
-                        </button>
-                        <button type="button" onClick={() => setConfirming(undefined)}>
-                          {t('settings.cancel')}
-                        </button>
-                      </div>
-                    ) : (
-                      <button type="button" onClick={() => setConfirming(key.id)}>
-                        {t('settings.keys.revoke')}
-                      </button>
-                    )}
-                  </td>
+      <LoadedView loaded={loaded} isEmpty={(data) => data.items.length === 0}>
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="keys" aria-labelledby="keys-title">
+              <thead>
+                <tr>
+                  <th scope="col">{t('settings.keys.name')}</th>
+                  <th scope="col">{t('settings.keys.role')}</th>
+                  <th scope="col">{t('settings.keys.prefix')}</th>
+                  <th scope="col">{t('settings.keys.created')}</th>
+                  <th scope="col">{t('settings.keys.lastUsed')}</th>
+                  <th scope="col">{t('settings.keys.state')}</th>
+                  <th scope="col">{t('settings.users.actions')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+              </thead>
+              <tbody>
+                {data.items.map((key) => (
+                  <tr key={key.id}>
+                    <th scope="row">{key.name}</th>
+                    <td>{roleLabel(t, key.role)}</td>
+                    <td>
+                      <code class="code">{key.prefix}</code>
+                    </td>
+                    <td>{formatTime(iso(key.createdAt))}</td>
+                    <td>
+                      {key.lastUsedAt === null ? t('settings.keys.never') : formatTime(iso(key.lastUsedAt))}
+                    </td>
+                    <td>
+                      {key.revokedAt === null ? (
+                        <StatusBadge status="active" label={t('settings.keys.active')} />
+                      ) : (
+                        <StatusBadge
+                          status="revoked"
+                          label={t('settings.keys.revoked', { time: formatTime(iso(key.revokedAt)) })}
+                        />
+                      )}
+                    </td>
+                    <td>
+                      {key.revokedAt !== null ? null : confirming === key.id ? (
+                        <div class="confirm">
+                          <span>{t('settings.keys.confirmRevoke', { name: key.name })}</span>
+                          <button type="button" class="primary" onClick={() => revoke(key)}>
+                            {t('settings.keys.confirmRevokeButton')}
+                          </button>
+                          <button type="button" onClick={() => setConfirming(undefined)}>
+                            {t('settings.cancel')}
+                          </button>
+                        </div>
+                      ) : (
+                        <button type="button" onClick={() => setConfirming(key.id)}>
+                          {t('settings.keys.revoke')}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
       <NewKey onCreated={loaded.reload} />
     </>
   );

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, StatusBadge, useLoad } from '../common.js';
+import { ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { useSession } from '../session.js';
 import { iso, ROLES, roleLabel } from './settings-parts.js';
@@ -54,93 +54,93 @@ export function Users() {
           {notice}
         </p>
       ) : null}
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="users" aria-labelledby="users-title">
-            <thead>
-              <tr>
-                <th scope="col">{t('settings.users.name')}</th>
-                <th scope="col">{t('settings.users.email')}</th>
-                <th scope="col">{t('settings.users.role')}</th>
-                <th scope="col">{t('settings.users.state')}</th>
-                <th scope="col">{t('settings.users.signIn')}</th>
-                <th scope="col">{t('settings.users.created')}</th>
-                <th scope="col">{t('settings.users.actions')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((user) => {
-                const state = user.disabledAt === null ? 'active' : 'disabled';
-                return (
-                  <tr key={user.id} data-email={user.email}>
-                    <th scope="row">
-                      {user.name}
-                      {user.id === session.user.id ? ` ${t('settings.users.you')}` : ''}
-                    </th>
-                    <td>{user.email}</td>
-                    <td>
-                      <select
-                        aria-label={t('settings.users.roleOf', { email: user.email })}
-                        value={user.role}
-                        onChange={(e) => patch(user, { role: e.currentTarget.value })}
-                      >
-                        {ROLES.map((role) => (
-                          <option key={role} value={role}>
-                            {roleLabel(t, role)}
-                          </option>
-                        ))}
-                      </select>
-                    </td>
-                    <td>
-                      <StatusBadge status={state} label={t(`settings.users.${state}`)} />
-                    </td>
-                    <td>
-                      {user.hasPassword ? t('settings.users.withPassword') : t('settings.users.withLink')}
-                    </td>
-                    <td>{formatTime(iso(user.createdAt))}</td>
-                    <td>
-                      {confirming === user.id ? (
-                        <div class="confirm">
-                          <span>{t('settings.users.confirmDelete', { email: user.email })}</span>
-                          <button
-                            type="button"
-                            class="primary"
-                            onClick={() =>
-                              change(
-                                () => call('DELETE', `/api/users/${encodeURIComponent(user.id)}`),
-                                t('settings.users.deleted', { email: user.email }),
-                              )
-                            }
-                          >
-                            {t('settings.users.confirmDeleteButton')}
-                          </button>
-                          <button type="button" onClick={() => setConfirming(undefined)}>
-                            {t('settings.cancel')}
-                          </button>
-                        </div>
-                      ) : (
-                        <div class="row-actions">
-                          <button type="button" onClick={() => patch(user, { disabled: state === 'active' })}>
-                            {state === 'active' ? t('settings.users.disable') : t('settings.users.enable')}
-                          </button>
-                          <button type="button" onClick={() => setConfirming(user.id)}>
-                            {t('settings.users.delete')}
-                          </button>
-                        </div>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <LoadedView loaded={loaded}>
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="users" aria-labelledby="users-title">
+              <thead>
+                <tr>
+                  <th scope="col">{t('settings.users.name')}</th>
+                  <th scope="col">{t('settings.users.email')}</th>
+                  <th scope="col">{t('settings.users.role')}</th>
+                  <th scope="col">{t('settings.users.state')}</th>
+                  <th scope="col">{t('settings.users.signIn')}</th>
+                  <th scope="col">{t('settings.users.created')}</th>
+                  <th scope="col">{t('settings.users.actions')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.items.map((user) => {
+                  const state = user.disabledAt === null ? 'active' : 'disabled';
+                  return (
+                    <tr key={user.id} data-email={user.email}>
+                      <th scope="row">
+                        {user.name}
+                        {user.id === session.user.id ? ` ${t('settings.users.you')}` : ''}
+                      </th>
+                      <td>{user.email}</td>
+                      <td>
+                        <select
+                          aria-label={t('settings.users.roleOf', { email: user.email })}
+                          value={user.role}
+                          onChange={(e) => patch(user, { role: e.currentTarget.value })}
+                        >
+                          {ROLES.map((role) => (
+                            <option key={role} value={role}>
+                              {roleLabel(t, role)}
+                            </option>
+                          ))}
+                        </select>
+                      </td>
+                      <td>
+                        <StatusBadge status={state} label={t(`settings.users.${state}`)} />
+                      </td>
+                      <td>
+                        {user.hasPassword ? t('settings.users.withPassword') : t('settings.users.withLink')}
+                      </td>
+                      <td>{formatTime(iso(user.createdAt))}</td>
+                      <td>
+                        {confirming === user.id ? (
+                          <div class="confirm">
+                            <span>{t('settings.users.confirmDelete', { email: user.email })}</span>
+                            <button
+                              type="button"
+                              class="primary"
+                              onClick={() =>
+                                change(
+                                  () => call('DELETE', `/api/users/${encodeURIComponent(user.id)}`),
+                                  t('settings.users.deleted', { email: user.email }),
+                                )
+                              }
+                            >
+                              {t('settings.users.confirmDeleteButton')}
+                            </button>
+                            <button type="button" onClick={() => setConfirming(undefined)}>
+                              {t('settings.cancel')}
+                            </button>
+                          </div>
+                        ) : (
+                          <div class="row-actions">
+                            <button
+                              type="button"
+                              onClick={() => patch(user, { disabled: state === 'active' })}
+                            >
+                              {state === 'active' ? t('settings.users.disable') : t('settings.users.enable')}
+                            </button>
+                            <button type="button" onClick={() => setConfirming(user.id)}>
+                              {t('settings.users.delete')}
+                            </button>
+                          </div>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
       <NewUser onCreated={loaded.reload} />
     </>
   );

@@ -1,24 +1,28 @@
 import { useState } from 'preact/hooks';
 import { ApiError, call } from '../api.js';
-import { ErrorNote, Screen } from '../common.js';
+import { ErrorNote, Facts, Screen } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, type Route } from '../router.js';
 import { useRoleAtLeast, useSession } from '../session.js';
 import { AuditLog } from './settings-audit.js';
 import { ApiKeys } from './settings-keys.js';
 import { roleLabel } from './settings-parts.js';
+import { RuleSettingsTab } from './settings-rules.js';
 import { Users } from './settings-users.js';
 import '../settings.css';
 
-const ADMIN_TABS = ['users', 'keys', 'audit', 'account'] as const;
+const ADMIN_TABS = ['users', 'keys', 'audit', 'rules', 'account'] as const;
 type Tab = (typeof ADMIN_TABS)[number];
+/** An operator changes the rule settings (the API's role for them); a viewer has their account only. */
+const OPERATOR_TABS: readonly Tab[] = ['rules', 'account'];
 
 /** The settings screens: `#/settings/users`, `/keys`, `/audit` (admins) and `/account` (everyone). */
 export function Settings({ route }: { route: Route }) {
   const { t } = useI18n();
   const admin = useRoleAtLeast('admin');
+  const operator = useRoleAtLeast('operator');
   const asked = route.parts[1] as Tab | undefined;
-  const tabs: readonly Tab[] = admin ? ADMIN_TABS : ['account'];
+  const tabs: readonly Tab[] = admin ? ADMIN_TABS : operator ? OPERATOR_TABS : ['account'];
   const tab: Tab = asked && tabs.includes(asked) ? asked : admin ? 'users' : 'account';
   return (
     <Screen title={t('settings.title')}>
@@ -35,6 +39,8 @@ export function Settings({ route }: { route: Route }) {
         <ApiKeys />
       ) : tab === 'audit' ? (
         <AuditLog route={route} />
+      ) : tab === 'rules' ? (
+        <RuleSettingsTab />
       ) : (
         <MyAccount />
       )}
@@ -94,14 +100,14 @@ function MyAccount() {
   return (
     <>
       <h2>{t('settings.account.you')}</h2>
-      <dl class="facts" data-testid="account">
-        <dt>{t('settings.users.name')}</dt>
-        <dd>{session.user.name}</dd>
-        <dt>{t('settings.users.email')}</dt>
-        <dd>{session.user.email}</dd>
-        <dt>{t('settings.users.role')}</dt>
-        <dd>{roleLabel(t, session.user.role)}</dd>
-      </dl>
+      <Facts
+        testid="account"
+        facts={[
+          [t('settings.users.name'), session.user.name],
+          [t('settings.users.email'), session.user.email],
+          [t('settings.users.role'), roleLabel(t, session.user.role)],
+        ]}
+      />
       <form class="card settings-form" onSubmit={change} aria-labelledby="account-password-title">
         <h2 id="account-password-title">{t('settings.account.password')}</h2>
         <label for="account-current">{t('settings.account.current')}</label>

@@ -1,16 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, Screen, StatusBadge, useLoad } from '../common.js';
+import { ErrorNote, Facts, FilterBar, LoadedView, Pager, Screen, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
-import { Pager } from './mail-parts.js';
+import { Reconnecting, useEventStream } from './ops-parts.js';
 import type { Endpoint } from './webhooks.js';
 
 const STATUSES = ['pending', 'held', 'delivering', 'succeeded', 'failed', 'dead'] as const;
 const REPLAYABLE = new Set(['succeeded', 'failed', 'dead']);
-/** Still moving: the screen looks again shortly. */
-const MOVING = new Set(['pending', 'delivering']);
+/** Final: nothing more happens to it unless it is replayed. */
+const FINAL = new Set(['succeeded', 'failed', 'dead']);
 
 interface Delivery {
   id: string;
@@ -92,93 +92,89 @@ export function Deliveries({ route }: { route: Route }) {
   return (
     <Screen title={t('webhooks.title')}>
       <WebhookTabs current="deliveries" />
-      <div class="toolbar">
-        <label for="delivery-status">{t('webhooks.delivery.filter')}</label>
-        <select
-          id="delivery-status"
-          value={status}
-          onChange={(e) => navigate('/webhooks/deliveries', { status: e.currentTarget.value, endpoint })}
-        >
-          <option value="">{t('webhooks.delivery.all')}</option>
-          {STATUSES.map((s) => (
-            <option key={s} value={s}>
-              {t(`webhooks.delivery.${s}` as MessageKey)}
-            </option>
-          ))}
-        </select>
+      <FilterBar
+        id="delivery-status"
+        label={t('webhooks.delivery.filter')}
+        value={status}
+        allLabel={t('webhooks.delivery.all')}
+        options={STATUSES.map((s) => ({ value: s, label: t(`webhooks.delivery.${s}` as MessageKey) }))}
+        onChange={(value) => navigate('/webhooks/deliveries', { status: value, endpoint })}
+        onRefresh={loaded.reload}
+      >
         {endpoint ? (
           <a href={href('/webhooks/deliveries', { status })}>
             {t('webhooks.delivery.allEndpoints', { name: names.get(endpoint) ?? endpoint })}
           </a>
         ) : null}
-        <button type="button" onClick={loaded.reload}>
-          {t('app.refresh')}
-        </button>
-      </div>
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.deliveries.length === 0 ? (
-        <p class="muted">{t('webhooks.delivery.none')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="deliveries">
-            <thead>
-              <tr>
-                <th scope="col">{t('webhooks.delivery.event')}</th>
-                <th scope="col">{t('webhooks.delivery.endpoint')}</th>
-                <th scope="col">{t('webhooks.delivery.status')}</th>
-                <th scope="col">{t('webhooks.delivery.attempts')}</th>
-                <th scope="col">{t('webhooks.delivery.created')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.deliveries.map((d) => (
-                <tr key={d.id}>
-                  <td>
-                    <a href={href(`/webhooks/deliveries/${d.id}`)}>{d.eventType}</a>
-                  </td>
-                  <td>{names.get(d.endpointId) ?? d.endpointId}</td>
-                  <td>
-                    <DeliveryStatus status={d.status} />{' '}
-                    {d.lastStatusCode !== null ? <code class="code">{d.lastStatusCode}</code> : null}
-                  </td>
-                  <td>{d.attemptCount}</td>
-                  <td>{formatTime(d.createdAt)}</td>
+      </FilterBar>
+      <LoadedView
+        loaded={loaded}
+        isEmpty={(data) => data.deliveries.length === 0}
+        empty={t('webhooks.delivery.none')}
+      >
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="deliveries">
+              <thead>
+                <tr>
+                  <th scope="col">{t('webhooks.delivery.event')}</th>
+                  <th scope="col">{t('webhooks.delivery.endpoint')}</th>
+                  <th scope="col">{t('webhooks.delivery.status')}</th>
+                  <th scope="col">{t('webhooks.delivery.attempts')}</th>
+                  <th scope="col">{t('webhooks.delivery.created')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+              </thead>
+              <tbody>
+                {data.deliveries.map((d) => (
+                  <tr key={d.id}>
+                    <td>
+                      <a href={href(`/webhooks/deliveries/${d.id}`)}>{d.eventType}</a>
+                    </td>
+                    <td>{names.get(d.endpointId) ?? d.endpointId}</td>
+                    <td>
+                      <DeliveryStatus status={d.status} />{' '}
+                      {d.lastStatusCode !== null ? <code class="code">{d.lastStatusCode}</code> : null}
+                    </td>
+                    <td>{d.attemptCount}</td>
+                    <td>{formatTime(d.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
       <Pager
-        before={before}
-        next={loaded.data?.nextBefore ?? null}
+        current={before}
+        next={loaded.data?.nextBefore}
         go={(b) => navigate('/webhooks/deliveries', { status, endpoint, before: b })}
       />
     </Screen>
   );
 }
 
-/** `#/webhooks/deliveries/:id`: one delivery with every attempt, and replay. */
+type DeliveryWithAttempts = Delivery & { attempts: DeliveryAttempt[] };
+
+/**
+ * `#/webhooks/deliveries/:id`: one delivery with every attempt, and replay. While it is not
+ * final it follows `GET /api/deliveries/:id/events`, so a retry or a replay shows as it happens.
+ */
 export function DeliveryDetail({ id }: { id: string }) {
   const { t, formatTime } = useI18n();
   const canChange = useRoleAtLeast('operator');
   const path = `/api/deliveries/${encodeURIComponent(id)}`;
-  const loaded = useLoad(() => get<Delivery & { attempts: DeliveryAttempt[] }>(path), [id]);
+  const loaded = useLoad(() => get<DeliveryWithAttempts>(path), [id]);
+  const [live, setLive] = useState<DeliveryWithAttempts>();
+  // A load (at first, or after a replay) replaces the stream's view until its next push.
+  useEffect(() => setLive(undefined), [loaded.data]);
+  const d = live ?? loaded.data;
+  const stream = useEventStream<DeliveryWithAttempts>(`${path}/events`, 'delivery', setLive, {
+    enabled: d !== undefined && !FINAL.has(d.status),
+  });
   const names = useEndpointNames();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [replayed, setReplayed] = useState(false);
-  const d = loaded.data;
-  // A delivery on its way is looked at again each second, so the replay's outcome shows.
-  useEffect(() => {
-    if (!d || !MOVING.has(d.status)) return;
-    const timer = setTimeout(loaded.reload, 1000);
-    return () => clearTimeout(timer);
-  }, [d]);
   const replay = async () => {
     setBusy(true);
     setError(undefined);
@@ -197,109 +193,94 @@ export function DeliveryDetail({ id }: { id: string }) {
       title={d ? t('webhooks.delivery.title', { type: d.eventType }) : t('webhooks.deliveries')}
       actions={<a href={href('/webhooks/deliveries')}>{t('app.back')}</a>}
     >
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!d ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : (
-        <>
-          <dl class="facts" data-testid="delivery">
-            <dt>{t('webhooks.delivery.status')}</dt>
-            <dd data-testid="delivery-status">
-              <DeliveryStatus status={d.status} />
-            </dd>
-            <dt>{t('webhooks.delivery.endpoint')}</dt>
-            <dd>
-              <a href={href(`/webhooks/${d.endpointId}`)}>{names.get(d.endpointId) ?? d.endpointId}</a>
-            </dd>
-            <dt>{t('webhooks.delivery.webhookId')}</dt>
-            <dd>
-              <code class="code">{d.eventId}</code>
-            </dd>
-            <dt>{t('webhooks.delivery.created')}</dt>
-            <dd>{formatTime(d.createdAt)}</dd>
-            {d.nextAttemptAt ? (
-              <>
-                <dt>{t('webhooks.delivery.next')}</dt>
-                <dd>{formatTime(d.nextAttemptAt)}</dd>
-              </>
+      <Reconnecting down={stream.down} />
+      <LoadedView loaded={{ ...loaded, data: d }}>
+        {(d) => (
+          <>
+            <Facts
+              testid="delivery"
+              facts={[
+                [t('webhooks.delivery.status'), <DeliveryStatus status={d.status} />, 'delivery-status'],
+                [
+                  t('webhooks.delivery.endpoint'),
+                  <a href={href(`/webhooks/${d.endpointId}`)}>{names.get(d.endpointId) ?? d.endpointId}</a>,
+                ],
+                [t('webhooks.delivery.webhookId'), <code class="code">{d.eventId}</code>],
+                [t('webhooks.delivery.created'), formatTime(d.createdAt)],
+                d.nextAttemptAt ? [t('webhooks.delivery.next'), formatTime(d.nextAttemptAt)] : null,
+                d.finishedAt ? [t('webhooks.delivery.finished'), formatTime(d.finishedAt)] : null,
+                d.lastError
+                  ? [
+                      t('webhooks.delivery.lastError'),
+                      <>
+                        <code class="code">{d.lastError.code}</code> {d.lastError.message}
+                      </>,
+                    ]
+                  : null,
+              ]}
+            />
+            {canChange && REPLAYABLE.has(d.status) ? (
+              <div class="ops-actions">
+                <button type="button" class="primary" disabled={busy} onClick={replay}>
+                  {t('webhooks.delivery.replay')}
+                </button>
+              </div>
             ) : null}
-            {d.finishedAt ? (
-              <>
-                <dt>{t('webhooks.delivery.finished')}</dt>
-                <dd>{formatTime(d.finishedAt)}</dd>
-              </>
+            {error ? <ErrorNote error={error} /> : null}
+            {replayed ? (
+              <p class="note" role="status">
+                {t('webhooks.delivery.replayed')}
+              </p>
             ) : null}
-            {d.lastError ? (
-              <>
-                <dt>{t('webhooks.delivery.lastError')}</dt>
-                <dd>
-                  <code class="code">{d.lastError.code}</code> {d.lastError.message}
-                </dd>
-              </>
-            ) : null}
-          </dl>
-          {canChange && REPLAYABLE.has(d.status) ? (
-            <div class="ops-actions">
-              <button type="button" class="primary" disabled={busy} onClick={replay}>
-                {t('webhooks.delivery.replay')}
-              </button>
-            </div>
-          ) : null}
-          {error ? <ErrorNote error={error} /> : null}
-          {replayed ? (
-            <p class="note" role="status">
-              {t('webhooks.delivery.replayed')}
-            </p>
-          ) : null}
-          <h2>{t('webhooks.delivery.attemptsTitle')}</h2>
-          {d.attempts.length === 0 ? (
-            <p class="muted">{t('app.none')}</p>
-          ) : (
-            <div class="table-wrap">
-              <table data-testid="delivery-attempts">
-                <thead>
-                  <tr>
-                    <th scope="col">{t('webhooks.attempt.number')}</th>
-                    <th scope="col">{t('webhooks.attempt.outcome')}</th>
-                    <th scope="col">{t('webhooks.attempt.status')}</th>
-                    <th scope="col">{t('webhooks.attempt.time')}</th>
-                    <th scope="col">{t('webhooks.attempt.latency')}</th>
-                    <th scope="col">{t('webhooks.attempt.error')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.attempts.map((a) => (
-                    <tr key={a.number}>
-                      <td>{a.number}</td>
-                      <td>
-                        <StatusBadge
-                          status={a.outcome}
-                          label={t(`webhooks.attempt.${a.outcome}` as MessageKey)}
-                        />
-                      </td>
-                      <td>{a.statusCode ?? ''}</td>
-                      <td>{formatTime(a.startedAt)}</td>
-                      <td>{a.latencyMs === null ? '' : `${a.latencyMs} ms`}</td>
-                      <td>
-                        {a.errorCode ? <code class="code">{a.errorCode}</code> : null}
-                        {a.errorMessage ?? ''}
-                        {a.responseBody ? (
-                          <details>
-                            <summary>{t('webhooks.responseBody')}</summary>
-                            <pre class="ops-pre">{a.responseBody}</pre>
-                          </details>
-                        ) : null}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </>
-      )}
+            <h2>{t('webhooks.delivery.attemptsTitle')}</h2>
+            <AttemptList attempts={d.attempts} />
+          </>
+        )}
+      </LoadedView>
     </Screen>
+  );
+}
+
+function AttemptList({ attempts }: { attempts: DeliveryAttempt[] }) {
+  const { t, formatTime } = useI18n();
+  if (attempts.length === 0) return <p class="muted">{t('app.none')}</p>;
+  return (
+    <div class="table-wrap">
+      <table data-testid="delivery-attempts">
+        <thead>
+          <tr>
+            <th scope="col">{t('webhooks.attempt.number')}</th>
+            <th scope="col">{t('webhooks.attempt.outcome')}</th>
+            <th scope="col">{t('webhooks.attempt.status')}</th>
+            <th scope="col">{t('webhooks.attempt.time')}</th>
+            <th scope="col">{t('webhooks.attempt.latency')}</th>
+            <th scope="col">{t('webhooks.attempt.error')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {attempts.map((a) => (
+            <tr key={a.number}>
+              <td>{a.number}</td>
+              <td>
+                <StatusBadge status={a.outcome} label={t(`webhooks.attempt.${a.outcome}` as MessageKey)} />
+              </td>
+              <td>{a.statusCode ?? ''}</td>
+              <td>{formatTime(a.startedAt)}</td>
+              <td>{a.latencyMs === null ? '' : `${a.latencyMs} ms`}</td>
+              <td>
+                {a.errorCode ? <code class="code">{a.errorCode}</code> : null}
+                {a.errorMessage ?? ''}
+                {a.responseBody ? (
+                  <details>
+                    <summary>{t('webhooks.responseBody')}</summary>
+                    <pre class="ops-pre">{a.responseBody}</pre>
+                  </details>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

@@ -1,17 +1,21 @@
 import '../operations.css';
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Loading, Screen, StatusBadge, useLoad } from '../common.js';
+import { ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
-import { href, type Route } from '../router.js';
+import { href, navigate, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
+import { ConfirmDelete } from './ops-parts.js';
 import { Deliveries, DeliveryDetail, WebhookTabs } from './webhooks-deliveries.js';
+import { EndpointForm, ReplaySince, SecretOnce } from './webhooks-endpoint-form.js';
+import { ScheduleForm, type TestAnswer, TestResult } from './webhooks-endpoint-parts.js';
 
 /** An endpoint as `GET /api/endpoints` shows it (the fields the screens use). */
 export interface Endpoint {
   id: string;
   status: 'active' | 'paused' | 'disabled';
   name: string;
+  description?: string;
   url: string;
   eventTypes: string[];
   format: string;
@@ -33,8 +37,6 @@ export interface Endpoint {
   createdAt: string;
   updatedAt: string;
 }
-
-const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 
 /** `#/webhooks` (endpoints), `#/webhooks/:id`, `#/webhooks/deliveries` and `#/webhooks/deliveries/:id`. */
 export function Webhooks({ route }: { route: Route }) {
@@ -69,123 +71,45 @@ function Endpoints() {
           {t('app.refresh')}
         </button>
       </div>
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!loaded.data ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : loaded.data.endpoints.length === 0 ? (
-        <p class="muted">{t('webhooks.noEndpoints')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table data-testid="endpoints">
-            <thead>
-              <tr>
-                <th scope="col">{t('webhooks.name')}</th>
-                <th scope="col">{t('webhooks.url')}</th>
-                <th scope="col">{t('webhooks.state')}</th>
-                <th scope="col">{t('webhooks.events')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.endpoints.map((e) => (
-                <tr key={e.id}>
-                  <td>
-                    <a href={href(`/webhooks/${e.id}`)}>{e.name}</a>
-                  </td>
-                  <td>
-                    <code class="code ops-secret">{e.url}</code>
-                  </td>
-                  <td>
-                    <EndpointState endpoint={e} />
-                  </td>
-                  <td>{e.eventTypes.join(', ')}</td>
+      <LoadedView
+        loaded={loaded}
+        isEmpty={(data) => data.endpoints.length === 0}
+        empty={t('webhooks.noEndpoints')}
+      >
+        {(data) => (
+          <div class="table-wrap">
+            <table data-testid="endpoints">
+              <thead>
+                <tr>
+                  <th scope="col">{t('webhooks.name')}</th>
+                  <th scope="col">{t('webhooks.url')}</th>
+                  <th scope="col">{t('webhooks.state')}</th>
+                  <th scope="col">{t('webhooks.events')}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {canChange ? <CreateEndpoint onCreated={loaded.reload} /> : null}
+              </thead>
+              <tbody>
+                {data.endpoints.map((e) => (
+                  <tr key={e.id}>
+                    <td>
+                      <a href={href(`/webhooks/${e.id}`)}>{e.name}</a>
+                      {e.description ? <div class="muted">{e.description}</div> : null}
+                    </td>
+                    <td>
+                      <code class="code ops-secret">{e.url}</code>
+                    </td>
+                    <td>
+                      <EndpointState endpoint={e} />
+                    </td>
+                    <td>{e.eventTypes.join(', ')}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </LoadedView>
+      {canChange ? <EndpointForm onSaved={loaded.reload} /> : null}
     </Screen>
-  );
-}
-
-function CreateEndpoint({ onCreated }: { onCreated: () => void }) {
-  const { t } = useI18n();
-  const [name, setName] = useState('');
-  const [url, setUrl] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const [created, setCreated] = useState<Endpoint>();
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const endpoint = await call<Endpoint>('POST', '/api/endpoints', { body: { name, url } });
-      setCreated(endpoint);
-      setName('');
-      setUrl('');
-      onCreated();
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form class="card" onSubmit={submit} aria-labelledby="endpoint-create-title">
-      <h2 id="endpoint-create-title">{t('webhooks.create.title')}</h2>
-      <label for="endpoint-name">{t('webhooks.name')}</label>
-      <input
-        id="endpoint-name"
-        required
-        maxLength={100}
-        value={name}
-        onInput={(e) => setName(e.currentTarget.value)}
-      />
-      <label for="endpoint-url">{t('webhooks.url')}</label>
-      <input
-        id="endpoint-url"
-        required
-        inputMode="url"
-        placeholder="https://example.org/hooks/facteur"
-        value={url}
-        onInput={(e) => setUrl(e.currentTarget.value)}
-      />
-      <p class="muted">{t('webhooks.create.hint')}</p>
-      {error ? <ErrorNote error={error} /> : null}
-      <button type="submit" class="primary" disabled={busy}>
-        {t('webhooks.create.submit')}
-      </button>
-      {created ? (
-        <div class="note" role="status">
-          <p>{t('webhooks.create.done', { name: created.name })}</p>
-          <SecretOnce secret={created.secret} />
-          <p>
-            <a href={href(`/webhooks/${created.id}`)}>{t('webhooks.open', { name: created.name })}</a>
-          </p>
-        </div>
-      ) : null}
-    </form>
-  );
-}
-
-/** A full secret, shown this once. */
-function SecretOnce({ secret }: { secret: string }) {
-  const { t } = useI18n();
-  return (
-    <>
-      <p>
-        <strong>{t('webhooks.secret.once')}</strong>
-      </p>
-      <p>
-        <code class="code ops-secret" data-testid="new-secret">
-          {secret}
-        </code>
-      </p>
-    </>
   );
 }
 
@@ -225,247 +149,113 @@ function EndpointDetail({ id }: { id: string }) {
       setTest(undefined);
       setTest({ ...(await call<TestAnswer>('POST', `${path}/test`, { body: { dryRun } })), dryRun });
     });
+  const remove = () =>
+    run(async () => {
+      await call('DELETE', path);
+      navigate('/webhooks');
+    });
   return (
     <Screen
       title={e ? e.name : t('webhooks.title')}
       actions={<a href={href('/webhooks')}>{t('app.back')}</a>}
     >
-      {loaded.error ? <ErrorNote error={loaded.error} onRetry={loaded.reload} /> : null}
-      {!e ? (
-        loaded.error ? null : (
-          <Loading />
-        )
-      ) : (
-        <>
-          <dl class="facts" data-testid="endpoint">
-            <dt>{t('webhooks.state')}</dt>
-            <dd>
-              <EndpointState endpoint={e} />
-              {e.disabledReason ? <span> {e.disabledReason}</span> : null}
-            </dd>
-            <dt>{t('webhooks.url')}</dt>
-            <dd>
-              <code class="code">{e.url}</code>
-            </dd>
-            <dt>{t('webhooks.events')}</dt>
-            <dd>{e.eventTypes.join(', ')}</dd>
-            <dt>{t('webhooks.format')}</dt>
-            <dd>
-              {e.format} · {e.payloadShape} · {e.successRule}
-            </dd>
-            <dt>{t('webhooks.window')}</dt>
-            <dd data-testid="endpoint-window">
-              {e.timeWindow
-                ? t('webhooks.window.between', { start: e.timeWindow.start, end: e.timeWindow.end })
-                : t('webhooks.window.always')}{' '}
-              ({e.timeZone})
-            </dd>
-            <dt>{t('webhooks.absence')}</dt>
-            <dd data-testid="endpoint-absence">
-              {e.absenceWeekdays.length === 0
-                ? t('webhooks.absence.none')
-                : e.absenceWeekdays.map((d) => t(`webhooks.day.${d}` as MessageKey)).join(', ')}
-            </dd>
-            <dt>{t('webhooks.retries')}</dt>
-            <dd>{e.retrySchedule.length === 0 ? t('webhooks.retries.none') : e.retrySchedule.join(', ')}</dd>
-            <dt>{t('webhooks.timeout')}</dt>
-            <dd>{e.timeout}</dd>
-            <dt>{t('webhooks.disableAfter')}</dt>
-            <dd>{e.disableAfter}</dd>
-            <dt>{t('webhooks.secret')}</dt>
-            <dd>
-              <code class="code">{e.secret}</code>
-              {e.previousSecretsExpireAt ? (
-                <span class="muted">
-                  {' '}
-                  {t('webhooks.secret.overlap', { time: formatTime(e.previousSecretsExpireAt) })}
-                </span>
-              ) : null}
-            </dd>
-            <dt>{t('webhooks.updated')}</dt>
-            <dd>{formatTime(e.updatedAt)}</dd>
-          </dl>
-          <p>
-            <a href={href('/webhooks/deliveries', { endpoint: e.id })}>{t('webhooks.deliveriesOf')}</a>
-          </p>
-          {canChange ? (
-            <div class="ops-actions">
-              {e.status === 'active' ? (
-                <button type="button" disabled={busy} onClick={() => setStatus('pause')}>
-                  {t('webhooks.pause')}
+      <LoadedView loaded={loaded}>
+        {(e) => (
+          <>
+            <Facts
+              testid="endpoint"
+              facts={[
+                [
+                  t('webhooks.state'),
+                  <>
+                    <EndpointState endpoint={e} />
+                    {e.disabledReason ? <span> {e.disabledReason}</span> : null}
+                  </>,
+                ],
+                e.description ? [t('webhooks.description'), e.description] : null,
+                [t('webhooks.url'), <code class="code">{e.url}</code>],
+                [t('webhooks.events'), e.eventTypes.join(', ')],
+                [t('webhooks.format'), `${e.format} · ${e.payloadShape} · ${e.successRule}`],
+                [
+                  t('webhooks.window'),
+                  <>
+                    {e.timeWindow
+                      ? t('webhooks.window.between', { start: e.timeWindow.start, end: e.timeWindow.end })
+                      : t('webhooks.window.always')}{' '}
+                    ({e.timeZone})
+                  </>,
+                  'endpoint-window',
+                ],
+                [
+                  t('webhooks.absence'),
+                  e.absenceWeekdays.length === 0
+                    ? t('webhooks.absence.none')
+                    : e.absenceWeekdays.map((d) => t(`webhooks.day.${d}` as MessageKey)).join(', '),
+                  'endpoint-absence',
+                ],
+                [
+                  t('webhooks.retries'),
+                  e.retrySchedule.length === 0 ? t('webhooks.retries.none') : e.retrySchedule.join(', '),
+                ],
+                [t('webhooks.timeout'), e.timeout],
+                [t('webhooks.disableAfter'), e.disableAfter],
+                [
+                  t('webhooks.secret'),
+                  <>
+                    <code class="code">{e.secret}</code>
+                    {e.previousSecretsExpireAt ? (
+                      <span class="muted">
+                        {' '}
+                        {t('webhooks.secret.overlap', { time: formatTime(e.previousSecretsExpireAt) })}
+                      </span>
+                    ) : null}
+                  </>,
+                ],
+                [t('webhooks.updated'), formatTime(e.updatedAt)],
+              ]}
+            />
+            <p>
+              <a href={href('/webhooks/deliveries', { endpoint: e.id })}>{t('webhooks.deliveriesOf')}</a>
+            </p>
+            {canChange ? (
+              <div class="ops-actions">
+                {e.status === 'active' ? (
+                  <button type="button" disabled={busy} onClick={() => setStatus('pause')}>
+                    {t('webhooks.pause')}
+                  </button>
+                ) : (
+                  <button type="button" disabled={busy} onClick={() => setStatus('resume')}>
+                    {t('webhooks.resume')}
+                  </button>
+                )}
+                <button type="button" disabled={busy} onClick={rotate}>
+                  {t('webhooks.rotate')}
                 </button>
-              ) : (
-                <button type="button" disabled={busy} onClick={() => setStatus('resume')}>
-                  {t('webhooks.resume')}
+                <button type="button" disabled={busy} onClick={() => sendTest(false)}>
+                  {t('webhooks.test')}
                 </button>
-              )}
-              <button type="button" disabled={busy} onClick={rotate}>
-                {t('webhooks.rotate')}
-              </button>
-              <button type="button" disabled={busy} onClick={() => sendTest(false)}>
-                {t('webhooks.test')}
-              </button>
-              <button type="button" disabled={busy} onClick={() => sendTest(true)}>
-                {t('webhooks.dryRun')}
-              </button>
-            </div>
-          ) : null}
-          {error ? <ErrorNote error={error} /> : null}
-          {secret ? (
-            <div class="note" role="status">
-              <SecretOnce secret={secret.secret} />
-              <p>
-                {t('webhooks.secret.previousUntil', { time: formatTime(secret.previousSecretExpiresAt) })}
-              </p>
-            </div>
-          ) : null}
-          {test ? <TestResult answer={test} /> : null}
-          {canChange ? <ScheduleForm endpoint={e} onSaved={loaded.reload} /> : null}
-        </>
-      )}
+                <button type="button" disabled={busy} onClick={() => sendTest(true)}>
+                  {t('webhooks.dryRun')}
+                </button>
+                <ConfirmDelete name={e.name} busy={busy} onConfirm={remove} />
+              </div>
+            ) : null}
+            {error ? <ErrorNote error={error} /> : null}
+            {secret ? (
+              <div class="note" role="status">
+                <SecretOnce secret={secret.secret} />
+                <p>
+                  {t('webhooks.secret.previousUntil', { time: formatTime(secret.previousSecretExpiresAt) })}
+                </p>
+              </div>
+            ) : null}
+            {test ? <TestResult answer={test} /> : null}
+            {canChange ? <ScheduleForm endpoint={e} onSaved={loaded.reload} /> : null}
+            {canChange ? <EndpointForm key={e.id} endpoint={e} onSaved={loaded.reload} /> : null}
+            {canChange ? <ReplaySince endpoint={e} onReplayed={loaded.reload} /> : null}
+          </>
+        )}
+      </LoadedView>
     </Screen>
-  );
-}
-
-interface TestAnswer {
-  dryRun?: boolean;
-  request: { method: string; url: string; format: string; headers: Record<string, string>; body: string };
-  response?: {
-    ok: boolean;
-    statusCode: number | null;
-    latencyMs: number | null;
-    body: string | null;
-    error: { code: string; message: string } | null;
-  };
-}
-
-function TestResult({ answer }: { answer: TestAnswer }) {
-  const { t } = useI18n();
-  const r = answer.response;
-  return (
-    <section class="card" aria-labelledby="test-title" data-testid="test-result">
-      <h2 id="test-title">{answer.dryRun ? t('webhooks.dryRun.title') : t('webhooks.test.title')}</h2>
-      {r ? (
-        <p role="status">
-          <StatusBadge
-            status={r.ok ? 'succeeded' : 'failed'}
-            label={r.ok ? t('webhooks.test.ok') : t('webhooks.test.failed')}
-          />{' '}
-          {r.statusCode !== null ? <code class="code">{r.statusCode}</code> : null}
-          {r.latencyMs !== null ? `${r.latencyMs} ms ` : ''}
-          {r.error ? `${r.error.code}: ${r.error.message}` : ''}
-        </p>
-      ) : (
-        <p role="status">{t('webhooks.dryRun.notSent')}</p>
-      )}
-      <pre class="ops-pre">
-        {`${answer.request.method} ${answer.request.url}\n`}
-        {Object.entries(answer.request.headers)
-          .map(([name, value]) => `${name}: ${value}`)
-          .join('\n')}
-        {`\n\n${answer.request.body}`}
-      </pre>
-      {r?.body ? (
-        <details>
-          <summary>{t('webhooks.responseBody')}</summary>
-          <pre class="ops-pre">{r.body}</pre>
-        </details>
-      ) : null}
-    </section>
-  );
-}
-
-/** The delivery window, absence days, time zone and retries of an endpoint. */
-function ScheduleForm({ endpoint, onSaved }: { endpoint: Endpoint; onSaved: () => void }) {
-  const { t } = useI18n();
-  const [start, setStart] = useState(endpoint.timeWindow?.start ?? '');
-  const [end, setEnd] = useState(endpoint.timeWindow?.end ?? '');
-  const [days, setDays] = useState<string[]>(endpoint.absenceWeekdays);
-  const [zone, setZone] = useState(endpoint.timeZone);
-  const [retries, setRetries] = useState(endpoint.retrySchedule.join(', '));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const [saved, setSaved] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    setSaved(false);
-    try {
-      await call('PATCH', `/api/endpoints/${encodeURIComponent(endpoint.id)}`, {
-        body: {
-          timeWindow: start || end ? { start, end } : null,
-          absenceWeekdays: days,
-          timeZone: zone,
-          retrySchedule: retries
-            .split(/[,\s]+/)
-            .map((s) => s.trim())
-            .filter(Boolean),
-        },
-      });
-      setSaved(true);
-      onSaved();
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form class="card" onSubmit={submit} aria-labelledby="schedule-title">
-      <h2 id="schedule-title">{t('webhooks.schedule.title')}</h2>
-      <p class="muted">{t('webhooks.schedule.hint')}</p>
-      <div class="ops-form">
-        <label for="window-start">{t('webhooks.window.start')}</label>
-        <input
-          id="window-start"
-          placeholder="09:00"
-          value={start}
-          onInput={(e) => setStart(e.currentTarget.value)}
-        />
-        <label for="window-end">{t('webhooks.window.end')}</label>
-        <input
-          id="window-end"
-          placeholder="18:00"
-          value={end}
-          onInput={(e) => setEnd(e.currentTarget.value)}
-        />
-        <label for="window-zone">{t('webhooks.timeZone')}</label>
-        <input id="window-zone" value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
-        <fieldset class="ops-days ops-wide">
-          <legend>{t('webhooks.absence')}</legend>
-          {WEEKDAYS.map((day) => (
-            <label key={day}>
-              <input
-                type="checkbox"
-                checked={days.includes(day)}
-                onChange={(e) =>
-                  setDays((now) =>
-                    e.currentTarget.checked ? [...now, day] : now.filter((other) => other !== day),
-                  )
-                }
-              />
-              {t(`webhooks.day.${day}` as MessageKey)}
-            </label>
-          ))}
-        </fieldset>
-        <label for="retry-schedule">{t('webhooks.retries')}</label>
-        <input
-          id="retry-schedule"
-          placeholder="5s, 5m, 30m"
-          value={retries}
-          onInput={(e) => setRetries(e.currentTarget.value)}
-        />
-      </div>
-      {error ? <ErrorNote error={error} /> : null}
-      {saved ? (
-        <p class="note" role="status">
-          {t('webhooks.schedule.saved')}
-        </p>
-      ) : null}
-      <button type="submit" class="primary" disabled={busy}>
-        {t('webhooks.schedule.submit')}
-      </button>
-    </form>
   );
 }

@@ -73,7 +73,7 @@ function assemble(v: BootValues): BootConfig {
     database: v.database,
     secretKey: v.secretKey,
     log: { level: v.logLevel, format: v.logFormat },
-    http: { bodyLimitBytes: v.bodyLimitBytes },
+    http: { bodyLimitBytes: v.bodyLimitBytes, trustProxy: v.trustProxy },
     smtp: {
       server: v.smtpServer,
       poolSize: v.smtpPoolSize,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { addressProblem, parseMailbox } from '../email-address.js';
 import type { DatabaseConfig, SqliteSynchronous } from './types.js';
@@ -145,4 +146,36 @@ export function parseAddressList(raw: string): string[] {
       throw new ParseProblem(`expected email addresses separated by commas; ${address} ${problem}`);
   }
   return addresses;
+}
+
+/** Which proxies may say who the client is (Fastify's `trustProxy`): false, a hop count, or addresses. */
+export type TrustProxy = false | number | string[];
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Parses `FACTEUR_TRUST_PROXY`: `false`; a number of proxy hops (1-10); or a comma-separated
+ * list of proxy addresses, CIDR ranges (`10.0.0.0/8`) and the names `loopback`, `linklocal`,
+ * `uniquelocal`.
+ */
+export function parseTrustProxy(raw: string): TrustProxy {
+  if (raw === 'false') return false;
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops < 1 || hops > 10) throw new ParseProblem('expected a number of proxy hops from 1 to 10');
+    return hops;
+  }
+  const entries = raw.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    if (PROXY_NAMES.has(entry)) continue;
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+    if (family === 0 || !prefixOk || extra !== undefined)
+      throw new ParseProblem(
+        `expected false, a hop count, or proxy addresses, CIDR ranges and loopback/linklocal/uniquelocal separated by commas; "${entry}" is none of them`,
+      );
+  }
+  return entries;
 }

@@ -1,5 +1,6 @@
 import type { TargetPolicy } from '../net/ssrf.js';
 import type { FeedbackConfig } from './feedback-variables.js';
+import type { TrustProxy } from './parsers.js';
 import type { SmtpServerConfig } from './smtp-url.js';
 import type { TransportConfig } from './transport-url.js';
 
@@ -23,7 +24,8 @@ export interface BootConfig {
   /** The at-rest encryption key (32 bytes) if given; otherwise one is kept in the data dir. */
   secretKey: Buffer | undefined;
   log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'pretty' };
-  http: { bodyLimitBytes: number };
+  /** `trustProxy`: FACTEUR_TRUST_PROXY, Fastify's own option. */
+  http: { bodyLimitBytes: number; trustProxy: TrustProxy };
   smtp: {
     /** The relay to send through; undefined means the built-in catcher. */
     server: SmtpServerConfig | undefined;

@@ -17,6 +17,8 @@ import {
   parsePositiveDuration,
   parseSecretKey,
   parseSize,
+  parseTrustProxy,
+  type TrustProxy,
 } from './parsers.js';
 import { type DatabaseConfig, LOG_LEVELS, type ParseContext } from './types.js';
 import { DURATION_FORM, hidePassword, variable, wholeNumber } from './variable-kit.js';
@@ -168,6 +170,15 @@ export const BOOT_VARIABLES = {
     },
     description:
       "Largest accepted request body; larger ones get 413. At least `1kb`. Set your reverse proxy's limit at least as high. `POST /api/ingress/raw` and `POST /api/ingress/gmail` have their own limit, 26 MB, whatever this variable.",
+  }),
+  trustProxy: variable<TrustProxy>({
+    name: 'FACTEUR_TRUST_PROXY',
+    section: 'Server',
+    unset: { shown: '`false`', value: () => false },
+    form: 'false, hops 1-10, or addresses/CIDRs',
+    parse: parseTrustProxy,
+    description:
+      "Behind a reverse proxy, which proxies to believe about the client: `X-Forwarded-For` then gives the client's address (the login lock per address, the audit log) and `X-Forwarded-Proto` whether the session cookie is `Secure`. A comma-separated list of the proxies' addresses or CIDR ranges (`127.0.0.1`, `10.0.0.0/8`, or `loopback`, `linklocal`, `uniquelocal`), or the number of proxies in front. Unset, every client seems to be the proxy: one person's wrong passwords would lock everyone out by address.",
   }),
   ...MAIL_VARIABLES,
   privateTargets: variable({

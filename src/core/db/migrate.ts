@@ -13,6 +13,7 @@ import { rateBudgets } from './migrations/0009_rate_budgets.js';
 import { apiKeyRoles } from './migrations/0010_api_key_roles.js';
 import { users } from './migrations/0011_users.js';
 import { auditLog } from './migrations/0012_audit_log.js';
+import { activityIndexes } from './migrations/0013_activity_indexes.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -30,6 +31,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0010_api_key_roles': apiKeyRoles(),
     '0011_users': users(),
     '0012_audit_log': auditLog(),
+    '0013_activity_indexes': activityIndexes(),
   };
 }
 

@@ -6,7 +6,8 @@ import type { Principal } from './auth.js';
  *
  * The rule is derived from the method: `GET` and `HEAD` read and need `viewer`; every other
  * method changes something and needs `operator`. The exceptions below are the only routes that
- * need more (`admin`); there is none that needs less. A route is never declared with its role
+ * need more (mostly `admin`; one read that runs a query needs `operator`); there is none that
+ * needs less. A route is never declared with its role
  * where it is registered, so that the whole policy reads here, in one table, and
  * `test/e2e/authorization.int.test.ts` fails when a route is added without an entry in its own
  * route x role table. docs/security.md explains the rule and each exception.
@@ -64,6 +65,10 @@ export const ACCESS_EXCEPTIONS: Readonly<Record<string, { role: Role; why: strin
   'POST /api/doctor/imap': {
     role: 'admin',
     why: "logs in to a mailbox's IMAP server with its credentials",
+  },
+  'GET /api/reports/:id/preview.html': {
+    role: 'operator',
+    why: "fetches the report's data source (an HTTP call or an SQL query) as a run does, like the POST preview",
   },
   'GET /api/audit': {
     role: 'admin',

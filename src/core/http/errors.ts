@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { classifyDatabaseError } from '../db/index.js';
@@ -139,4 +140,33 @@ export function errorBody(error: AppError): ErrorBody {
 /** Status for an AppError (from the registry). */
 export function statusOf(error: AppError): number {
   return ERROR_CODES[error.code].status;
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's parser cannot read (bad header bytes,
+ * oversized headers) gets the API's error shape on a connection that is then closed.
+ */
+export function answerClientError(error: Error, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code = (error as { code?: string }).code;
+  const appError =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts')
+      : new AppError(
+          'VALIDATION_FAILED',
+          'the request is not valid HTTP/1.1 (malformed request line or headers)',
+          {
+            details: [{ in: 'headers', field: '', message: 'could not be parsed' }],
+          },
+        );
+  const status = statusOf(appError);
+  const body = JSON.stringify(errorBody(appError));
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
 }

@@ -26,3 +26,24 @@ export const PAGE_HEADERS = {
   'x-frame-options': 'DENY',
   'x-robots-tag': 'noindex',
 } as const;
+
+/**
+ * The policy of an email body shown in the dashboard's sandboxed frame (a caught message, a
+ * campaign's or a report's rendered preview): no scripts, no requests anywhere (remote images
+ * and tracking pixels stay blocked), sandboxed, framed only by Facteur itself.
+ */
+export const FRAMED_BODY_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; " +
+    "sandbox; frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'private, no-store',
+} as const;
+
+/** An email body as a page for that frame: its HTML, else its text, escaped, as preformatted text. */
+export function framedBody(body: { html?: string | null; text?: string | null }): string {
+  if (typeof body.html === 'string' && body.html.length > 0) return body.html;
+  return `<!doctype html><meta charset="utf-8"><pre style="white-space:pre-wrap;font:14px/1.5 monospace">${escapeHtml(body.text ?? '')}</pre>`;
+}

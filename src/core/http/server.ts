@@ -14,6 +14,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
+import type { TrustProxy } from '../config/parsers.js';
 import { AppError } from '../errors.js';
 import { authorize, requiredRole } from './access-policy.js';
 import { authenticate, type KeyVerifier, type SessionVerifier } from './auth.js';
@@ -22,7 +23,14 @@ export type { KeyVerifier, Principal, RouteAuthenticator, SessionVerifier } from
 
 import { uuidv7 } from '../ids.js';
 import type { HealthRegistry, Logger } from '../observability/index.js';
-import { errorBody, frameworkError, httpErrorFrom, requestErrorFrom, statusOf } from './errors.js';
+import {
+  answerClientError,
+  errorBody,
+  frameworkError,
+  httpErrorFrom,
+  requestErrorFrom,
+  statusOf,
+} from './errors.js';
 import {
   drainRequest,
   hasUnreadBody,
@@ -47,6 +55,8 @@ export interface HttpServerOptions {
   metrics: Registry;
   health: HealthRegistry;
   bodyLimitBytes: number;
+  /** FACTEUR_TRUST_PROXY: who may set X-Forwarded-For/-Proto (`request.ip`, `request.protocol`). */
+  trustProxy?: TrustProxy;
   verifyKey: KeyVerifier;
   /** The dashboard's session cookie (access/), tried when a request has no Authorization header. */
   verifySession?: SessionVerifier;
@@ -63,6 +73,10 @@ export interface HttpServerOptions {
   isShuttingDown?: () => boolean;
 }
 
+/** A hop count as the function Fastify's types take (the n nearest proxies are believed). */
+const fastifyTrust = (trust: TrustProxy) =>
+  typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust;
+
 /** Builds the HTTP server: health, metrics, OpenAPI, and the authenticated `/api` scope. */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpApp> {
   const app = Fastify({
@@ -71,6 +85,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     // errors are logged by the error handler and latency is in the metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
+    trustProxy: fastifyTrust(options.trustProxy ?? false),
     genReqId: () => uuidv7(),
     // While draining, our own hook answers SHUTTING_DOWN in the API's error shape.
     return503OnClosing: false,
@@ -83,27 +98,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
     // Requests Node's parser cannot read (bad header bytes, oversized headers) never reach a
     // route; they get the same error shape on a connection that is then closed.
-    clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return socket.destroy();
-      const code = (error as { code?: string }).code;
-      const appError =
-        code === 'HPE_HEADER_OVERFLOW'
-          ? new AppError('HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts')
-          : new AppError(
-              'VALIDATION_FAILED',
-              'the request is not valid HTTP/1.1 (malformed request line or headers)',
-              {
-                details: [{ in: 'headers', field: '', message: 'could not be parsed' }],
-              },
-            );
-      const status = statusOf(appError);
-      const body = JSON.stringify(errorBody(appError));
-      socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-          `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-          `connection: close\r\n\r\n${body}`,
-      );
-    },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<ZodTypeProvider>() as unknown as HttpApp;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -100,6 +100,26 @@ export const en = {
   'settings.account.sessions': 'My sessions',
   'settings.account.sessionsHelp': 'Signs you out on every device and browser, this one included.',
   'settings.account.signOutEverywhere': 'Sign out everywhere',
+  'settings.tab.rules': 'Rule settings',
+  'settings.yes': 'yes',
+  'settings.no': 'no',
+  'settings.rules.title': 'Rule settings',
+  'settings.rules.intro':
+    'What applies to every inbound message, whatever rule matched (PUT /api/rules/settings; see docs/rules.md). Saving replaces them whole.',
+  'settings.rules.defaultWhen': 'Default actions run',
+  'settings.rules.when.unmatched': 'when no rule matched',
+  'settings.rules.when.not_stopped': 'also after matches, unless a rule stopped processing',
+  'settings.rules.skipReplies': 'Skip replies and forwards',
+  'settings.rules.dedupe': 'One message per subject group and month',
+  'settings.rules.allowlist': 'Senders allowed',
+  'settings.rules.allowlistField': 'Senders allowed (addresses or @domain, one per line; empty: everyone)',
+  'settings.rules.everyone': 'everyone',
+  'settings.rules.timeZone': 'Time zone of delivery times and of the monthly de-duplication',
+  'settings.rules.defaultActions': 'Default actions',
+  'settings.rules.defaultActionsField': 'Default actions (JSON list, as in a rule)',
+  'settings.rules.actionsInvalid': 'The default actions are not JSON.',
+  'settings.rules.save': 'Save the rule settings',
+  'settings.rules.saved': 'The rule settings were saved; they apply to the next message.',
 } as const;
 
 export const fr: Record<keyof typeof en, string> = {
@@ -205,4 +225,26 @@ export const fr: Record<keyof typeof en, string> = {
   'settings.account.sessionsHelp':
     'Vous déconnecte sur tous vos appareils et navigateurs, y compris celui-ci.',
   'settings.account.signOutEverywhere': 'Se déconnecter partout',
+  'settings.tab.rules': 'Réglages des règles',
+  'settings.yes': 'oui',
+  'settings.no': 'non',
+  'settings.rules.title': 'Réglages des règles',
+  'settings.rules.intro':
+    'Ce qui s’applique à chaque message entrant, quelle que soit la règle (PUT /api/rules/settings ; voir docs/rules.md). Enregistrer les remplace en entier.',
+  'settings.rules.defaultWhen': 'Les actions par défaut s’exécutent',
+  'settings.rules.when.unmatched': 'quand aucune règle ne correspond',
+  'settings.rules.when.not_stopped':
+    'aussi après une correspondance, sauf si une règle a arrêté le traitement',
+  'settings.rules.skipReplies': 'Ignorer les réponses et les transferts',
+  'settings.rules.dedupe': 'Un seul message par groupe d’objets et par mois',
+  'settings.rules.allowlist': 'Expéditeurs acceptés',
+  'settings.rules.allowlistField':
+    'Expéditeurs acceptés (adresses ou @domaine, un par ligne ; vide : tout le monde)',
+  'settings.rules.everyone': 'tout le monde',
+  'settings.rules.timeZone': 'Fuseau des heures de remise et de la déduplication mensuelle',
+  'settings.rules.defaultActions': 'Actions par défaut',
+  'settings.rules.defaultActionsField': 'Actions par défaut (liste JSON, comme dans une règle)',
+  'settings.rules.actionsInvalid': 'Les actions par défaut ne sont pas du JSON.',
+  'settings.rules.save': 'Enregistrer les réglages des règles',
+  'settings.rules.saved': 'Les réglages des règles sont enregistrés ; ils s’appliquent au prochain message.',
 };

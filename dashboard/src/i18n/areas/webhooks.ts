@@ -13,7 +13,8 @@ export const en = {
   'webhooks.status.disabled': 'disabled',
   'webhooks.failingSince': 'failing since {time}',
   'webhooks.create.title': 'New endpoint',
-  'webhooks.create.hint': 'It receives every event type; its other settings take their defaults.',
+  'webhooks.create.hint':
+    'Events: types separated by commas (* is every type but facteur.* alerts); the other settings take their defaults.',
   'webhooks.create.submit': 'Create the endpoint',
   'webhooks.create.done': 'Endpoint {name} created.',
   'webhooks.open': 'Open {name}',
@@ -91,6 +92,18 @@ export const en = {
   'webhooks.attempt.succeeded': 'succeeded',
   'webhooks.attempt.failed': 'failed',
   'webhooks.attempt.interrupted': 'interrupted',
+  'webhooks.description': 'Description',
+  'webhooks.edit.title': 'Change the endpoint',
+  'webhooks.edit.hint': 'Event types separated by commas; * is every type except facteur.* alerts.',
+  'webhooks.edit.submit': 'Save the endpoint',
+  'webhooks.edit.done': 'The endpoint was changed.',
+  'webhooks.replaySince.title': 'Replay failed deliveries',
+  'webhooks.replaySince.hint':
+    'Sends again every failed or given-up delivery of this endpoint created since this time (your local time).',
+  'webhooks.replaySince.since': 'Created since',
+  'webhooks.replaySince.submit': 'Replay failed deliveries',
+  'webhooks.replaySince.bad': 'Enter a date and time.',
+  'webhooks.replaySince.done': 'Deliveries replayed: {count}.',
 } as const;
 
 export const fr: Record<keyof typeof en, string> = {
@@ -109,7 +122,7 @@ export const fr: Record<keyof typeof en, string> = {
   'webhooks.failingSince': 'en échec depuis le {time}',
   'webhooks.create.title': 'Nouvelle destination',
   'webhooks.create.hint':
-    'Elle reçoit tous les types d’événements ; ses autres réglages prennent leur valeur par défaut.',
+    'Événements : types séparés par des virgules (* est chaque type sauf les alertes facteur.*) ; les autres réglages prennent leur valeur par défaut.',
   'webhooks.create.submit': 'Créer la destination',
   'webhooks.create.done': 'Destination {name} créée.',
   'webhooks.open': 'Ouvrir {name}',
@@ -187,4 +200,17 @@ export const fr: Record<keyof typeof en, string> = {
   'webhooks.attempt.succeeded': 'réussie',
   'webhooks.attempt.failed': 'échouée',
   'webhooks.attempt.interrupted': 'interrompue',
+  'webhooks.description': 'Description',
+  'webhooks.edit.title': 'Modifier la destination',
+  'webhooks.edit.hint':
+    'Types d’événements séparés par des virgules ; * est chaque type sauf les alertes facteur.*.',
+  'webhooks.edit.submit': 'Enregistrer la destination',
+  'webhooks.edit.done': 'La destination a été modifiée.',
+  'webhooks.replaySince.title': 'Renvoyer les envois échoués',
+  'webhooks.replaySince.hint':
+    'Renvoie chaque envoi échoué ou abandonné de cette destination créé depuis ce moment (votre heure locale).',
+  'webhooks.replaySince.since': 'Créés depuis',
+  'webhooks.replaySince.submit': 'Renvoyer les envois échoués',
+  'webhooks.replaySince.bad': 'Saisissez une date et une heure.',
+  'webhooks.replaySince.done': 'Envois renvoyés : {count}.',
 };
