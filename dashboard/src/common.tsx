@@ -252,3 +252,148 @@ export function FilterBar({
     </div>
   );
 }
+
+/** A heading of a `<DataTable>`; `null`, `undefined` or `false` leaves its column out. */
+export type Column = string | null | undefined | false;
+
+/**
+ * A list as a table that scrolls sideways on its own on a phone (`<div class="table-wrap">`):
+ * one `<th scope="col">` a column, then `row(item)` (a `<tr>` with its `key`) for each item.
+ * `children` come after the table, inside the wrap.
+ */
+export function DataTable<T>({
+  testid,
+  columns,
+  rows,
+  row,
+  caption,
+  class: className,
+  label,
+  labelledBy,
+  children,
+}: {
+  testid?: string;
+  columns: Column[];
+  rows: readonly T[];
+  row: (item: T, index: number) => ComponentChildren;
+  caption?: ComponentChildren;
+  class?: string;
+  /** The table's `aria-label`. */
+  label?: string;
+  /** The table's `aria-labelledby`. */
+  labelledBy?: string;
+  children?: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap">
+      <table class={className} data-testid={testid} aria-label={label} aria-labelledby={labelledBy}>
+        {caption ? <caption>{caption}</caption> : null}
+        <thead>
+          <tr>
+            {columns.map((column) =>
+              column ? (
+                <th scope="col" key={column}>
+                  {column}
+                </th>
+              ) : null,
+            )}
+          </tr>
+        </thead>
+        <tbody>{rows.map((item, index) => row(item, index))}</tbody>
+      </table>
+      {children}
+    </div>
+  );
+}
+
+/** The API's problems by field (`details[].field`), for a VALIDATION_FAILED answer. */
+export function fieldProblems(error: unknown): Map<string, string[]> {
+  const problems = new Map<string, string[]>();
+  if (!(error instanceof ApiError) || !Array.isArray(error.details)) return problems;
+  for (const detail of error.details as Array<{ field?: unknown; message?: unknown }>) {
+    if (typeof detail?.field !== 'string' || typeof detail.message !== 'string') continue;
+    problems.set(detail.field, [...(problems.get(detail.field) ?? []), detail.message]);
+  }
+  return problems;
+}
+
+/** The messages of `field` and of anything under it (`folders[0]`, `auth.password`). */
+export function problemsOf(problems: Map<string, string[]>, field: string): string[] {
+  const found: string[] = [];
+  for (const [name, messages] of problems) {
+    if (name === field || name.startsWith(`${field}.`) || name.startsWith(`${field}[`)) {
+      found.push(...messages.map((m) => (name === field ? m : `${name.slice(field.length)}: ${m}`)));
+    }
+  }
+  return found;
+}
+
+/** A field's problems under it, referenced by the field's `aria-describedby` (`<id>-error`). */
+export function FieldError({ id, messages }: { id: string; messages: string[] }) {
+  if (messages.length === 0) return null;
+  return (
+    <p id={`${id}-error`} class="ops-field-error ops-wide" data-testid={`${id}-error`}>
+      {messages.join(' · ')}
+    </p>
+  );
+}
+
+/** One form control wired to the API's problems: its id, its messages, the attributes it spreads. */
+export interface FieldState {
+  id: string;
+  messages: string[];
+  attrs: { id: string; 'aria-invalid': 'true' | undefined; 'aria-describedby': string | undefined };
+}
+
+/**
+ * For a form whose last failure is `error`: `field(id, ...names)` gives the control `id` the
+ * problems of the API fields `names` (and of what is under them), marked invalid and described
+ * by its `<FieldError>` when there are any.
+ */
+export function fieldsOf(error: unknown): (id: string, ...names: string[]) => FieldState {
+  const problems = fieldProblems(error);
+  return (id, ...names) => {
+    const messages = names.flatMap((name) => problemsOf(problems, name));
+    const invalid = messages.length > 0;
+    return {
+      id,
+      messages,
+      attrs: {
+        id,
+        'aria-invalid': invalid ? 'true' : undefined,
+        'aria-describedby': invalid ? `${id}-error` : undefined,
+      },
+    };
+  };
+}
+
+/**
+ * A form field: its `<label>`, the control the caller writes as `children` (with `id`, or
+ * spreading `field.attrs`), then its problems. `id` defaults to `field.id`, `messages` to
+ * `field.messages`; `class` wraps the three in a `<div>` of that class.
+ */
+export function Field({
+  label,
+  field,
+  id,
+  messages,
+  class: className,
+  children,
+}: {
+  label: ComponentChildren;
+  field?: FieldState;
+  id?: string;
+  messages?: string[];
+  class?: string;
+  children: ComponentChildren;
+}) {
+  const controlId = id ?? field?.id ?? '';
+  const parts = (
+    <>
+      <label for={controlId}>{label}</label>
+      {children}
+      <FieldError id={controlId} messages={messages ?? field?.messages ?? []} />
+    </>
+  );
+  return className ? <div class={className}>{parts}</div> : parts;
+}

@@ -119,6 +119,40 @@ describe.skipIf(skip)('messages API on the built-in catcher', () => {
     expect(exact.body.nextBefore).toBeNull();
   });
 
+  it('searches by subject, sender or recipient (ASCII case ignored), or the exact Message-ID', async () => {
+    const send = async (body: Record<string, unknown>) =>
+      (await app.request<Accepted>('POST', '/api/messages', { body: { ...message, ...body } })).body.id;
+    const invoice = await send({ subject: 'Facture 100% payée', to: ['Claire.Dupont@example.fr'] });
+    const other = await send({ subject: 'Facture_2 à régler', to: ['paul@example.org'] });
+    const accented = await send({ subject: 'Réunion du bureau', to: ['bureau@example.org'] });
+    const search = async (q: string) =>
+      (
+        await app.request<{ messages: Array<{ id: string }> }>(
+          'GET',
+          `/api/messages?limit=500&q=${encodeURIComponent(q)}`,
+        )
+      ).body.messages.map((m) => m.id);
+    expect(await search('FACTURE')).toEqual([other, invoice]);
+    expect(await search('claire.dupont@EXAMPLE')).toEqual([invoice]);
+    // % and _ are literal, not wildcards.
+    expect(await search('100%')).toEqual([invoice]);
+    expect(await search('e_2')).toEqual([other]);
+    expect(await search('e_1')).toEqual([]);
+    // Accented letters match as written, on both databases.
+    expect(await search('Réunion')).toEqual([accented]);
+    const sent = await waitForStatus(invoice, 'sent');
+    expect(await search(sent.messageId)).toEqual([invoice]);
+    expect(await search(invoice)).toEqual([invoice]);
+    const filtered = await app.request<{ messages: Array<{ id: string }> }>(
+      'GET',
+      '/api/messages?status=failed&q=facture',
+    );
+    expect(filtered.body.messages).toEqual([]);
+    const bad = await app.request<ErrorAnswer>('GET', `/api/messages?q=${'x'.repeat(201)}`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual([expect.objectContaining({ in: 'querystring', field: 'q' })]);
+  });
+
   describe('bad input', () => {
     const post = (body: unknown, headers?: Record<string, string>) =>
       app.request<ErrorAnswer>('POST', '/api/messages', { body, ...(headers ? { headers } : {}) });

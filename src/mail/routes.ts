@@ -147,15 +147,32 @@ export function registerMessageRoutes(app: HttpApp, deps: MailDeps): void {
       schema: {
         summary: 'Messages, newest first.',
         tags: ['messages'],
-        querystring: z.object({ status: statusSchema.optional(), ...pageQuery }),
+        querystring: z.object({
+          status: statusSchema.optional(),
+          q: z
+            .string()
+            .trim()
+            .min(1, 'must not be empty')
+            .max(200, 'is longer than 200 characters')
+            .optional()
+            .describe(
+              'Search: a substring of the subject, the sender or a recipient (ASCII letters in any case), or the exact id or Message-ID.',
+            ),
+          ...pageQuery,
+        }),
         response: {
           200: z.object({ messages: z.array(messageSummarySchema), nextBefore: z.string().nullable() }),
         },
       },
     },
     async (request) => {
-      const { status, limit, before } = request.query;
-      return listMessages(deps, { limit, ...(status ? { status } : {}), ...(before ? { before } : {}) });
+      const { status, q, limit, before } = request.query;
+      return listMessages(deps, {
+        limit,
+        ...(status ? { status } : {}),
+        ...(q ? { q } : {}),
+        ...(before ? { before } : {}),
+      });
     },
   );
 }

@@ -1,9 +1,11 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import {
+  containsText,
   type Database,
   findByIdempotencyKey,
   type IdempotentInsert,
   insertOrSkipByIdempotencyKey,
+  type Store,
   type Tx,
 } from '../core/db/index.js';
 import type { MessageAttemptsTable, MessagesTable } from '../core/db/schema.js';
@@ -84,15 +86,17 @@ export async function listAttempts(db: Kysely<Database>, messageId: string): Pro
     .execute();
 }
 
-/** Messages, newest first, optionally by status, before a cursor id. */
 /**
- * Messages, newest first. `sending` is not stored: it is a `queued` message whose job runs now,
- * so `queued` and `sending` are told apart by the running jobs of the send queue.
+ * Messages, newest first, optionally by status, matching a search, before a cursor id.
+ * `sending` is not stored: it is a `queued` message whose job runs now, so `queued` and
+ * `sending` are told apart by the running jobs of the send queue. `q` matches the subject, the
+ * sender or a recipient as a substring (ASCII case ignored), or the id or Message-ID exactly.
  */
 export async function listMessageRows(
-  db: Kysely<Database>,
-  filter: { status?: MessageStatus; before?: string; limit: number },
+  store: Pick<Store, 'db' | 'dialect'>,
+  filter: { status?: MessageStatus; q?: string; before?: string; limit: number },
 ): Promise<MessageRow[]> {
+  const { db } = store;
   let query = db.selectFrom('messages').selectAll().orderBy('id', 'desc').limit(filter.limit);
   if (filter.status === 'sending' || filter.status === 'queued') {
     const running = runningJobIds(db, SEND_QUEUE);
@@ -103,6 +107,19 @@ export async function listMessageRows(
     query = query.where('status', '=', filter.status);
   }
   if (filter.before) query = query.where('id', '<', filter.before);
+  const q = filter.q;
+  if (q) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('id', '=', q),
+        eb('message_id_header', '=', q),
+        containsText(store.dialect, 'subject', q),
+        containsText(store.dialect, 'from_address', q),
+        containsText(store.dialect, 'to_addresses', q),
+        containsText(store.dialect, 'cc_addresses', q),
+      ]),
+    );
+  }
   return query.execute();
 }
 

@@ -161,11 +161,11 @@ export async function getMessage(deps: Pick<MailDeps, 'store'>, id: string): Pro
 /** Messages, newest first, without their attempts. */
 export async function listMessages(
   deps: Pick<MailDeps, 'store'>,
-  filter: { status?: MessageStatus; before?: string; limit: number },
+  filter: { status?: MessageStatus; q?: string; before?: string; limit: number },
 ): Promise<{ messages: Omit<MessageView, 'attempts'>[]; nextBefore: string | null }> {
   const { db } = deps.store;
   // One row more than asked tells whether another page exists.
-  const rows = await listMessageRows(db, { ...filter, limit: filter.limit + 1 });
+  const rows = await listMessageRows(deps.store, { ...filter, limit: filter.limit + 1 });
   const page = rows.slice(0, filter.limit);
   const running = await sendingSince(db, page);
   const messages = page.map((row) => {

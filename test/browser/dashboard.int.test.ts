@@ -192,6 +192,16 @@ describe.skipIf(skip)(`the dashboard in Chromium${skip ? ` (skipped: ${skip})` :
       await page.getByText('Nothing yet.').waitFor();
       await page.getByLabel('Status').selectOption('sent');
       await page.getByTestId('messages').getByRole('link', { name: SUBJECT }).waitFor();
+      // Search: a substring of the subject in another case finds it; the status filter stays.
+      const search = page.getByRole('search');
+      await search.getByLabel('Search').fill('no such subject');
+      await search.getByRole('button', { name: 'Search' }).click();
+      await page.getByText('No message matches “no such subject”.').waitFor();
+      await search.getByLabel('Search').fill('DASHBOARD test');
+      await search.getByRole('button', { name: 'Search' }).click();
+      await page.getByTestId('messages').getByRole('link', { name: SUBJECT }).waitFor();
+      expect(page.url()).toContain('status=sent');
+      expect(page.url()).toContain('q=DASHBOARD');
       await screenshot(page, 'mail');
       await page.getByRole('link', { name: SUBJECT }).click();
       await page

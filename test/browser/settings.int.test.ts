@@ -11,13 +11,15 @@ import {
   watchedPage,
 } from '../support/browser.js';
 import type { TestFacteur } from '../support/facteur.js';
+import { startHttpReceiver } from '../support/http-receiver.js';
 
 /**
  * The Settings and Reports screens in Chromium against a real Facteur on SQLite: an admin adds
  * a viewer, changes their role, creates an API key (shown once) and finds both changes in the
  * audit log; the viewer sees My account only and changes their password; a push report made
  * through the API is previewed (rendered in a sandboxed frame), run from the browser stage by
- * stage, edited (the API's field problems shown under the fields), paused and resumed.
+ * stage, edited (the API's field problems shown under the fields), paused and resumed; reports
+ * are created from the New report form (push, and http against a local receiver).
  */
 
 const skip = browserSkipReason();
@@ -230,7 +232,13 @@ describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${sk
         body: JSON.stringify({ email: VIEWER.email, password: 'a brand new password' }),
       });
       expect(login.status).toBe(200);
-      // A viewer reads a report without its buttons.
+      // A viewer reads reports without their buttons, and cannot create one.
+      await p.goto(`${origin.url}/#/reports`);
+      await p.getByTestId('reports').getByRole('link', { name: 'weekly-signups' }).waitFor();
+      expect(await p.getByRole('link', { name: 'New report' }).count()).toBe(0);
+      await p.goto(`${origin.url}/#/reports/new`);
+      await p.getByText('Your role can read reports but not create them.').waitFor();
+      expect(await p.getByRole('button', { name: 'Create the report' }).count()).toBe(0);
       await p.goto(`${origin.url}/#/reports/${reportId}`);
       await p.getByRole('heading', { name: 'weekly-signups' }).waitFor();
       await p.getByText('Your role reads reports').waitFor();
@@ -407,6 +415,122 @@ describe.skipIf(skip)(`settings and reports in Chromium${skip ? ` (skipped: ${sk
       await phone.close();
     }
     expect(unexpectedProblems()).toEqual([]);
+  });
+
+  it('creates a push report from the form, a field problem first, shows its token once, lists and opens it', async () => {
+    await page.goto(`${origin.url}/#/reports`);
+    await page.getByRole('link', { name: 'New report' }).click();
+    await page.getByRole('heading', { name: 'New report', level: 1 }).waitFor();
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Define the report' }) });
+    await form.getByLabel(/^Name/).fill('form-push');
+    await form.getByLabel('Description (optional)').fill('Made in the browser');
+    await form.getByLabel('Recipients (one per line)').fill('not an address');
+    await form.getByLabel('Subject (Liquid)').fill('Pushed: {{ data.n }}');
+    await form.getByLabel('Text template (Liquid)').fill('{{ data.n }} items pushed');
+    await form.getByLabel('Data source').selectOption('push');
+    await form.getByRole('button', { name: 'Create the report' }).click();
+    await form
+      .getByTestId('report-to-error')
+      .getByText(/not an address/)
+      .waitFor();
+    await form.getByRole('alert').getByText('VALIDATION_FAILED').waitFor();
+    expect(await form.getByLabel('Recipients (one per line)').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+    await screenshot(page, 'report-new');
+    const before = await t.request<{ reports: Array<{ name: string }> }>('GET', '/api/reports');
+    expect(before.body.reports.map((r) => r.name)).not.toContain('form-push');
+
+    await form.getByLabel('Recipients (one per line)').fill('team@example.com, boss@example.com');
+    await form.getByRole('button', { name: 'Create the report' }).click();
+    await page.waitForURL(/#\/reports\/[^/]+$/);
+    await page.getByRole('heading', { name: 'form-push' }).waitFor();
+    const id = decodeURIComponent(new URL(page.url()).hash.split('/')[2] ?? '');
+    const createdNote = page.getByTestId('report-created');
+    await createdNote.getByText('it is shown this once').waitFor();
+    const token = (await createdNote.getByTestId('new-secret').textContent()) ?? '';
+    expect(token.length).toBeGreaterThan(20);
+    const facts = page.getByTestId('report');
+    await facts.getByText('team@example.com, boss@example.com').waitFor();
+    await facts.getByText('Made in the browser').waitFor();
+    await facts.getByText('on trigger only').waitFor();
+    const saved = await t.request<{ data: { type: string }; to: string[]; text: string }>(
+      'GET',
+      `/api/reports/${id}`,
+    );
+    expect(saved.body.data.type).toBe('push');
+    expect(saved.body.to).toEqual(['team@example.com', 'boss@example.com']);
+    expect(saved.body.text).toBe('{{ data.n }} items pushed');
+    // The token shown triggers this report without an API key.
+    const triggered = await fetch(`${t.url}/api/reports/${id}/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-report-token': token },
+      body: JSON.stringify({ data: { n: 3 } }),
+    });
+    expect(triggered.status).toBe(202);
+    // It is shown once: not after a reload.
+    await page.reload();
+    await page.getByRole('heading', { name: 'form-push' }).waitFor();
+    expect(await page.getByTestId('report-created').count()).toBe(0);
+    expect(await page.getByText(token).count()).toBe(0);
+
+    await page.goto(`${origin.url}/#/reports`);
+    const list = page.getByTestId('reports');
+    await list.getByRole('link', { name: 'form-push' }).click();
+    await page.getByRole('heading', { name: 'form-push' }).waitFor();
+    await page.getByTestId('runs').locator('article').first().waitFor();
+    expect(unexpectedProblems()).toEqual([]);
+  });
+
+  it('creates an http report from the form against a local receiver and previews the fetched data', async () => {
+    const receiver = await startHttpReceiver();
+    receiver.respond({ status: 200, body: { title: 'Orders', count: 12 } });
+    try {
+      await page.goto(`${origin.url}/#/reports/new`);
+      const form = page.locator('form', { has: page.getByRole('heading', { name: 'Define the report' }) });
+      await form.getByLabel(/^Name/).fill('form-http');
+      await form.getByLabel('Recipients (one per line)').fill('ops@example.com');
+      await form.getByLabel('Subject (Liquid)').fill('{{ data.title }}: {{ data.count }}');
+      await form.getByLabel('HTML template (Liquid)').fill('<p>{{ data.count }} orders today</p>');
+      await form.getByLabel(/^Schedule/).fill('every day');
+      await form.getByLabel('Time zone').fill('Europe/Paris');
+      await form.getByLabel('Data source').selectOption('http');
+      await form.getByLabel('Data URL').fill('ftp://127.0.0.1/stats.json');
+      const bearer = form.getByLabel(/^Bearer token/);
+      expect(await bearer.getAttribute('type')).toBe('password');
+      await bearer.fill('receiver-secret');
+      await form.getByLabel(/^Fetch timeout/).fill('5s');
+      // Nested fields: the schedule's cron, then the data URL, each under its own input.
+      await form.getByRole('button', { name: 'Create the report' }).click();
+      await form.getByTestId('report-cron-error').waitFor();
+      await form.getByLabel(/^Schedule/).fill('0 7 * * *');
+      await form.getByRole('button', { name: 'Create the report' }).click();
+      await form
+        .getByTestId('report-url-error')
+        .getByText(/http or https/)
+        .waitFor();
+      expect(await form.getByTestId('report-cron-error').count()).toBe(0);
+      expect(await form.getByLabel('Data URL').getAttribute('aria-invalid')).toBe('true');
+      await form.getByLabel('Data URL').fill(`${receiver.url}/stats.json`);
+      await form.getByRole('button', { name: 'Create the report' }).click();
+      await page.getByRole('heading', { name: 'form-http' }).waitFor();
+      await page.getByTestId('report-created').getByTestId('new-secret').waitFor();
+      const facts = page.getByTestId('report');
+      await facts.getByText(`${receiver.url}/stats.json`).waitFor();
+      await facts.getByText('set (hidden)').waitFor();
+      await facts.getByText('every day at 07:00 (0 7 * * *, Europe/Paris)').waitFor();
+      await facts.getByText('timeout 5s, 2 retries').waitFor();
+      expect(await page.getByText('receiver-secret').count()).toBe(0);
+      // The preview fetches the data from the receiver, with the bearer token.
+      await page.getByRole('button', { name: 'Preview' }).click();
+      const preview = page.getByTestId('preview');
+      await preview.getByText('Orders: 12').waitFor();
+      const [request] = await receiver.waitForRequests(1);
+      expect(request?.path).toBe('/stats.json');
+      expect(request?.headers.authorization).toBe('Bearer receiver-secret');
+      expect(unexpectedProblems()).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('shows the rule settings to an admin and saves a change, with the field problems shown', async () => {

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, LoadedView, Screen, useLoad } from '../common.js';
+import { DataTable, ErrorNote, Field, LoadedView, Screen, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href, navigate } from '../router.js';
 import { useRoleAtLeast, useSession } from '../session.js';
@@ -110,8 +110,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
         {audience === 'list' ? (
           <LoadedView loaded={lists}>
             {(data) => (
-              <div class="campaigns-field">
-                <label for="campaign-list">{t('campaigns.list')}</label>
+              <Field class="campaigns-field" id="campaign-list" label={t('campaigns.list')}>
                 <select id="campaign-list" value={listId} onChange={(e) => setListId(e.currentTarget.value)}>
                   <option value="">{t('campaigns.list.choose')}</option>
                   {data.lists.map((l) => (
@@ -120,7 +119,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
                     </option>
                   ))}
                 </select>
-              </div>
+              </Field>
             )}
           </LoadedView>
         ) : audience === 'csv' ? (
@@ -132,8 +131,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
             importedListId={listId}
           />
         ) : (
-          <div class="campaigns-field">
-            <label for="campaign-pasted">{t('campaigns.pasted')}</label>
+          <Field class="campaigns-field" id="campaign-pasted" label={t('campaigns.pasted')}>
             <textarea
               id="campaign-pasted"
               rows={6}
@@ -142,7 +140,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
               onInput={(e) => setPasted(e.currentTarget.value)}
             />
             <p class="muted">{t('campaigns.pasted.count', { count: pastedRecipients(pasted).length })}</p>
-          </div>
+          </Field>
         )}
       </fieldset>
 
@@ -157,8 +155,7 @@ function CampaignForm({ onSaved }: { onSaved: (campaign: Campaign) => void }) {
 export function NameField({ value, onChange }: { value: string; onChange: (next: string) => void }) {
   const { t } = useI18n();
   return (
-    <div class="campaigns-field">
-      <label for="campaign-name">{t('campaigns.name')}</label>
+    <Field class="campaigns-field" id="campaign-name" label={t('campaigns.name')}>
       <input
         id="campaign-name"
         required
@@ -166,7 +163,7 @@ export function NameField({ value, onChange }: { value: string; onChange: (next:
         value={value}
         onInput={(e) => onChange(e.currentTarget.value)}
       />
-    </div>
+    </Field>
   );
 }
 
@@ -207,21 +204,18 @@ function CsvImport({
 
   return (
     <div class="campaigns-csv">
-      <div class="campaigns-field">
-        <label for="campaign-csv-list">{t('campaigns.csv.listName')}</label>
+      <Field class="campaigns-field" id="campaign-csv-list" label={t('campaigns.csv.listName')}>
         <input id="campaign-csv-list" value={listName} onInput={(e) => setListName(e.currentTarget.value)} />
-      </div>
-      <div class="campaigns-field">
-        <label for="campaign-csv-file">{t('campaigns.csv.file')}</label>
+      </Field>
+      <Field class="campaigns-field" id="campaign-csv-file" label={t('campaigns.csv.file')}>
         <input
           id="campaign-csv-file"
           type="file"
           accept=".csv,text/csv,text/plain"
           onChange={(e) => setFile(e.currentTarget.files?.[0])}
         />
-      </div>
-      <div class="campaigns-field">
-        <label for="campaign-csv-text">{t('campaigns.csv.paste')}</label>
+      </Field>
+      <Field class="campaigns-field" id="campaign-csv-text" label={t('campaigns.csv.paste')}>
         <textarea
           id="campaign-csv-text"
           rows={5}
@@ -230,7 +224,7 @@ function CsvImport({
           onInput={(e) => setPasted(e.currentTarget.value)}
         />
         <p class="muted">{t('campaigns.csv.hint')}</p>
-      </div>
+      </Field>
       <button type="button" disabled={busy} onClick={run}>
         {t('campaigns.csv.import')}
       </button>
@@ -251,28 +245,21 @@ function CsvImport({
             <p>{t('campaigns.csv.chosen', { name: report.list.name })}</p>
           ) : null}
           {report.report.errors.length > 0 ? (
-            <div class="table-wrap">
-              <table data-testid="import-errors">
-                <caption>{t('campaigns.csv.errors')}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">{t('campaigns.csv.line')}</th>
-                    <th scope="col">{t('campaigns.csv.field')}</th>
-                    <th scope="col">{t('campaigns.csv.problem')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {report.report.errors.map((e) => (
-                    <tr key={`${e.line ?? e.index}-${e.field}`}>
-                      <td>{e.line ?? e.index}</td>
-                      <td>{e.field}</td>
-                      <td>{e.message}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+            <DataTable
+              testid="import-errors"
+              caption={t('campaigns.csv.errors')}
+              columns={[t('campaigns.csv.line'), t('campaigns.csv.field'), t('campaigns.csv.problem')]}
+              rows={report.report.errors}
+              row={(e) => (
+                <tr key={`${e.line ?? e.index}-${e.field}`}>
+                  <td>{e.line ?? e.index}</td>
+                  <td>{e.field}</td>
+                  <td>{e.message}</td>
+                </tr>
+              )}
+            >
               {report.report.errorsTruncated ? <p class="muted">{t('campaigns.csv.truncated')}</p> : null}
-            </div>
+            </DataTable>
           ) : null}
         </div>
       ) : null}

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { Field } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import {
   type Attachment,
@@ -108,8 +109,7 @@ export function WritingStep({ value, onChange }: { value: Writing; onChange: (ne
   return (
     <fieldset class="card">
       <legend>{t('campaigns.message')}</legend>
-      <div class="campaigns-field">
-        <label for="campaign-from">{t('campaigns.from')}</label>
+      <Field class="campaigns-field" id="campaign-from" label={t('campaigns.from')}>
         <input
           id="campaign-from"
           value={value.from}
@@ -120,13 +120,11 @@ export function WritingStep({ value, onChange }: { value: Writing; onChange: (ne
         <p id="campaign-from-hint" class="muted">
           {t('campaigns.from.hint')}
         </p>
-      </div>
-      <div class="campaigns-field">
-        <label for="campaign-reply-to">{t('campaigns.replyTo')}</label>
+      </Field>
+      <Field class="campaigns-field" id="campaign-reply-to" label={t('campaigns.replyTo')}>
         <input id="campaign-reply-to" value={value.replyTo} onInput={set('replyTo')} />
-      </div>
-      <div class="campaigns-field">
-        <label for="campaign-subject">{t('campaigns.subject')}</label>
+      </Field>
+      <Field class="campaigns-field" id="campaign-subject" label={t('campaigns.subject')}>
         <input
           id="campaign-subject"
           required
@@ -134,10 +132,9 @@ export function WritingStep({ value, onChange }: { value: Writing; onChange: (ne
           value={value.subject}
           onInput={set('subject')}
         />
-      </div>
+      </Field>
       <TemplateHint />
-      <div class="campaigns-field">
-        <label for="campaign-text">{t('campaigns.text')}</label>
+      <Field class="campaigns-field" id="campaign-text" label={t('campaigns.text')}>
         <textarea
           id="campaign-text"
           rows={8}
@@ -145,9 +142,8 @@ export function WritingStep({ value, onChange }: { value: Writing; onChange: (ne
           aria-describedby="campaign-template-hint"
           onInput={set('text')}
         />
-      </div>
-      <div class="campaigns-field">
-        <label for="campaign-html">{t('campaigns.html')}</label>
+      </Field>
+      <Field class="campaigns-field" id="campaign-html" label={t('campaigns.html')}>
         <textarea
           id="campaign-html"
           rows={8}
@@ -155,13 +151,12 @@ export function WritingStep({ value, onChange }: { value: Writing; onChange: (ne
           aria-describedby="campaign-template-hint"
           onInput={set('html')}
         />
-      </div>
+      </Field>
       <Attachments
         value={value.attachments}
         onChange={(attachments) => onChange({ ...value, attachments })}
       />
-      <div class="campaigns-field">
-        <label for="campaign-owner">{t('campaigns.ownerEmail')}</label>
+      <Field class="campaigns-field" id="campaign-owner" label={t('campaigns.ownerEmail')}>
         <input
           id="campaign-owner"
           type="email"
@@ -172,7 +167,7 @@ export function WritingStep({ value, onChange }: { value: Writing; onChange: (ne
         <p id="campaign-owner-hint" class="muted">
           {t('campaigns.ownerEmail.hint')}
         </p>
-      </div>
+      </Field>
     </fieldset>
   );
 }
@@ -242,8 +237,7 @@ function Attachments({ value, onChange }: { value: Attachment[]; onChange: (next
     if (added.length) onChange([...value, ...added]);
   };
   return (
-    <div class="campaigns-field">
-      <label for="campaign-attachments">{t('campaigns.attachments')}</label>
+    <Field class="campaigns-field" id="campaign-attachments" label={t('campaigns.attachments')}>
       <input
         id="campaign-attachments"
         type="file"
@@ -277,7 +271,7 @@ function Attachments({ value, onChange }: { value: Attachment[]; onChange: (next
           ))}
         </ul>
       ) : null}
-    </div>
+    </Field>
   );
 }
 
@@ -304,8 +298,7 @@ export function WhenStep({
         </button>
       </div>
       <p class="muted">{t('campaigns.saveDraft.hint')}</p>
-      <div class="campaigns-field">
-        <label for="campaign-start-at">{t('campaigns.when.at')}</label>
+      <Field class="campaigns-field" id="campaign-start-at" label={t('campaigns.when.at')}>
         <input
           id="campaign-start-at"
           type="datetime-local"
@@ -316,7 +309,7 @@ export function WhenStep({
         <p id="campaign-start-at-hint" class="muted">
           {t('campaigns.when.hint')}
         </p>
-      </div>
+      </Field>
       <div class="toolbar">
         <button type="submit" data-start="at" disabled={busy}>
           {t('campaigns.when.schedule')}

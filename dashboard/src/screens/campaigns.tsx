@@ -1,7 +1,17 @@
 import './campaigns.css';
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Facts, FilterBar, LoadedView, Pager, Screen, StatusBadge, useLoad } from '../common.js';
+import {
+  DataTable,
+  ErrorNote,
+  Facts,
+  FilterBar,
+  LoadedView,
+  Pager,
+  Screen,
+  StatusBadge,
+  useLoad,
+} from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
@@ -9,6 +19,7 @@ import {
   CAMPAIGN_STATUSES,
   type Campaign,
   type CampaignList,
+  duration,
   isEditable,
   isOver,
   type Progress,
@@ -78,40 +89,36 @@ function CampaignsList({ route }: { route: Route }) {
         empty={t('campaigns.empty')}
       >
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="campaigns">
-              <thead>
-                <tr>
-                  <th scope="col">{t('campaigns.name')}</th>
-                  <th scope="col">{t('campaigns.status')}</th>
-                  <th scope="col">{t('campaigns.counts')}</th>
-                  <th scope="col">{t('campaigns.created')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.campaigns.map((c) => (
-                  <tr key={c.id}>
-                    <td>
-                      <a href={href(`/campaigns/${c.id}`)}>{c.name}</a>
-                    </td>
-                    <td>
-                      <CampaignBadge status={c.status} />
-                      {c.status === 'scheduled' && c.startAt ? (
-                        <span class="muted campaigns-starts">
-                          {' '}
-                          {t('campaigns.startsOn', { time: formatTime(c.startAt) })}
-                        </span>
-                      ) : null}
-                    </td>
-                    <td>
-                      <CountsText progress={c.progress} />
-                    </td>
-                    <td>{formatTime(c.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="campaigns"
+            columns={[
+              t('campaigns.name'),
+              t('campaigns.status'),
+              t('campaigns.counts'),
+              t('campaigns.created'),
+            ]}
+            rows={data.campaigns}
+            row={(c) => (
+              <tr key={c.id}>
+                <td>
+                  <a href={href(`/campaigns/${c.id}`)}>{c.name}</a>
+                </td>
+                <td>
+                  <CampaignBadge status={c.status} />
+                  {c.status === 'scheduled' && c.startAt ? (
+                    <span class="muted campaigns-starts">
+                      {' '}
+                      {t('campaigns.startsOn', { time: formatTime(c.startAt) })}
+                    </span>
+                  ) : null}
+                </td>
+                <td>
+                  <CountsText progress={c.progress} />
+                </td>
+                <td>{formatTime(c.createdAt)}</td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       <Pager
@@ -127,15 +134,6 @@ function CampaignsList({ route }: { route: Route }) {
 export function CampaignBadge({ status }: { status: Campaign['status'] }) {
   const { t } = useI18n();
   return <StatusBadge status={`campaign-${status}`} label={t(`campaigns.status.${status}` as MessageKey)} />;
-}
-
-/** Seconds as "1 h 02 min", "3 min 05 s" or "12 s". */
-function duration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s >= 3600)
-    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
-  if (s >= 60) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-  return `${s} s`;
 }
 
 /**
@@ -347,43 +345,40 @@ function Recipients({ campaign, route }: { campaign: Campaign; route: Route }) {
       </FilterBar>
       <LoadedView loaded={loaded} isEmpty={(data) => data.recipients.length === 0}>
         {(data) => (
-          <div class="table-wrap">
-            <table class="campaigns-recipients" data-testid="recipients">
-              <thead>
-                <tr>
-                  <th scope="col">{t('campaigns.address')}</th>
-                  <th scope="col">{t('campaigns.recipientState')}</th>
-                  <th scope="col">{t('campaigns.reply')}</th>
-                  <th scope="col">{t('campaigns.transport')}</th>
-                  <th scope="col">{t('campaigns.attempts')}</th>
-                  <th scope="col">{t('campaigns.time')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.recipients.map((r) => (
-                  <tr key={r.seq}>
-                    <td>
-                      {r.address}
-                      {r.name ? <span class="muted"> ({r.name})</span> : null}
-                    </td>
-                    <td>
-                      <StatusBadge status={r.state} label={t(`campaigns.state.${r.state}` as MessageKey)} />
-                    </td>
-                    <td>
-                      {r.reason ? <code class="code">{r.reason}</code> : null}
-                      {r.smtpCode && !r.detail?.startsWith(String(r.smtpCode)) ? (
-                        <code class="code">{r.smtpCode}</code>
-                      ) : null}
-                      {r.detail ?? ''}
-                    </td>
-                    <td>{r.transport ?? ''}</td>
-                    <td>{r.attempts}</td>
-                    <td>{formatTime(r.settledAt ?? r.updatedAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            class="campaigns-recipients"
+            testid="recipients"
+            columns={[
+              t('campaigns.address'),
+              t('campaigns.recipientState'),
+              t('campaigns.reply'),
+              t('campaigns.transport'),
+              t('campaigns.attempts'),
+              t('campaigns.time'),
+            ]}
+            rows={data.recipients}
+            row={(r) => (
+              <tr key={r.seq}>
+                <td>
+                  {r.address}
+                  {r.name ? <span class="muted"> ({r.name})</span> : null}
+                </td>
+                <td>
+                  <StatusBadge status={r.state} label={t(`campaigns.state.${r.state}` as MessageKey)} />
+                </td>
+                <td>
+                  {r.reason ? <code class="code">{r.reason}</code> : null}
+                  {r.smtpCode && !r.detail?.startsWith(String(r.smtpCode)) ? (
+                    <code class="code">{r.smtpCode}</code>
+                  ) : null}
+                  {r.detail ?? ''}
+                </td>
+                <td>{r.transport ?? ''}</td>
+                <td>{r.attempts}</td>
+                <td>{formatTime(r.settledAt ?? r.updatedAt)}</td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       <Pager

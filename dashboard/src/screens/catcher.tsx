@@ -1,5 +1,5 @@
 import { ApiError, get } from '../api.js';
-import { Facts, LoadedView, Pager, Screen, useLoad } from '../common.js';
+import { DataTable, Facts, LoadedView, Pager, Screen, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import type { CaughtList, CaughtSummary } from '../types.js';
@@ -24,30 +24,21 @@ export function CatcherInbox({ route }: { route: Route }) {
       ) : (
         <LoadedView loaded={loaded} isEmpty={(data) => data.messages.length === 0}>
           {(data) => (
-            <div class="table-wrap">
-              <table data-testid="caught">
-                <thead>
-                  <tr>
-                    <th scope="col">{t('mail.subject')}</th>
-                    <th scope="col">{t('mail.from')}</th>
-                    <th scope="col">{t('mail.to')}</th>
-                    <th scope="col">{t('mail.received')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.messages.map((m) => (
-                    <tr key={m.id}>
-                      <td>
-                        <a href={href(`/mail/catcher/${m.id}`)}>{m.subject || t('mail.noSubject')}</a>
-                      </td>
-                      <td>{m.from ?? ''}</td>
-                      <td>{m.to.join(', ')}</td>
-                      <td>{formatTime(m.receivedAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable
+              testid="caught"
+              columns={[t('mail.subject'), t('mail.from'), t('mail.to'), t('mail.received')]}
+              rows={data.messages}
+              row={(m) => (
+                <tr key={m.id}>
+                  <td>
+                    <a href={href(`/mail/catcher/${m.id}`)}>{m.subject || t('mail.noSubject')}</a>
+                  </td>
+                  <td>{m.from ?? ''}</td>
+                  <td>{m.to.join(', ')}</td>
+                  <td>{formatTime(m.receivedAt)}</td>
+                </tr>
+              )}
+            />
           )}
         </LoadedView>
       )}

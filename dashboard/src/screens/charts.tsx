@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import '../charts.css';
+import { DataTable } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import type { Activity, ActivityFigures } from '../types.js';
 
@@ -144,30 +145,19 @@ function Chart({
         {busy.length === 0 ? (
           <p class="muted">{t('overview.noActivity')}</p>
         ) : (
-          <div class="table-wrap">
-            <table data-testid={`${id}-table`}>
-              <thead>
-                <tr>
-                  <th scope="col">{t('overview.bucketAt')}</th>
-                  {lines.map((line) => (
-                    <th scope="col" key={line.label}>
-                      {t(line.label)}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {busy.map((b) => (
-                  <tr key={b.at}>
-                    <th scope="row">{formatTime(b.at)}</th>
-                    {lines.map((line) => (
-                      <td key={line.label}>{format(line.value(b))}</td>
-                    ))}
-                  </tr>
+          <DataTable
+            testid={`${id}-table`}
+            columns={[t('overview.bucketAt'), ...lines.map((line) => t(line.label))]}
+            rows={busy}
+            row={(b) => (
+              <tr key={b.at}>
+                <th scope="row">{formatTime(b.at)}</th>
+                {lines.map((line) => (
+                  <td key={line.label}>{format(line.value(b))}</td>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </tr>
+            )}
+          />
         )}
       </details>
     </figure>

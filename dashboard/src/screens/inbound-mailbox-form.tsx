@@ -1,9 +1,8 @@
 import { useState } from 'preact/hooks';
 import { ApiError, call } from '../api.js';
-import { ErrorNote } from '../common.js';
+import { ErrorNote, Field, fieldProblems, fieldsOf } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import type { Mailbox } from './inbound-mailboxes.js';
-import { FieldError, fieldProblems, problemsOf } from './ops-parts.js';
 
 /** A list written with commas or line breaks, as an array. */
 const listOf = (text: string): string[] =>
@@ -45,7 +44,6 @@ export function MailboxForm({
   const [maxMb, setMaxMb] = useState(String(mailbox?.maxMessageMb ?? 25));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
-  const problems = fieldProblems(error);
   const prefix = mailbox ? 'mailbox-edit' : 'mailbox-new';
 
   const body = (): Record<string, unknown> => {
@@ -94,17 +92,7 @@ export function MailboxForm({
     }
   };
 
-  /** A labelled input's error wiring. */
-  const described = (id: string, ...fields: string[]) => {
-    const messages = fields.flatMap((f) => problemsOf(problems, f));
-    return {
-      messages,
-      attrs: {
-        'aria-invalid': messages.length > 0 ? true : undefined,
-        'aria-describedby': messages.length > 0 ? `${id}-error` : undefined,
-      },
-    };
-  };
+  const described = fieldsOf(error);
   const f = {
     name: described(`${prefix}-name`, 'name'),
     host: described(`${prefix}-host`, 'host'),
@@ -119,7 +107,7 @@ export function MailboxForm({
     maxMb: described(`${prefix}-max-mb`, 'maxMessageMb'),
   };
   // `auth` itself (a missing object, a wrong shape) is shown under the user.
-  const authItself = problems.get('auth') ?? [];
+  const authItself = fieldProblems(error).get('auth') ?? [];
   const titleId = `${prefix}-title`;
   return (
     <form class="card" onSubmit={submit} aria-labelledby={titleId} data-testid="mailbox-form" noValidate>
@@ -129,118 +117,106 @@ export function MailboxForm({
           : t('inbound.mailbox.new')}
       </h3>
       <div class="ops-form">
-        <label for={`${prefix}-name`}>{t('inbound.mailbox.field.name')}</label>
-        <input
-          id={`${prefix}-name`}
-          required
-          maxLength={100}
-          value={name}
-          onInput={(e) => setName(e.currentTarget.value)}
-          {...f.name.attrs}
-        />
-        <FieldError id={`${prefix}-name`} messages={f.name.messages} />
-        <label for={`${prefix}-host`}>{t('inbound.mailbox.field.host')}</label>
-        <input
-          id={`${prefix}-host`}
-          required
-          placeholder="imap.example.org"
-          value={host}
-          onInput={(e) => setHost(e.currentTarget.value)}
-          {...f.host.attrs}
-        />
-        <FieldError id={`${prefix}-host`} messages={f.host.messages} />
-        <label for={`${prefix}-port`}>{t('inbound.mailbox.field.port')}</label>
-        <input
-          id={`${prefix}-port`}
-          inputMode="numeric"
-          placeholder={tls === 'implicit' ? '993' : '143'}
-          value={port}
-          onInput={(e) => setPort(e.currentTarget.value)}
-          {...f.port.attrs}
-        />
-        <FieldError id={`${prefix}-port`} messages={f.port.messages} />
-        <label for={`${prefix}-tls`}>{t('inbound.mailbox.field.tls')}</label>
-        <select
-          id={`${prefix}-tls`}
-          value={tls}
-          onChange={(e) => setTls(e.currentTarget.value)}
-          {...f.tls.attrs}
-        >
-          <option value="implicit">{t('inbound.mailbox.tls.implicit')}</option>
-          <option value="starttls">{t('inbound.mailbox.tls.starttls')}</option>
-          <option value="none">{t('inbound.mailbox.tls.none')}</option>
-        </select>
-        <label class="ops-check ops-wide">
+        <Field label={t('inbound.mailbox.field.name')} field={f.name}>
           <input
-            type="checkbox"
-            checked={tlsVerify}
-            onChange={(e) => setTlsVerify(e.currentTarget.checked)}
+            {...f.name.attrs}
+            required
+            maxLength={100}
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
           />
-          {t('inbound.mailbox.field.tlsVerify')}
-        </label>
-        <FieldError id={`${prefix}-tls`} messages={f.tls.messages} />
+        </Field>
+        <Field label={t('inbound.mailbox.field.host')} field={f.host}>
+          <input
+            {...f.host.attrs}
+            required
+            placeholder="imap.example.org"
+            value={host}
+            onInput={(e) => setHost(e.currentTarget.value)}
+          />
+        </Field>
+        <Field label={t('inbound.mailbox.field.port')} field={f.port}>
+          <input
+            {...f.port.attrs}
+            inputMode="numeric"
+            placeholder={tls === 'implicit' ? '993' : '143'}
+            value={port}
+            onInput={(e) => setPort(e.currentTarget.value)}
+          />
+        </Field>
+        <Field label={t('inbound.mailbox.field.tls')} field={f.tls}>
+          <select {...f.tls.attrs} value={tls} onChange={(e) => setTls(e.currentTarget.value)}>
+            <option value="implicit">{t('inbound.mailbox.tls.implicit')}</option>
+            <option value="starttls">{t('inbound.mailbox.tls.starttls')}</option>
+            <option value="none">{t('inbound.mailbox.tls.none')}</option>
+          </select>
+          <label class="ops-check ops-wide">
+            <input
+              type="checkbox"
+              checked={tlsVerify}
+              onChange={(e) => setTlsVerify(e.currentTarget.checked)}
+            />
+            {t('inbound.mailbox.field.tlsVerify')}
+          </label>
+        </Field>
         {oauth ? (
           <p class="muted ops-wide">{t('inbound.mailbox.oauthKept', { user })}</p>
         ) : (
           <>
-            <label for={`${prefix}-user`}>{t('inbound.mailbox.field.user')}</label>
-            <input
-              id={`${prefix}-user`}
-              required
-              autoComplete="off"
-              value={user}
-              onInput={(e) => setUser(e.currentTarget.value)}
-              {...f.user.attrs}
-            />
-            <FieldError id={`${prefix}-user`} messages={[...authItself, ...f.user.messages]} />
-            <label for={`${prefix}-password`}>{t('inbound.mailbox.field.password')}</label>
-            <input
-              id={`${prefix}-password`}
-              type="password"
-              autoComplete="new-password"
-              required={!mailbox}
-              placeholder={mailbox ? t('inbound.mailbox.passwordKeep') : ''}
-              value={password}
-              onInput={(e) => setPassword(e.currentTarget.value)}
-              {...f.password.attrs}
-            />
-            <FieldError id={`${prefix}-password`} messages={f.password.messages} />
+            <Field
+              label={t('inbound.mailbox.field.user')}
+              field={f.user}
+              messages={[...authItself, ...f.user.messages]}
+            >
+              <input
+                {...f.user.attrs}
+                required
+                autoComplete="off"
+                value={user}
+                onInput={(e) => setUser(e.currentTarget.value)}
+              />
+            </Field>
+            <Field label={t('inbound.mailbox.field.password')} field={f.password}>
+              <input
+                {...f.password.attrs}
+                type="password"
+                autoComplete="new-password"
+                required={!mailbox}
+                placeholder={mailbox ? t('inbound.mailbox.passwordKeep') : ''}
+                value={password}
+                onInput={(e) => setPassword(e.currentTarget.value)}
+              />
+            </Field>
           </>
         )}
-        <label for={`${prefix}-folders`}>{t('inbound.mailbox.field.folders')}</label>
-        <input
-          id={`${prefix}-folders`}
-          value={folders}
-          onInput={(e) => setFolders(e.currentTarget.value)}
-          {...f.folders.attrs}
-        />
-        <FieldError id={`${prefix}-folders`} messages={f.folders.messages} />
-        <label for={`${prefix}-mode`}>{t('inbound.mailbox.field.mode')}</label>
-        <select
-          id={`${prefix}-mode`}
-          value={mode}
-          onChange={(e) => setMode(e.currentTarget.value)}
-          {...f.mode.attrs}
-        >
-          <option value="idle">{t('inbound.mailbox.mode.idle')}</option>
-          <option value="poll">{t('inbound.mailbox.mode.poll')}</option>
-        </select>
-        <label for={`${prefix}-poll`}>{t('inbound.mailbox.field.pollInterval')}</label>
-        <input
-          id={`${prefix}-poll`}
-          placeholder="30s"
-          value={pollInterval}
-          onInput={(e) => setPollInterval(e.currentTarget.value)}
-        />
-        <FieldError id={`${prefix}-mode`} messages={f.mode.messages} />
-        <label for={`${prefix}-purpose`}>{t('inbound.mailbox.field.purpose')}</label>
-        <select id={`${prefix}-purpose`} value={purpose} onChange={(e) => setPurpose(e.currentTarget.value)}>
-          <option value="rules">{t('inbound.purpose.rules')}</option>
-          <option value="bounces">{t('inbound.purpose.bounces')}</option>
-        </select>
+        <Field label={t('inbound.mailbox.field.folders')} field={f.folders}>
+          <input {...f.folders.attrs} value={folders} onInput={(e) => setFolders(e.currentTarget.value)} />
+        </Field>
+        <Field label={t('inbound.mailbox.field.mode')} field={f.mode}>
+          <select {...f.mode.attrs} value={mode} onChange={(e) => setMode(e.currentTarget.value)}>
+            <option value="idle">{t('inbound.mailbox.mode.idle')}</option>
+            <option value="poll">{t('inbound.mailbox.mode.poll')}</option>
+          </select>
+          <label for={`${prefix}-poll`}>{t('inbound.mailbox.field.pollInterval')}</label>
+          <input
+            id={`${prefix}-poll`}
+            placeholder="30s"
+            value={pollInterval}
+            onInput={(e) => setPollInterval(e.currentTarget.value)}
+          />
+        </Field>
+        <Field label={t('inbound.mailbox.field.purpose')} id={`${prefix}-purpose`}>
+          <select
+            id={`${prefix}-purpose`}
+            value={purpose}
+            onChange={(e) => setPurpose(e.currentTarget.value)}
+          >
+            <option value="rules">{t('inbound.purpose.rules')}</option>
+            <option value="bounces">{t('inbound.purpose.bounces')}</option>
+          </select>
+        </Field>
         {mailbox ? null : (
-          <>
-            <label for={`${prefix}-start`}>{t('inbound.mailbox.field.startFrom')}</label>
+          <Field label={t('inbound.mailbox.field.startFrom')} id={`${prefix}-start`}>
             <select
               id={`${prefix}-start`}
               value={startFrom}
@@ -249,38 +225,31 @@ export function MailboxForm({
               <option value="new">{t('inbound.mailbox.start.new')}</option>
               <option value="all">{t('inbound.mailbox.start.all')}</option>
             </select>
-          </>
+          </Field>
         )}
-        <label for={`${prefix}-allowlist`}>{t('inbound.mailbox.field.allowlist')}</label>
-        <input
-          id={`${prefix}-allowlist`}
-          placeholder="@example.org, claire@example.net"
-          value={allowlist}
-          onInput={(e) => setAllowlist(e.currentTarget.value)}
-          {...f.allowlist.attrs}
-        />
-        <FieldError id={`${prefix}-allowlist`} messages={f.allowlist.messages} />
+        <Field label={t('inbound.mailbox.field.allowlist')} field={f.allowlist}>
+          <input
+            {...f.allowlist.attrs}
+            placeholder="@example.org, claire@example.net"
+            value={allowlist}
+            onInput={(e) => setAllowlist(e.currentTarget.value)}
+          />
+        </Field>
         <label class="ops-check ops-wide">
           <input type="checkbox" checked={markSeen} onChange={(e) => setMarkSeen(e.currentTarget.checked)} />
           {t('inbound.mailbox.field.markSeen')}
         </label>
-        <label for={`${prefix}-move-to`}>{t('inbound.mailbox.field.moveTo')}</label>
-        <input
-          id={`${prefix}-move-to`}
-          value={moveTo}
-          onInput={(e) => setMoveTo(e.currentTarget.value)}
-          {...f.moveTo.attrs}
-        />
-        <FieldError id={`${prefix}-move-to`} messages={f.moveTo.messages} />
-        <label for={`${prefix}-max-mb`}>{t('inbound.mailbox.field.maxMb')}</label>
-        <input
-          id={`${prefix}-max-mb`}
-          inputMode="numeric"
-          value={maxMb}
-          onInput={(e) => setMaxMb(e.currentTarget.value)}
-          {...f.maxMb.attrs}
-        />
-        <FieldError id={`${prefix}-max-mb`} messages={f.maxMb.messages} />
+        <Field label={t('inbound.mailbox.field.moveTo')} field={f.moveTo}>
+          <input {...f.moveTo.attrs} value={moveTo} onInput={(e) => setMoveTo(e.currentTarget.value)} />
+        </Field>
+        <Field label={t('inbound.mailbox.field.maxMb')} field={f.maxMb}>
+          <input
+            {...f.maxMb.attrs}
+            inputMode="numeric"
+            value={maxMb}
+            onInput={(e) => setMaxMb(e.currentTarget.value)}
+          />
+        </Field>
       </div>
       {error ? <ErrorNote error={error} /> : null}
       <div class="ops-actions">

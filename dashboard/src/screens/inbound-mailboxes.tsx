@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { useRoleAtLeast } from '../session.js';
 import { MailboxForm } from './inbound-mailbox-form.js';
@@ -105,74 +105,70 @@ export function Mailboxes() {
         empty={t('inbound.mailboxes.none')}
       >
         {(d) => (
-          <div class="table-wrap">
-            <table data-testid="mailboxes">
-              <thead>
-                <tr>
-                  <th scope="col">{t('inbound.mailbox.name')}</th>
-                  <th scope="col">{t('inbound.mailbox.status')}</th>
-                  <th scope="col">{t('inbound.mailbox.watchers')}</th>
-                  {canOperate ? <th scope="col">{t('inbound.mailbox.actions')}</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {d.mailboxes.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <strong>{m.name ?? m.id}</strong>
-                      <div class="muted">
-                        {m.auth.user}
-                        {m.host ? ` @ ${m.host}` : ''} · {t(`inbound.purpose.${m.purpose}` as MessageKey)}
-                      </div>
-                    </td>
-                    <td>
-                      <StatusBadge
-                        status={m.status}
-                        label={t(m.status === 'paused' ? 'inbound.mailbox.paused' : 'inbound.mailbox.active')}
-                      />
-                    </td>
-                    <td data-testid="watchers">
-                      <Watchers watchers={m.watchers} />
-                    </td>
-                    {canOperate ? (
-                      <td>
-                        <div class="ops-row-actions">
-                          <button
-                            type="button"
-                            disabled={busy}
-                            onClick={() =>
-                              run(() =>
-                                call('POST', `${path(m.id)}/${m.status === 'paused' ? 'resume' : 'pause'}`),
+          <DataTable
+            testid="mailboxes"
+            columns={[
+              t('inbound.mailbox.name'),
+              t('inbound.mailbox.status'),
+              t('inbound.mailbox.watchers'),
+              canOperate && t('inbound.mailbox.actions'),
+            ]}
+            rows={d.mailboxes}
+            row={(m) => (
+              <tr key={m.id}>
+                <td>
+                  <strong>{m.name ?? m.id}</strong>
+                  <div class="muted">
+                    {m.auth.user}
+                    {m.host ? ` @ ${m.host}` : ''} · {t(`inbound.purpose.${m.purpose}` as MessageKey)}
+                  </div>
+                </td>
+                <td>
+                  <StatusBadge
+                    status={m.status}
+                    label={t(m.status === 'paused' ? 'inbound.mailbox.paused' : 'inbound.mailbox.active')}
+                  />
+                </td>
+                <td data-testid="watchers">
+                  <Watchers watchers={m.watchers} />
+                </td>
+                {canOperate ? (
+                  <td>
+                    <div class="ops-row-actions">
+                      <button
+                        type="button"
+                        disabled={busy}
+                        onClick={() =>
+                          run(() =>
+                            call('POST', `${path(m.id)}/${m.status === 'paused' ? 'resume' : 'pause'}`),
+                          )
+                        }
+                      >
+                        {t(m.status === 'paused' ? 'inbound.mailbox.resume' : 'inbound.mailbox.pause')}
+                      </button>
+                      {canAdmin ? (
+                        <>
+                          <button type="button" disabled={busy} onClick={() => setEditing(m.id)}>
+                            {t('inbound.mailbox.edit')}
+                          </button>
+                          <ConfirmDelete
+                            name={m.name ?? m.id}
+                            busy={busy}
+                            onConfirm={() =>
+                              run(
+                                () => call('DELETE', path(m.id)),
+                                t('inbound.mailbox.deleted', { name: m.name ?? m.id }),
                               )
                             }
-                          >
-                            {t(m.status === 'paused' ? 'inbound.mailbox.resume' : 'inbound.mailbox.pause')}
-                          </button>
-                          {canAdmin ? (
-                            <>
-                              <button type="button" disabled={busy} onClick={() => setEditing(m.id)}>
-                                {t('inbound.mailbox.edit')}
-                              </button>
-                              <ConfirmDelete
-                                name={m.name ?? m.id}
-                                busy={busy}
-                                onConfirm={() =>
-                                  run(
-                                    () => call('DELETE', path(m.id)),
-                                    t('inbound.mailbox.deleted', { name: m.name ?? m.id }),
-                                  )
-                                }
-                              />
-                            </>
-                          ) : null}
-                        </div>
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                          />
+                        </>
+                      ) : null}
+                    </div>
+                  </td>
+                ) : null}
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       {canAdmin && editing === undefined ? (

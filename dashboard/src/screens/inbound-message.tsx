@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
@@ -271,34 +271,30 @@ function MessageDeliveryList({ deliveries }: { deliveries: MessageDeliveries[] }
   const { t } = useI18n();
   if (deliveries.length === 0) return <p class="muted">{t('inbound.deliveries.none')}</p>;
   return (
-    <div class="table-wrap">
-      <table data-testid="message-deliveries">
-        <thead>
-          <tr>
-            <th scope="col">{t('inbound.delivery')}</th>
-            <th scope="col">{t('inbound.delivery.status')}</th>
-            <th scope="col">{t('inbound.delivery.attempts')}</th>
-            <th scope="col">{t('inbound.delivery.error')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {deliveries.map((d) => (
-            <tr key={d.id}>
-              <td>
-                <a href={href(`/webhooks/deliveries/${d.id}`)}>{d.id}</a>
-              </td>
-              <td>
-                <DeliveryStatus status={d.status} />
-              </td>
-              <td>{d.attempts}</td>
-              <td>
-                {d.lastErrorCode ? <code class="code">{d.lastErrorCode}</code> : null}
-                {d.lastErrorMessage ?? ''}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      testid="message-deliveries"
+      columns={[
+        t('inbound.delivery'),
+        t('inbound.delivery.status'),
+        t('inbound.delivery.attempts'),
+        t('inbound.delivery.error'),
+      ]}
+      rows={deliveries}
+      row={(d) => (
+        <tr key={d.id}>
+          <td>
+            <a href={href(`/webhooks/deliveries/${d.id}`)}>{d.id}</a>
+          </td>
+          <td>
+            <DeliveryStatus status={d.status} />
+          </td>
+          <td>{d.attempts}</td>
+          <td>
+            {d.lastErrorCode ? <code class="code">{d.lastErrorCode}</code> : null}
+            {d.lastErrorMessage ?? ''}
+          </td>
+        </tr>
+      )}
+    />
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href, navigate } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
@@ -101,65 +101,59 @@ export function Rules() {
       ) : null}
       <LoadedView loaded={loaded} isEmpty={(d) => d.rules.length === 0} empty={t('inbound.rules.none')}>
         {() => (
-          <div class="table-wrap">
-            <table data-testid="rules">
-              <thead>
-                <tr>
-                  <th scope="col">{t('inbound.rule.position')}</th>
-                  <th scope="col">{t('inbound.rule.name')}</th>
-                  <th scope="col">{t('inbound.rule.actions')}</th>
-                  {canChange ? <th scope="col">{t('inbound.rule.order')}</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {rules.map((rule, index) => (
-                  <tr key={rule.id}>
-                    <td>{index + 1}</td>
-                    <td>
-                      <a href={href(`/inbound/rules/${rule.id}`)}>{rule.name}</a>{' '}
-                      {rule.enabled ? null : (
-                        <StatusBadge status="paused" label={t('inbound.rule.disabled')} />
-                      )}
-                      {rule.stopProcessing ? <span class="muted"> {t('inbound.rule.stops')}</span> : null}
-                    </td>
-                    <td>{actionSummary(rule)}</td>
-                    {canChange ? (
-                      <td>
-                        <div class="ops-row-actions">
-                          <button
-                            type="button"
-                            disabled={busy || index === 0}
-                            aria-label={t('inbound.rule.up', { name: rule.name })}
-                            onClick={() => move(index, -1)}
-                          >
-                            ↑
-                          </button>
-                          <button
-                            type="button"
-                            disabled={busy || index === rules.length - 1}
-                            aria-label={t('inbound.rule.down', { name: rule.name })}
-                            onClick={() => move(index, 1)}
-                          >
-                            ↓
-                          </button>
-                          <ConfirmDelete
-                            name={rule.name}
-                            busy={busy}
-                            onConfirm={() =>
-                              run(
-                                () => call('DELETE', `/api/rules/${encodeURIComponent(rule.id)}`),
-                                t('inbound.rule.deleted', { name: rule.name }),
-                              )
-                            }
-                          />
-                        </div>
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="rules"
+            columns={[
+              t('inbound.rule.position'),
+              t('inbound.rule.name'),
+              t('inbound.rule.actions'),
+              canChange && t('inbound.rule.order'),
+            ]}
+            rows={rules}
+            row={(rule, index) => (
+              <tr key={rule.id}>
+                <td>{index + 1}</td>
+                <td>
+                  <a href={href(`/inbound/rules/${rule.id}`)}>{rule.name}</a>{' '}
+                  {rule.enabled ? null : <StatusBadge status="paused" label={t('inbound.rule.disabled')} />}
+                  {rule.stopProcessing ? <span class="muted"> {t('inbound.rule.stops')}</span> : null}
+                </td>
+                <td>{actionSummary(rule)}</td>
+                {canChange ? (
+                  <td>
+                    <div class="ops-row-actions">
+                      <button
+                        type="button"
+                        disabled={busy || index === 0}
+                        aria-label={t('inbound.rule.up', { name: rule.name })}
+                        onClick={() => move(index, -1)}
+                      >
+                        ↑
+                      </button>
+                      <button
+                        type="button"
+                        disabled={busy || index === rules.length - 1}
+                        aria-label={t('inbound.rule.down', { name: rule.name })}
+                        onClick={() => move(index, 1)}
+                      >
+                        ↓
+                      </button>
+                      <ConfirmDelete
+                        name={rule.name}
+                        busy={busy}
+                        onConfirm={() =>
+                          run(
+                            () => call('DELETE', `/api/rules/${encodeURIComponent(rule.id)}`),
+                            t('inbound.rule.deleted', { name: rule.name }),
+                          )
+                        }
+                      />
+                    </div>
+                  </td>
+                ) : null}
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       {canChange && loaded.data ? <Backtest candidate={() => undefined} /> : null}

@@ -1,5 +1,5 @@
 import { get } from '../api.js';
-import { Facts, FilterBar, LoadedView, Pager, Screen, StatusBadge, useLoad } from '../common.js';
+import { DataTable, Facts, FilterBar, LoadedView, Pager, Screen, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import type { Attempt, MessageList, MessageStatus, MessageSummary } from '../types.js';
@@ -20,10 +20,16 @@ function Messages({ route }: { route: Route }) {
   const { t, formatTime } = useI18n();
   const status = route.query.get('status') ?? '';
   const before = route.query.get('before') ?? '';
+  const q = route.query.get('q') ?? '';
   const loaded = useLoad(
-    () => get<MessageList>('/api/messages', { status, before, limit: 50 }),
-    [status, before],
+    () => get<MessageList>('/api/messages', { status, q, before, limit: 50 }),
+    [status, q, before],
   );
+  const search = (event: Event) => {
+    event.preventDefault();
+    const text = String(new FormData(event.currentTarget as HTMLFormElement).get('q') ?? '').trim();
+    navigate('/mail', { status: status || undefined, q: text || undefined });
+  };
   return (
     <Screen title={t('mail.title')}>
       <MailTabs current="messages" />
@@ -33,43 +39,53 @@ function Messages({ route }: { route: Route }) {
         value={status}
         allLabel={t('mail.all')}
         options={STATUSES.map((s) => ({ value: s, label: t(`mail.status.${s}` as MessageKey) }))}
-        onChange={(value) => navigate('/mail', { status: value })}
+        onChange={(value) => navigate('/mail', { status: value, q: q || undefined })}
         onRefresh={loaded.reload}
-      />
-      <LoadedView loaded={loaded} isEmpty={(data) => data.messages.length === 0}>
+      >
+        <search>
+          <form class="search" onSubmit={search}>
+            <label for="mail-search">{t('mail.search')}</label>
+            <input
+              id="mail-search"
+              name="q"
+              type="search"
+              maxLength={200}
+              defaultValue={q}
+              placeholder={t('mail.searchHint')}
+            />
+            <button type="submit">{t('mail.searchButton')}</button>
+          </form>
+        </search>
+      </FilterBar>
+      <LoadedView
+        loaded={loaded}
+        isEmpty={(data) => data.messages.length === 0}
+        empty={q ? t('mail.noMatch', { q }) : undefined}
+      >
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="messages">
-              <thead>
-                <tr>
-                  <th scope="col">{t('mail.subject')}</th>
-                  <th scope="col">{t('mail.to')}</th>
-                  <th scope="col">{t('mail.statusCol')}</th>
-                  <th scope="col">{t('mail.created')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.messages.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <a href={href(`/mail/${m.id}`)}>{m.subject || t('mail.noSubject')}</a>
-                    </td>
-                    <td>{m.to.join(', ')}</td>
-                    <td>
-                      <StatusBadge status={m.status} label={t(`mail.status.${m.status}` as MessageKey)} />
-                    </td>
-                    <td>{formatTime(m.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="messages"
+            columns={[t('mail.subject'), t('mail.to'), t('mail.statusCol'), t('mail.created')]}
+            rows={data.messages}
+            row={(m) => (
+              <tr key={m.id}>
+                <td>
+                  <a href={href(`/mail/${m.id}`)}>{m.subject || t('mail.noSubject')}</a>
+                </td>
+                <td>{m.to.join(', ')}</td>
+                <td>
+                  <StatusBadge status={m.status} label={t(`mail.status.${m.status}` as MessageKey)} />
+                </td>
+                <td>{formatTime(m.createdAt)}</td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       <Pager
         current={before}
         next={loaded.data?.nextBefore}
-        go={(b) => navigate('/mail', { status, before: b })}
+        go={(b) => navigate('/mail', { status, q: q || undefined, before: b })}
       />
     </Screen>
   );
@@ -117,37 +133,33 @@ function MessageDetail({ id }: { id: string }) {
             {m.attempts.length === 0 ? (
               <p class="muted">{t('app.none')}</p>
             ) : (
-              <div class="table-wrap">
-                <table data-testid="attempts">
-                  <thead>
-                    <tr>
-                      <th scope="col">{t('mail.attempt')}</th>
-                      <th scope="col">{t('mail.outcome')}</th>
-                      <th scope="col">{t('mail.reply')}</th>
-                      <th scope="col">{t('mail.transport')}</th>
-                      <th scope="col">{t('mail.duration')}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {m.attempts.map((a) => (
-                      <tr key={a.number}>
-                        <td>{a.number}</td>
-                        <td>
-                          <StatusBadge status={a.outcome} />
-                        </td>
-                        <td>
-                          {a.smtpCode && !a.smtpResponse?.startsWith(String(a.smtpCode)) ? (
-                            <code class="code">{a.smtpCode}</code>
-                          ) : null}{' '}
-                          {a.smtpResponse ?? a.errorMessage ?? ''}
-                        </td>
-                        <td>{a.transport ?? ''}</td>
-                        <td>{a.durationMs === null ? '' : `${a.durationMs} ms`}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable
+                testid="attempts"
+                columns={[
+                  t('mail.attempt'),
+                  t('mail.outcome'),
+                  t('mail.reply'),
+                  t('mail.transport'),
+                  t('mail.duration'),
+                ]}
+                rows={m.attempts}
+                row={(a) => (
+                  <tr key={a.number}>
+                    <td>{a.number}</td>
+                    <td>
+                      <StatusBadge status={a.outcome} />
+                    </td>
+                    <td>
+                      {a.smtpCode && !a.smtpResponse?.startsWith(String(a.smtpCode)) ? (
+                        <code class="code">{a.smtpCode}</code>
+                      ) : null}{' '}
+                      {a.smtpResponse ?? a.errorMessage ?? ''}
+                    </td>
+                    <td>{a.transport ?? ''}</td>
+                    <td>{a.durationMs === null ? '' : `${a.durationMs} ms`}</td>
+                  </tr>
+                )}
+              />
             )}
           </>
         )}

@@ -1,10 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api.js';
 import { useI18n } from '../i18n/index.js';
 
 /**
- * Pieces shared by the inbound and webhooks screens: a delete that asks first, the API's field
- * errors shown next to their field, and a Server-Sent Events stream followed live.
+ * Pieces shared by the inbound and webhooks screens: a delete that asks first and a Server-Sent
+ * Events stream followed live (the field errors are `Field` and `FieldError` in common.tsx).
  */
 
 /** A "Delete" button that asks "Delete X?" inline, with "Yes, delete" and "Keep". */
@@ -46,38 +45,6 @@ export function ConfirmDelete({
         {t('ops.delete.keep')}
       </button>
     </span>
-  );
-}
-
-/** The API's problems by field (`details[].field`), for a VALIDATION_FAILED answer. */
-export function fieldProblems(error: unknown): Map<string, string[]> {
-  const problems = new Map<string, string[]>();
-  if (!(error instanceof ApiError) || !Array.isArray(error.details)) return problems;
-  for (const detail of error.details as Array<{ field?: unknown; message?: unknown }>) {
-    if (typeof detail?.field !== 'string' || typeof detail.message !== 'string') continue;
-    problems.set(detail.field, [...(problems.get(detail.field) ?? []), detail.message]);
-  }
-  return problems;
-}
-
-/** The messages of `field` and of anything under it (`folders[0]`, `auth.password`). */
-export function problemsOf(problems: Map<string, string[]>, field: string): string[] {
-  const found: string[] = [];
-  for (const [name, messages] of problems) {
-    if (name === field || name.startsWith(`${field}.`) || name.startsWith(`${field}[`)) {
-      found.push(...messages.map((m) => (name === field ? m : `${name.slice(field.length)}: ${m}`)));
-    }
-  }
-  return found;
-}
-
-/** A field's problems under it, referenced by the field's `aria-describedby` (`<id>-error`). */
-export function FieldError({ id, messages }: { id: string; messages: string[] }) {
-  if (messages.length === 0) return null;
-  return (
-    <p id={`${id}-error`} class="ops-field-error ops-wide" data-testid={`${id}-error`}>
-      {messages.join(' · ')}
-    </p>
   );
 }
 

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { LoadedView, Screen, StatusBadge, statusKey, useLoad } from '../common.js';
+import { DataTable, LoadedView, Screen, StatusBadge, statusKey, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href } from '../router.js';
 import type { Activity, DeliveryList, MessageList, Readiness, ReadinessCheck } from '../types.js';
@@ -139,37 +139,33 @@ function Checks({ ready }: { ready: Readiness }) {
   return (
     <>
       <h2>{t('overview.checks')}</h2>
-      <div class="table-wrap">
-        <table data-testid="checks">
-          <thead>
-            <tr>
-              <th scope="col">{t('overview.check')}</th>
-              <th scope="col">{t('overview.state')}</th>
-              <th scope="col">{t('overview.message')}</th>
-              <th scope="col">{t('overview.lastError')}</th>
-              <th scope="col">{t('overview.lastSuccess')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {Object.entries(ready.checks).map(([name, check]) => (
-              <tr key={name}>
-                <th scope="row">
-                  {name}
-                  {check.critical ? <span class="muted"> ({t('overview.critical')})</span> : null}
-                </th>
-                <td>
-                  <StatusBadge status={check.status} label={t(statusKey(check.status))} />
-                </td>
-                <td>{check.message ?? ''}</td>
-                <td>
-                  <LastError check={check} />
-                </td>
-                <td>{formatTime(check.lastSuccessAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        testid="checks"
+        columns={[
+          t('overview.check'),
+          t('overview.state'),
+          t('overview.message'),
+          t('overview.lastError'),
+          t('overview.lastSuccess'),
+        ]}
+        rows={Object.entries(ready.checks)}
+        row={([name, check]) => (
+          <tr key={name}>
+            <th scope="row">
+              {name}
+              {check.critical ? <span class="muted"> ({t('overview.critical')})</span> : null}
+            </th>
+            <td>
+              <StatusBadge status={check.status} label={t(statusKey(check.status))} />
+            </td>
+            <td>{check.message ?? ''}</td>
+            <td>
+              <LastError check={check} />
+            </td>
+            <td>{formatTime(check.lastSuccessAt)}</td>
+          </tr>
+        )}
+      />
     </>
   );
 }
@@ -219,49 +215,45 @@ function DependencyLatency({ ready }: { ready: Readiness }) {
   return (
     <>
       <h2>{t('overview.dependencies')}</h2>
-      <div class="table-wrap">
-        <table data-testid="dependency-latency">
-          <thead>
-            <tr>
-              <th scope="col">{t('overview.dependency')}</th>
-              <th scope="col">{t('overview.p50')}</th>
-              <th scope="col">{t('overview.p95')}</th>
-              <th scope="col">{t('overview.p99')}</th>
-              <th scope="col">{t('overview.samples')}</th>
-              <th scope="col">{t('overview.breaker')}</th>
-              <th scope="col">{t('overview.lastError')}</th>
+      <DataTable
+        testid="dependency-latency"
+        columns={[
+          t('overview.dependency'),
+          t('overview.p50'),
+          t('overview.p95'),
+          t('overview.p99'),
+          t('overview.samples'),
+          t('overview.breaker'),
+          t('overview.lastError'),
+        ]}
+        rows={rows}
+        row={({ name, check, latency }) => {
+          const breaker = breakerOf(name, check, ready);
+          const known = breaker === 'closed' || breaker === 'open' || breaker === 'half_open';
+          return (
+            <tr key={name}>
+              <th scope="row">{name}</th>
+              <td>{ms(latency.p50Ms)}</td>
+              <td>{ms(latency.p95Ms)}</td>
+              <td>{ms(latency.p99Ms)}</td>
+              <td>{latency.samples}</td>
+              <td>
+                {breaker ? (
+                  <StatusBadge
+                    status={breaker === 'closed' ? 'ok' : breaker === 'open' ? 'down' : 'degraded'}
+                    label={known ? t(`overview.breaker.${breaker}` as MessageKey) : breaker}
+                  />
+                ) : (
+                  ''
+                )}
+              </td>
+              <td>
+                <LastError check={check} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map(({ name, check, latency }) => {
-              const breaker = breakerOf(name, check, ready);
-              const known = breaker === 'closed' || breaker === 'open' || breaker === 'half_open';
-              return (
-                <tr key={name}>
-                  <th scope="row">{name}</th>
-                  <td>{ms(latency.p50Ms)}</td>
-                  <td>{ms(latency.p95Ms)}</td>
-                  <td>{ms(latency.p99Ms)}</td>
-                  <td>{latency.samples}</td>
-                  <td>
-                    {breaker ? (
-                      <StatusBadge
-                        status={breaker === 'closed' ? 'ok' : breaker === 'open' ? 'down' : 'degraded'}
-                        label={known ? t(`overview.breaker.${breaker}` as MessageKey) : breaker}
-                      />
-                    ) : (
-                      ''
-                    )}
-                  </td>
-                  <td>
-                    <LastError check={check} />
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        }}
+      />
     </>
   );
 }

@@ -1,12 +1,11 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
-import { ErrorNote } from '../common.js';
+import { ErrorNote, Field, fieldsOf } from '../common.js';
 import { useI18n } from '../i18n/index.js';
-import { FieldError, fieldProblems, problemsOf } from './ops-parts.js';
 import { type Report, reportPath } from './reports-parts.js';
 
 /** Addresses typed one per line or separated by commas. */
-const addresses = (value: string) =>
+export const addresses = (value: string) =>
   value
     .split(/[\n,]/)
     .map((a) => a.trim())
@@ -26,17 +25,20 @@ export function ReportEdit({
   onCancel: () => void;
 }) {
   const { t } = useI18n();
-  const [to, setTo] = useState(report.to.join('\n'));
-  const [cc, setCc] = useState(report.cc.join('\n'));
-  const [subject, setSubject] = useState(report.subject);
-  const [cron, setCron] = useState(report.schedule?.cron ?? '');
-  const [timezone, setTimezone] = useState(report.schedule?.timezone ?? 'UTC');
-  const [text, setText] = useState(report.text ?? '');
-  const [html, setHtml] = useState(report.html ?? '');
+  const [values, setValues] = useState<ReportFieldValues>(() => ({
+    to: report.to.join('\n'),
+    cc: report.cc.join('\n'),
+    subject: report.subject,
+    cron: report.schedule?.cron ?? '',
+    timezone: report.schedule?.timezone ?? 'UTC',
+    text: report.text ?? '',
+    html: report.html ?? '',
+  }));
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<unknown>();
 
   const changes = (): Record<string, unknown> => {
+    const { to, cc, subject, cron, timezone, text, html } = values;
     const body: Record<string, unknown> = {};
     const same = (a: string[], b: string[]) => a.join('\n') === b.join('\n');
     if (!same(addresses(to), report.to)) body.to = addresses(to);
@@ -76,90 +78,10 @@ export function ReportEdit({
     }
   };
 
-  const problems = fieldProblems(failure);
-  const field = (id: string, ...names: string[]) => {
-    const messages = names.flatMap((name) => problemsOf(problems, name));
-    return {
-      messages,
-      attrs: {
-        id,
-        'aria-invalid': messages.length > 0 ? ('true' as const) : undefined,
-        'aria-describedby': messages.length > 0 ? `${id}-error` : undefined,
-      },
-    };
-  };
-  const toField = field('report-to', 'to');
-  const ccField = field('report-cc', 'cc');
-  const subjectField = field('report-subject', 'subject');
-  const cronField = field('report-cron', 'schedule.cron', 'data.type');
-  const zoneField = field('report-timezone', 'schedule.timezone');
-  const textField = field('report-text', 'text');
-  const htmlField = field('report-html', 'html');
-
   return (
     <form class="card report-form" onSubmit={submit} aria-labelledby="report-edit-title" noValidate>
       <h2 id="report-edit-title">{t('reports.edit.title')}</h2>
-      <label for="report-to">{t('reports.edit.to')}</label>
-      <textarea
-        {...toField.attrs}
-        class="data-field short"
-        value={to}
-        onInput={(e) => setTo(e.currentTarget.value)}
-      />
-      <FieldError id="report-to" messages={toField.messages} />
-      <label for="report-cc">{t('reports.edit.cc')}</label>
-      <textarea
-        {...ccField.attrs}
-        class="data-field short"
-        value={cc}
-        onInput={(e) => setCc(e.currentTarget.value)}
-      />
-      <FieldError id="report-cc" messages={ccField.messages} />
-      <label for="report-subject">{t('reports.edit.subject')}</label>
-      <input {...subjectField.attrs} value={subject} onInput={(e) => setSubject(e.currentTarget.value)} />
-      <FieldError id="report-subject" messages={subjectField.messages} />
-      <div class="report-form-pair">
-        <div>
-          <label for="report-cron">{t('reports.edit.cron')}</label>
-          <input
-            {...cronField.attrs}
-            spellcheck={false}
-            placeholder="0 19 * * *"
-            value={cron}
-            onInput={(e) => setCron(e.currentTarget.value)}
-          />
-          <FieldError id="report-cron" messages={cronField.messages} />
-        </div>
-        <div>
-          <label for="report-timezone">{t('reports.edit.timezone')}</label>
-          <input
-            {...zoneField.attrs}
-            spellcheck={false}
-            value={timezone}
-            onInput={(e) => setTimezone(e.currentTarget.value)}
-          />
-          <FieldError id="report-timezone" messages={zoneField.messages} />
-        </div>
-      </div>
-      <p class="muted help">{t('reports.edit.cronHelp')}</p>
-      <label for="report-text">{t('reports.edit.text')}</label>
-      <textarea
-        {...textField.attrs}
-        class="data-field"
-        spellcheck={false}
-        value={text}
-        onInput={(e) => setText(e.currentTarget.value)}
-      />
-      <FieldError id="report-text" messages={textField.messages} />
-      <label for="report-html">{t('reports.edit.html')}</label>
-      <textarea
-        {...htmlField.attrs}
-        class="data-field"
-        spellcheck={false}
-        value={html}
-        onInput={(e) => setHtml(e.currentTarget.value)}
-      />
-      <FieldError id="report-html" messages={htmlField.messages} />
+      <ReportFields values={values} onChange={setValues} failure={failure} />
       <p class="muted help">{t('reports.edit.templatesHelp')}</p>
       {failure ? <ErrorNote error={failure} /> : null}
       <div class="row-actions">
@@ -171,5 +93,100 @@ export function ReportEdit({
         </button>
       </div>
     </form>
+  );
+}
+
+/** What the report forms type: recipients as typed, subject, schedule and templates. */
+export interface ReportFieldValues {
+  to: string;
+  cc: string;
+  subject: string;
+  cron: string;
+  timezone: string;
+  text: string;
+  html: string;
+}
+
+/**
+ * The fields the new-report and edit forms share (recipients, subject, schedule, templates),
+ * each with the API's problems of its field under it.
+ */
+export function ReportFields({
+  values,
+  onChange,
+  failure,
+}: {
+  values: ReportFieldValues;
+  onChange: (update: (values: ReportFieldValues) => ReportFieldValues) => void;
+  failure: unknown;
+}) {
+  const { t } = useI18n();
+  const set = (name: keyof ReportFieldValues) => (event: { currentTarget: { value: string } }) => {
+    const value = event.currentTarget.value;
+    onChange((before) => ({ ...before, [name]: value }));
+  };
+  const field = fieldsOf(failure);
+  const toField = field('report-to', 'to');
+  const ccField = field('report-cc', 'cc');
+  const subjectField = field('report-subject', 'subject');
+  const cronField = field('report-cron', 'schedule.cron', 'data.type');
+  const zoneField = field('report-timezone', 'schedule.timezone');
+  const textField = field('report-text', 'text');
+  const htmlField = field('report-html', 'html');
+
+  return (
+    <>
+      <Field label={t('reports.edit.to')} field={toField}>
+        <textarea {...toField.attrs} class="data-field short" value={values.to} onInput={set('to')} />
+      </Field>
+      <Field label={t('reports.edit.cc')} field={ccField}>
+        <textarea {...ccField.attrs} class="data-field short" value={values.cc} onInput={set('cc')} />
+      </Field>
+      <Field label={t('reports.edit.subject')} field={subjectField}>
+        <input {...subjectField.attrs} value={values.subject} onInput={set('subject')} />
+      </Field>
+      <div class="report-form-pair">
+        <div>
+          <Field label={t('reports.edit.cron')} field={cronField}>
+            <input
+              {...cronField.attrs}
+              spellcheck={false}
+              placeholder="0 19 * * *"
+              value={values.cron}
+              onInput={set('cron')}
+            />
+          </Field>
+        </div>
+        <div>
+          <Field label={t('reports.edit.timezone')} field={zoneField}>
+            <input
+              {...zoneField.attrs}
+              spellcheck={false}
+              value={values.timezone}
+              onInput={set('timezone')}
+            />
+          </Field>
+        </div>
+      </div>
+      <p class="muted help">{t('reports.edit.cronHelp')}</p>
+      <Field label={t('reports.edit.text')} field={textField}>
+        <textarea
+          {...textField.attrs}
+          class="data-field"
+          spellcheck={false}
+          value={values.text}
+          onInput={set('text')}
+        />
+      </Field>
+      <Field label={t('reports.edit.html')} field={htmlField}>
+        <textarea
+          {...htmlField.attrs}
+          class="data-field"
+          spellcheck={false}
+          value={values.html}
+          onInput={set('html')}
+        />
+      </Field>
+    </>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
-import { ErrorNote, Facts, StatusBadge } from '../common.js';
+import { DataTable, ErrorNote, Facts, StatusBadge } from '../common.js';
 import { en as STATUS_KEYS } from '../i18n/areas/reports.js';
 import { useI18n } from '../i18n/index.js';
 import { href } from '../router.js';
@@ -159,43 +159,35 @@ export function RunCard({ run }: { run: Run }) {
         </p>
       ) : null}
       {run.note ? <p>{run.note}</p> : null}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('reports.stage')}</th>
-              <th scope="col">{t('reports.outcome')}</th>
-              <th scope="col">{t('reports.duration')}</th>
-              <th scope="col">{t('reports.attempts')}</th>
-              <th scope="col">{t('reports.error')}</th>
-              <th scope="col">{t('reports.hint')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {run.stages.map((stage) => (
-              <tr key={stage.stage}>
-                <th scope="row">{label('reports.stage', stage.stage)}</th>
-                <td>
-                  <StatusBadge status={stage.outcome} label={label('reports.outcome', stage.outcome)} />
-                  {stage.retryAt ? (
-                    <span class="muted help">
-                      {' '}
-                      {t('reports.retryAt', { time: formatTime(stage.retryAt) })}
-                    </span>
-                  ) : null}
-                </td>
-                <td>{stage.ms === null ? '' : `${stage.ms} ms`}</td>
-                <td>{stage.attempts}</td>
-                <td>
-                  {stage.errorCode ? <code class="code">{stage.errorCode}</code> : null}
-                  {stage.message ?? ''}
-                </td>
-                <td>{stage.hint ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        columns={[
+          t('reports.stage'),
+          t('reports.outcome'),
+          t('reports.duration'),
+          t('reports.attempts'),
+          t('reports.error'),
+          t('reports.hint'),
+        ]}
+        rows={run.stages}
+        row={(stage) => (
+          <tr key={stage.stage}>
+            <th scope="row">{label('reports.stage', stage.stage)}</th>
+            <td>
+              <StatusBadge status={stage.outcome} label={label('reports.outcome', stage.outcome)} />
+              {stage.retryAt ? (
+                <span class="muted help"> {t('reports.retryAt', { time: formatTime(stage.retryAt) })}</span>
+              ) : null}
+            </td>
+            <td>{stage.ms === null ? '' : `${stage.ms} ms`}</td>
+            <td>{stage.attempts}</td>
+            <td>
+              {stage.errorCode ? <code class="code">{stage.errorCode}</code> : null}
+              {stage.message ?? ''}
+            </td>
+            <td>{stage.hint ?? ''}</td>
+          </tr>
+        )}
+      />
       {run.messageId || run.smtpResponse ? (
         <Facts
           facts={[

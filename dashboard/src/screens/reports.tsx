@@ -1,18 +1,23 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
 import { ReportEdit } from './reports-edit.js';
+import { CreatedToken, NewReport, takeCreatedToken } from './reports-new.js';
 import { FINAL, type Report, type Run, reportPath, scheduleWords } from './reports-parts.js';
 import { RunCard, TryReport } from './reports-run.js';
 import '../settings.css';
 
-/** `#/reports` (every report) and `#/reports/:id` (one report, its runs, preview and run now). */
+/**
+ * `#/reports` (every report), `#/reports/new` (an operator defines one) and `#/reports/:id`
+ * (one report, its runs, preview and run now).
+ */
 export function Reports({ route }: { route: Route }) {
   const id = route.parts[1];
-  return id ? <ReportDetail id={id} /> : <ReportList />;
+  if (id === 'new') return <NewReport />;
+  return id ? <ReportDetail key={id} id={id} /> : <ReportList />;
 }
 
 /** The schedule in words (the cron expression itself when it has no simple wording). */
@@ -30,50 +35,54 @@ function useSchedule() {
 
 function ReportList() {
   const { t, formatTime } = useI18n();
+  const operator = useRoleAtLeast('operator');
   const schedule = useSchedule();
   const loaded = useLoad(() => get<{ reports: Report[] }>('/api/reports'), []);
   return (
     <Screen
       title={t('reports.title')}
       actions={
-        <button type="button" onClick={loaded.reload}>
-          {t('app.refresh')}
-        </button>
+        <>
+          {operator ? (
+            <a class="report-new-action" href={href('/reports/new')}>
+              {t('reports.new')}
+            </a>
+          ) : null}
+          <button type="button" onClick={loaded.reload}>
+            {t('app.refresh')}
+          </button>
+        </>
       }
     >
       <p class="muted">{t('reports.intro')}</p>
       <LoadedView loaded={loaded} isEmpty={(data) => data.reports.length === 0} empty={t('reports.empty')}>
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="reports">
-              <thead>
-                <tr>
-                  <th scope="col">{t('reports.name')}</th>
-                  <th scope="col">{t('reports.schedule')}</th>
-                  <th scope="col">{t('reports.nextRun')}</th>
-                  <th scope="col">{t('reports.state')}</th>
-                  <th scope="col">{t('reports.source')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.reports.map((report) => (
-                  <tr key={report.id}>
-                    <th scope="row">
-                      <a href={href(`/reports/${report.id}`)}>{report.name}</a>
-                    </th>
-                    <td>{schedule(report)}</td>
-                    <td>{report.nextRunAt ? formatTime(report.nextRunAt) : t('reports.none')}</td>
-                    <td>
-                      <StatusBadge status={report.status} label={t(`reports.${report.status}`)} />
-                    </td>
-                    <td>
-                      <code class="code">{report.data.type}</code>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="reports"
+            columns={[
+              t('reports.name'),
+              t('reports.schedule'),
+              t('reports.nextRun'),
+              t('reports.state'),
+              t('reports.source'),
+            ]}
+            rows={data.reports}
+            row={(report) => (
+              <tr key={report.id}>
+                <th scope="row">
+                  <a href={href(`/reports/${report.id}`)}>{report.name}</a>
+                </th>
+                <td>{schedule(report)}</td>
+                <td>{report.nextRunAt ? formatTime(report.nextRunAt) : t('reports.none')}</td>
+                <td>
+                  <StatusBadge status={report.status} label={t(`reports.${report.status}`)} />
+                </td>
+                <td>
+                  <code class="code">{report.data.type}</code>
+                </td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
     </Screen>
@@ -90,6 +99,8 @@ function ReportDetail({ id }: { id: string }) {
   const [notice, setNotice] = useState<string>();
   const [busy, setBusy] = useState(false);
   const [editing, setEditing] = useState(false);
+  // The trigger token of a report just created from the form, shown this once.
+  const [createdToken] = useState(() => takeCreatedToken(id));
 
   // While a run is under way, follow it.
   const unfinished = runs.data?.runs.some((run) => !FINAL.has(run.status)) ?? false;
@@ -123,6 +134,7 @@ function ReportDetail({ id }: { id: string }) {
       <LoadedView loaded={loaded}>
         {(report) => (
           <>
+            {createdToken ? <CreatedToken token={createdToken} /> : null}
             <Definition report={report} />
             {failure ? <ErrorNote error={failure} /> : null}
             {notice ? (

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
-import { ErrorNote, LoadedView, Pager, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, LoadedView, Pager, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { navigate, type Route } from '../router.js';
 import type { ApiKeyInfo } from './settings-keys.js';
@@ -108,65 +108,62 @@ export function AuditLog({ route }: { route: Route }) {
       {actors.error ? <ErrorNote error={actors.error} /> : null}
       <LoadedView loaded={loaded} isEmpty={(data) => data.items.length === 0}>
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="audit" aria-label={t('settings.audit.entries')}>
-              <thead>
-                <tr>
-                  <th scope="col">{t('settings.audit.when')}</th>
-                  <th scope="col">{t('settings.audit.who')}</th>
-                  <th scope="col">{t('settings.audit.action')}</th>
-                  <th scope="col">{t('settings.audit.target')}</th>
-                  <th scope="col">{t('settings.audit.address')}</th>
-                  <th scope="col">{t('settings.audit.outcome')}</th>
-                  <th scope="col">{t('settings.audit.changes')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((entry) => (
-                  <tr key={entry.id}>
-                    <td>{formatTime(entry.at)}</td>
-                    <td>
-                      <span class="muted">{kindLabel(t, entry.actor.kind)}</span>{' '}
-                      {entry.actor.name ?? entry.actor.id ?? ''}
-                      {entry.actor.role ? ` (${roleLabel(t, entry.actor.role)})` : ''}
-                    </td>
-                    <td>
-                      <code class="code">{entry.action}</code>
-                    </td>
-                    <td>
-                      {entry.target.type}
-                      {entry.target.id ? (
-                        <>
-                          {' '}
-                          <code class="code">{entry.target.id}</code>
-                        </>
-                      ) : null}
-                    </td>
-                    <td>{entry.address ?? ''}</td>
-                    <td>
-                      <StatusBadge status={entry.outcome} label={t(`settings.audit.${entry.outcome}`)} />
-                    </td>
-                    <td class="changes">
-                      {entry.before == null && entry.after == null ? (
-                        <span class="muted">{t('settings.audit.nothing')}</span>
-                      ) : (
-                        <details>
-                          <summary>
-                            {t('settings.audit.showChanges')}
-                            {changedFields(entry.before, entry.after)}
-                          </summary>
-                          <h3 class="help">{t('settings.audit.before')}</h3>
-                          <pre class="raw">{json(entry.before)}</pre>
-                          <h3 class="help">{t('settings.audit.after')}</h3>
-                          <pre class="raw">{json(entry.after)}</pre>
-                        </details>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="audit"
+            label={t('settings.audit.entries')}
+            columns={[
+              t('settings.audit.when'),
+              t('settings.audit.who'),
+              t('settings.audit.action'),
+              t('settings.audit.target'),
+              t('settings.audit.address'),
+              t('settings.audit.outcome'),
+              t('settings.audit.changes'),
+            ]}
+            rows={data.items}
+            row={(entry) => (
+              <tr key={entry.id}>
+                <td>{formatTime(entry.at)}</td>
+                <td>
+                  <span class="muted">{kindLabel(t, entry.actor.kind)}</span>{' '}
+                  {entry.actor.name ?? entry.actor.id ?? ''}
+                  {entry.actor.role ? ` (${roleLabel(t, entry.actor.role)})` : ''}
+                </td>
+                <td>
+                  <code class="code">{entry.action}</code>
+                </td>
+                <td>
+                  {entry.target.type}
+                  {entry.target.id ? (
+                    <>
+                      {' '}
+                      <code class="code">{entry.target.id}</code>
+                    </>
+                  ) : null}
+                </td>
+                <td>{entry.address ?? ''}</td>
+                <td>
+                  <StatusBadge status={entry.outcome} label={t(`settings.audit.${entry.outcome}`)} />
+                </td>
+                <td class="changes">
+                  {entry.before == null && entry.after == null ? (
+                    <span class="muted">{t('settings.audit.nothing')}</span>
+                  ) : (
+                    <details>
+                      <summary>
+                        {t('settings.audit.showChanges')}
+                        {changedFields(entry.before, entry.after)}
+                      </summary>
+                      <h3 class="help">{t('settings.audit.before')}</h3>
+                      <pre class="raw">{json(entry.before)}</pre>
+                      <h3 class="help">{t('settings.audit.after')}</h3>
+                      <pre class="raw">{json(entry.after)}</pre>
+                    </details>
+                  )}
+                </td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       <Pager

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { iso, ROLES, roleLabel } from './settings-parts.js';
 
@@ -47,63 +47,60 @@ export function ApiKeys() {
       ) : null}
       <LoadedView loaded={loaded} isEmpty={(data) => data.items.length === 0}>
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="keys" aria-labelledby="keys-title">
-              <thead>
-                <tr>
-                  <th scope="col">{t('settings.keys.name')}</th>
-                  <th scope="col">{t('settings.keys.role')}</th>
-                  <th scope="col">{t('settings.keys.prefix')}</th>
-                  <th scope="col">{t('settings.keys.created')}</th>
-                  <th scope="col">{t('settings.keys.lastUsed')}</th>
-                  <th scope="col">{t('settings.keys.state')}</th>
-                  <th scope="col">{t('settings.users.actions')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((key) => (
-                  <tr key={key.id}>
-                    <th scope="row">{key.name}</th>
-                    <td>{roleLabel(t, key.role)}</td>
-                    <td>
-                      <code class="code">{key.prefix}</code>
-                    </td>
-                    <td>{formatTime(iso(key.createdAt))}</td>
-                    <td>
-                      {key.lastUsedAt === null ? t('settings.keys.never') : formatTime(iso(key.lastUsedAt))}
-                    </td>
-                    <td>
-                      {key.revokedAt === null ? (
-                        <StatusBadge status="active" label={t('settings.keys.active')} />
-                      ) : (
-                        <StatusBadge
-                          status="revoked"
-                          label={t('settings.keys.revoked', { time: formatTime(iso(key.revokedAt)) })}
-                        />
-                      )}
-                    </td>
-                    <td>
-                      {key.revokedAt !== null ? null : confirming === key.id ? (
-                        <div class="confirm">
-                          <span>{t('settings.keys.confirmRevoke', { name: key.name })}</span>
-                          <button type="button" class="primary" onClick={() => revoke(key)}>
-                            {t('settings.keys.confirmRevokeButton')}
-                          </button>
-                          <button type="button" onClick={() => setConfirming(undefined)}>
-                            {t('settings.cancel')}
-                          </button>
-                        </div>
-                      ) : (
-                        <button type="button" onClick={() => setConfirming(key.id)}>
-                          {t('settings.keys.revoke')}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="keys"
+            labelledBy="keys-title"
+            columns={[
+              t('settings.keys.name'),
+              t('settings.keys.role'),
+              t('settings.keys.prefix'),
+              t('settings.keys.created'),
+              t('settings.keys.lastUsed'),
+              t('settings.keys.state'),
+              t('settings.users.actions'),
+            ]}
+            rows={data.items}
+            row={(key) => (
+              <tr key={key.id}>
+                <th scope="row">{key.name}</th>
+                <td>{roleLabel(t, key.role)}</td>
+                <td>
+                  <code class="code">{key.prefix}</code>
+                </td>
+                <td>{formatTime(iso(key.createdAt))}</td>
+                <td>
+                  {key.lastUsedAt === null ? t('settings.keys.never') : formatTime(iso(key.lastUsedAt))}
+                </td>
+                <td>
+                  {key.revokedAt === null ? (
+                    <StatusBadge status="active" label={t('settings.keys.active')} />
+                  ) : (
+                    <StatusBadge
+                      status="revoked"
+                      label={t('settings.keys.revoked', { time: formatTime(iso(key.revokedAt)) })}
+                    />
+                  )}
+                </td>
+                <td>
+                  {key.revokedAt !== null ? null : confirming === key.id ? (
+                    <div class="confirm">
+                      <span>{t('settings.keys.confirmRevoke', { name: key.name })}</span>
+                      <button type="button" class="primary" onClick={() => revoke(key)}>
+                        {t('settings.keys.confirmRevokeButton')}
+                      </button>
+                      <button type="button" onClick={() => setConfirming(undefined)}>
+                        {t('settings.cancel')}
+                      </button>
+                    </div>
+                  ) : (
+                    <button type="button" onClick={() => setConfirming(key.id)}>
+                      {t('settings.keys.revoke')}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       <NewKey onCreated={loaded.reload} />

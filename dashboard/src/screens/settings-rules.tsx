@@ -1,9 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Facts, LoadedView, useLoad } from '../common.js';
+import { ErrorNote, Facts, Field, fieldsOf, LoadedView, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { useRoleAtLeast } from '../session.js';
-import { FieldError, fieldProblems, problemsOf } from './ops-parts.js';
 
 /** `GET /api/rules/settings`: what applies to every inbound message, whatever rule matched. */
 export interface RuleSettings {
@@ -118,33 +117,23 @@ function RuleSettingsForm({ settings, onSaved }: { settings: RuleSettings; onSav
     }
   };
 
-  const problems = fieldProblems(failure);
-  const described = (id: string, field: string) => {
-    const messages = problemsOf(problems, field);
-    return {
-      messages,
-      attrs: {
-        id,
-        'aria-invalid': messages.length ? ('true' as const) : undefined,
-        'aria-describedby': messages.length ? `${id}-error` : undefined,
-      },
-    };
-  };
+  const described = fieldsOf(failure);
   const allow = described('rules-allowlist', 'senderAllowlist');
   const tz = described('rules-timezone', 'timeZone');
   const acts = described('rules-actions', 'defaultActions');
 
   return (
     <form class="card report-form" onSubmit={submit} aria-label={t('settings.rules.title')} noValidate>
-      <label for="rules-when">{t('settings.rules.defaultWhen')}</label>
-      <select
-        id="rules-when"
-        value={when}
-        onChange={(e) => setWhen(e.currentTarget.value as RuleSettings['defaultWhen'])}
-      >
-        <option value="unmatched">{t('settings.rules.when.unmatched')}</option>
-        <option value="not_stopped">{t('settings.rules.when.not_stopped')}</option>
-      </select>
+      <Field label={t('settings.rules.defaultWhen')} id="rules-when">
+        <select
+          id="rules-when"
+          value={when}
+          onChange={(e) => setWhen(e.currentTarget.value as RuleSettings['defaultWhen'])}
+        >
+          <option value="unmatched">{t('settings.rules.when.unmatched')}</option>
+          <option value="not_stopped">{t('settings.rules.when.not_stopped')}</option>
+        </select>
+      </Field>
       <label class="check">
         <input type="checkbox" checked={skip} onChange={(e) => setSkip(e.currentTarget.checked)} />{' '}
         {t('settings.rules.skipReplies')}
@@ -153,26 +142,31 @@ function RuleSettingsForm({ settings, onSaved }: { settings: RuleSettings; onSav
         <input type="checkbox" checked={dedupe} onChange={(e) => setDedupe(e.currentTarget.checked)} />{' '}
         {t('settings.rules.dedupe')}
       </label>
-      <label for="rules-allowlist">{t('settings.rules.allowlistField')}</label>
-      <textarea
-        {...allow.attrs}
-        class="data-field short"
-        value={allowlist}
-        onInput={(e) => setAllowlist(e.currentTarget.value)}
-      />
-      <FieldError id="rules-allowlist" messages={allow.messages} />
-      <label for="rules-timezone">{t('settings.rules.timeZone')}</label>
-      <input {...tz.attrs} spellcheck={false} value={zone} onInput={(e) => setZone(e.currentTarget.value)} />
-      <FieldError id="rules-timezone" messages={tz.messages} />
-      <label for="rules-actions">{t('settings.rules.defaultActionsField')}</label>
-      <textarea
-        {...acts.attrs}
-        class="data-field"
-        spellcheck={false}
-        value={actions}
-        onInput={(e) => setActions(e.currentTarget.value)}
-      />
-      <FieldError id="rules-actions" messages={acts.messages} />
+      <Field label={t('settings.rules.allowlistField')} field={allow}>
+        <textarea
+          {...allow.attrs}
+          class="data-field short"
+          value={allowlist}
+          onInput={(e) => setAllowlist(e.currentTarget.value)}
+        />
+      </Field>
+      <Field label={t('settings.rules.timeZone')} field={tz}>
+        <input
+          {...tz.attrs}
+          spellcheck={false}
+          value={zone}
+          onInput={(e) => setZone(e.currentTarget.value)}
+        />
+      </Field>
+      <Field label={t('settings.rules.defaultActionsField')} field={acts}>
+        <textarea
+          {...acts.attrs}
+          class="data-field"
+          spellcheck={false}
+          value={actions}
+          onInput={(e) => setActions(e.currentTarget.value)}
+        />
+      </Field>
       {failure ? <ErrorNote error={failure} /> : null}
       {saved ? (
         <p class="note" role="status">

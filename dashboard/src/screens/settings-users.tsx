@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, LoadedView, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, Field, LoadedView, StatusBadge, useLoad } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { useSession } from '../session.js';
 import { iso, ROLES, roleLabel } from './settings-parts.js';
@@ -56,89 +56,83 @@ export function Users() {
       ) : null}
       <LoadedView loaded={loaded}>
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="users" aria-labelledby="users-title">
-              <thead>
-                <tr>
-                  <th scope="col">{t('settings.users.name')}</th>
-                  <th scope="col">{t('settings.users.email')}</th>
-                  <th scope="col">{t('settings.users.role')}</th>
-                  <th scope="col">{t('settings.users.state')}</th>
-                  <th scope="col">{t('settings.users.signIn')}</th>
-                  <th scope="col">{t('settings.users.created')}</th>
-                  <th scope="col">{t('settings.users.actions')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((user) => {
-                  const state = user.disabledAt === null ? 'active' : 'disabled';
-                  return (
-                    <tr key={user.id} data-email={user.email}>
-                      <th scope="row">
-                        {user.name}
-                        {user.id === session.user.id ? ` ${t('settings.users.you')}` : ''}
-                      </th>
-                      <td>{user.email}</td>
-                      <td>
-                        <select
-                          aria-label={t('settings.users.roleOf', { email: user.email })}
-                          value={user.role}
-                          onChange={(e) => patch(user, { role: e.currentTarget.value })}
+          <DataTable
+            testid="users"
+            labelledBy="users-title"
+            columns={[
+              t('settings.users.name'),
+              t('settings.users.email'),
+              t('settings.users.role'),
+              t('settings.users.state'),
+              t('settings.users.signIn'),
+              t('settings.users.created'),
+              t('settings.users.actions'),
+            ]}
+            rows={data.items}
+            row={(user) => {
+              const state = user.disabledAt === null ? 'active' : 'disabled';
+              return (
+                <tr key={user.id} data-email={user.email}>
+                  <th scope="row">
+                    {user.name}
+                    {user.id === session.user.id ? ` ${t('settings.users.you')}` : ''}
+                  </th>
+                  <td>{user.email}</td>
+                  <td>
+                    <select
+                      aria-label={t('settings.users.roleOf', { email: user.email })}
+                      value={user.role}
+                      onChange={(e) => patch(user, { role: e.currentTarget.value })}
+                    >
+                      {ROLES.map((role) => (
+                        <option key={role} value={role}>
+                          {roleLabel(t, role)}
+                        </option>
+                      ))}
+                    </select>
+                  </td>
+                  <td>
+                    <StatusBadge status={state} label={t(`settings.users.${state}`)} />
+                  </td>
+                  <td>
+                    {user.hasPassword ? t('settings.users.withPassword') : t('settings.users.withLink')}
+                  </td>
+                  <td>{formatTime(iso(user.createdAt))}</td>
+                  <td>
+                    {confirming === user.id ? (
+                      <div class="confirm">
+                        <span>{t('settings.users.confirmDelete', { email: user.email })}</span>
+                        <button
+                          type="button"
+                          class="primary"
+                          onClick={() =>
+                            change(
+                              () => call('DELETE', `/api/users/${encodeURIComponent(user.id)}`),
+                              t('settings.users.deleted', { email: user.email }),
+                            )
+                          }
                         >
-                          {ROLES.map((role) => (
-                            <option key={role} value={role}>
-                              {roleLabel(t, role)}
-                            </option>
-                          ))}
-                        </select>
-                      </td>
-                      <td>
-                        <StatusBadge status={state} label={t(`settings.users.${state}`)} />
-                      </td>
-                      <td>
-                        {user.hasPassword ? t('settings.users.withPassword') : t('settings.users.withLink')}
-                      </td>
-                      <td>{formatTime(iso(user.createdAt))}</td>
-                      <td>
-                        {confirming === user.id ? (
-                          <div class="confirm">
-                            <span>{t('settings.users.confirmDelete', { email: user.email })}</span>
-                            <button
-                              type="button"
-                              class="primary"
-                              onClick={() =>
-                                change(
-                                  () => call('DELETE', `/api/users/${encodeURIComponent(user.id)}`),
-                                  t('settings.users.deleted', { email: user.email }),
-                                )
-                              }
-                            >
-                              {t('settings.users.confirmDeleteButton')}
-                            </button>
-                            <button type="button" onClick={() => setConfirming(undefined)}>
-                              {t('settings.cancel')}
-                            </button>
-                          </div>
-                        ) : (
-                          <div class="row-actions">
-                            <button
-                              type="button"
-                              onClick={() => patch(user, { disabled: state === 'active' })}
-                            >
-                              {state === 'active' ? t('settings.users.disable') : t('settings.users.enable')}
-                            </button>
-                            <button type="button" onClick={() => setConfirming(user.id)}>
-                              {t('settings.users.delete')}
-                            </button>
-                          </div>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+                          {t('settings.users.confirmDeleteButton')}
+                        </button>
+                        <button type="button" onClick={() => setConfirming(undefined)}>
+                          {t('settings.cancel')}
+                        </button>
+                      </div>
+                    ) : (
+                      <div class="row-actions">
+                        <button type="button" onClick={() => patch(user, { disabled: state === 'active' })}>
+                          {state === 'active' ? t('settings.users.disable') : t('settings.users.enable')}
+                        </button>
+                        <button type="button" onClick={() => setConfirming(user.id)}>
+                          {t('settings.users.delete')}
+                        </button>
+                      </div>
+                    )}
+                  </td>
+                </tr>
+              );
+            }}
+          />
         )}
       </LoadedView>
       <NewUser onCreated={loaded.reload} />
@@ -180,43 +174,47 @@ function NewUser({ onCreated }: { onCreated: () => void }) {
   return (
     <form class="card settings-form" onSubmit={submit} aria-labelledby="new-user-title">
       <h2 id="new-user-title">{t('settings.users.create')}</h2>
-      <label for="new-user-email">{t('settings.users.email')}</label>
-      <input
-        id="new-user-email"
-        type="email"
-        autocomplete="off"
-        required
-        value={email}
-        onInput={(e) => setEmail(e.currentTarget.value)}
-      />
-      <label for="new-user-name">{t('settings.users.name')}</label>
-      <input
-        id="new-user-name"
-        autocomplete="off"
-        required
-        value={name}
-        onInput={(e) => setName(e.currentTarget.value)}
-      />
-      <label for="new-user-role">{t('settings.users.role')}</label>
-      <select id="new-user-role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
-        {ROLES.map((r) => (
-          <option key={r} value={r}>
-            {roleLabel(t, r)}
-          </option>
-        ))}
-      </select>
-      <label for="new-user-password">{t('settings.users.password')}</label>
-      <input
-        id="new-user-password"
-        type="password"
-        autocomplete="new-password"
-        aria-describedby="new-user-password-help"
-        value={password}
-        onInput={(e) => setPassword(e.currentTarget.value)}
-      />
-      <p id="new-user-password-help" class="muted help">
-        {t('settings.users.passwordHelp')}
-      </p>
+      <Field label={t('settings.users.email')} id="new-user-email">
+        <input
+          id="new-user-email"
+          type="email"
+          autocomplete="off"
+          required
+          value={email}
+          onInput={(e) => setEmail(e.currentTarget.value)}
+        />
+      </Field>
+      <Field label={t('settings.users.name')} id="new-user-name">
+        <input
+          id="new-user-name"
+          autocomplete="off"
+          required
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+        />
+      </Field>
+      <Field label={t('settings.users.role')} id="new-user-role">
+        <select id="new-user-role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {roleLabel(t, r)}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label={t('settings.users.password')} id="new-user-password">
+        <input
+          id="new-user-password"
+          type="password"
+          autocomplete="new-password"
+          aria-describedby="new-user-password-help"
+          value={password}
+          onInput={(e) => setPassword(e.currentTarget.value)}
+        />
+        <p id="new-user-password-help" class="muted help">
+          {t('settings.users.passwordHelp')}
+        </p>
+      </Field>
       {failure ? <ErrorNote error={failure} /> : null}
       {created ? (
         <p class="note" role="status">

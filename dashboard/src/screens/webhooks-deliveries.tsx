@@ -1,6 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Facts, FilterBar, LoadedView, Pager, Screen, StatusBadge, useLoad } from '../common.js';
+import {
+  DataTable,
+  ErrorNote,
+  Facts,
+  FilterBar,
+  LoadedView,
+  Pager,
+  Screen,
+  StatusBadge,
+  useLoad,
+} from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
@@ -113,35 +123,31 @@ export function Deliveries({ route }: { route: Route }) {
         empty={t('webhooks.delivery.none')}
       >
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="deliveries">
-              <thead>
-                <tr>
-                  <th scope="col">{t('webhooks.delivery.event')}</th>
-                  <th scope="col">{t('webhooks.delivery.endpoint')}</th>
-                  <th scope="col">{t('webhooks.delivery.status')}</th>
-                  <th scope="col">{t('webhooks.delivery.attempts')}</th>
-                  <th scope="col">{t('webhooks.delivery.created')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.deliveries.map((d) => (
-                  <tr key={d.id}>
-                    <td>
-                      <a href={href(`/webhooks/deliveries/${d.id}`)}>{d.eventType}</a>
-                    </td>
-                    <td>{names.get(d.endpointId) ?? d.endpointId}</td>
-                    <td>
-                      <DeliveryStatus status={d.status} />{' '}
-                      {d.lastStatusCode !== null ? <code class="code">{d.lastStatusCode}</code> : null}
-                    </td>
-                    <td>{d.attemptCount}</td>
-                    <td>{formatTime(d.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="deliveries"
+            columns={[
+              t('webhooks.delivery.event'),
+              t('webhooks.delivery.endpoint'),
+              t('webhooks.delivery.status'),
+              t('webhooks.delivery.attempts'),
+              t('webhooks.delivery.created'),
+            ]}
+            rows={data.deliveries}
+            row={(d) => (
+              <tr key={d.id}>
+                <td>
+                  <a href={href(`/webhooks/deliveries/${d.id}`)}>{d.eventType}</a>
+                </td>
+                <td>{names.get(d.endpointId) ?? d.endpointId}</td>
+                <td>
+                  <DeliveryStatus status={d.status} />{' '}
+                  {d.lastStatusCode !== null ? <code class="code">{d.lastStatusCode}</code> : null}
+                </td>
+                <td>{d.attemptCount}</td>
+                <td>{formatTime(d.createdAt)}</td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       <Pager
@@ -245,42 +251,38 @@ function AttemptList({ attempts }: { attempts: DeliveryAttempt[] }) {
   const { t, formatTime } = useI18n();
   if (attempts.length === 0) return <p class="muted">{t('app.none')}</p>;
   return (
-    <div class="table-wrap">
-      <table data-testid="delivery-attempts">
-        <thead>
-          <tr>
-            <th scope="col">{t('webhooks.attempt.number')}</th>
-            <th scope="col">{t('webhooks.attempt.outcome')}</th>
-            <th scope="col">{t('webhooks.attempt.status')}</th>
-            <th scope="col">{t('webhooks.attempt.time')}</th>
-            <th scope="col">{t('webhooks.attempt.latency')}</th>
-            <th scope="col">{t('webhooks.attempt.error')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {attempts.map((a) => (
-            <tr key={a.number}>
-              <td>{a.number}</td>
-              <td>
-                <StatusBadge status={a.outcome} label={t(`webhooks.attempt.${a.outcome}` as MessageKey)} />
-              </td>
-              <td>{a.statusCode ?? ''}</td>
-              <td>{formatTime(a.startedAt)}</td>
-              <td>{a.latencyMs === null ? '' : `${a.latencyMs} ms`}</td>
-              <td>
-                {a.errorCode ? <code class="code">{a.errorCode}</code> : null}
-                {a.errorMessage ?? ''}
-                {a.responseBody ? (
-                  <details>
-                    <summary>{t('webhooks.responseBody')}</summary>
-                    <pre class="ops-pre">{a.responseBody}</pre>
-                  </details>
-                ) : null}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      testid="delivery-attempts"
+      columns={[
+        t('webhooks.attempt.number'),
+        t('webhooks.attempt.outcome'),
+        t('webhooks.attempt.status'),
+        t('webhooks.attempt.time'),
+        t('webhooks.attempt.latency'),
+        t('webhooks.attempt.error'),
+      ]}
+      rows={attempts}
+      row={(a) => (
+        <tr key={a.number}>
+          <td>{a.number}</td>
+          <td>
+            <StatusBadge status={a.outcome} label={t(`webhooks.attempt.${a.outcome}` as MessageKey)} />
+          </td>
+          <td>{a.statusCode ?? ''}</td>
+          <td>{formatTime(a.startedAt)}</td>
+          <td>{a.latencyMs === null ? '' : `${a.latencyMs} ms`}</td>
+          <td>
+            {a.errorCode ? <code class="code">{a.errorCode}</code> : null}
+            {a.errorMessage ?? ''}
+            {a.responseBody ? (
+              <details>
+                <summary>{t('webhooks.responseBody')}</summary>
+                <pre class="ops-pre">{a.responseBody}</pre>
+              </details>
+            ) : null}
+          </td>
+        </tr>
+      )}
+    />
   );
 }

@@ -1,9 +1,8 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
-import { ErrorNote } from '../common.js';
+import { ErrorNote, Field, fieldsOf } from '../common.js';
 import { useI18n } from '../i18n/index.js';
 import { href } from '../router.js';
-import { FieldError, fieldProblems, problemsOf } from './ops-parts.js';
 import type { Endpoint } from './webhooks.js';
 
 /**
@@ -20,7 +19,6 @@ export function EndpointForm({ endpoint, onSaved }: { endpoint?: Endpoint; onSav
   const [error, setError] = useState<unknown>();
   const [created, setCreated] = useState<Endpoint>();
   const [saved, setSaved] = useState(false);
-  const problems = fieldProblems(error);
   const prefix = endpoint ? 'endpoint-edit' : 'endpoint';
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -54,66 +52,53 @@ export function EndpointForm({ endpoint, onSaved }: { endpoint?: Endpoint; onSav
       setBusy(false);
     }
   };
-  const field = (id: string, key: string) => {
-    const messages = problemsOf(problems, key);
-    return {
-      messages,
-      attrs: {
-        'aria-invalid': messages.length > 0 ? true : undefined,
-        'aria-describedby': messages.length > 0 ? `${prefix}-${id}-error` : undefined,
-      },
-    };
-  };
+  const field = fieldsOf(error);
   const f = {
-    name: field('name', 'name'),
-    url: field('url', 'url'),
-    events: field('events', 'eventTypes'),
-    description: field('description', 'description'),
+    name: field(`${prefix}-name`, 'name'),
+    url: field(`${prefix}-url`, 'url'),
+    events: field(`${prefix}-events`, 'eventTypes'),
+    description: field(`${prefix}-description`, 'description'),
   };
   const titleId = `${prefix}-form-title`;
   return (
     <form class="card" onSubmit={submit} aria-labelledby={titleId}>
       <h2 id={titleId}>{endpoint ? t('webhooks.edit.title') : t('webhooks.create.title')}</h2>
       <div class="ops-form">
-        <label for={`${prefix}-name`}>{t('webhooks.name')}</label>
-        <input
-          id={`${prefix}-name`}
-          required
-          maxLength={100}
-          value={name}
-          onInput={(e) => setName(e.currentTarget.value)}
-          {...f.name.attrs}
-        />
-        <FieldError id={`${prefix}-name`} messages={f.name.messages} />
-        <label for={`${prefix}-url`}>{t('webhooks.url')}</label>
-        <input
-          id={`${prefix}-url`}
-          required
-          inputMode="url"
-          placeholder="https://example.org/hooks/facteur"
-          value={url}
-          onInput={(e) => setUrl(e.currentTarget.value)}
-          {...f.url.attrs}
-        />
-        <FieldError id={`${prefix}-url`} messages={f.url.messages} />
-        <label for={`${prefix}-events`}>{t('webhooks.events')}</label>
-        <input
-          id={`${prefix}-events`}
-          placeholder="inbound.email, invoice.*"
-          value={events}
-          onInput={(e) => setEvents(e.currentTarget.value)}
-          {...f.events.attrs}
-        />
-        <FieldError id={`${prefix}-events`} messages={f.events.messages} />
-        <label for={`${prefix}-description`}>{t('webhooks.description')}</label>
-        <input
-          id={`${prefix}-description`}
-          maxLength={500}
-          value={description}
-          onInput={(e) => setDescription(e.currentTarget.value)}
-          {...f.description.attrs}
-        />
-        <FieldError id={`${prefix}-description`} messages={f.description.messages} />
+        <Field label={t('webhooks.name')} field={f.name}>
+          <input
+            {...f.name.attrs}
+            required
+            maxLength={100}
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
+        </Field>
+        <Field label={t('webhooks.url')} field={f.url}>
+          <input
+            {...f.url.attrs}
+            required
+            inputMode="url"
+            placeholder="https://example.org/hooks/facteur"
+            value={url}
+            onInput={(e) => setUrl(e.currentTarget.value)}
+          />
+        </Field>
+        <Field label={t('webhooks.events')} field={f.events}>
+          <input
+            {...f.events.attrs}
+            placeholder="inbound.email, invoice.*"
+            value={events}
+            onInput={(e) => setEvents(e.currentTarget.value)}
+          />
+        </Field>
+        <Field label={t('webhooks.description')} field={f.description}>
+          <input
+            {...f.description.attrs}
+            maxLength={500}
+            value={description}
+            onInput={(e) => setDescription(e.currentTarget.value)}
+          />
+        </Field>
       </div>
       <p class="muted">{endpoint ? t('webhooks.edit.hint') : t('webhooks.create.hint')}</p>
       {error ? <ErrorNote error={error} /> : null}
@@ -138,13 +123,13 @@ export function EndpointForm({ endpoint, onSaved }: { endpoint?: Endpoint; onSav
   );
 }
 
-/** A full secret, shown this once. */
-export function SecretOnce({ secret }: { secret: string }) {
+/** A full secret, shown this once; `hint` replaces the signing secret's wording. */
+export function SecretOnce({ secret, hint }: { secret: string; hint?: string }) {
   const { t } = useI18n();
   return (
     <>
       <p>
-        <strong>{t('webhooks.secret.once')}</strong>
+        <strong>{hint ?? t('webhooks.secret.once')}</strong>
       </p>
       <p>
         <code class="code ops-secret" data-testid="new-secret">

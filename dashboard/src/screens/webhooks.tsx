@@ -1,7 +1,7 @@
 import '../operations.css';
 import { useState } from 'preact/hooks';
 import { call, get } from '../api.js';
-import { ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
+import { DataTable, ErrorNote, Facts, LoadedView, Screen, StatusBadge, useLoad } from '../common.js';
 import { type MessageKey, useI18n } from '../i18n/index.js';
 import { href, navigate, type Route } from '../router.js';
 import { useRoleAtLeast } from '../session.js';
@@ -77,35 +77,26 @@ function Endpoints() {
         empty={t('webhooks.noEndpoints')}
       >
         {(data) => (
-          <div class="table-wrap">
-            <table data-testid="endpoints">
-              <thead>
-                <tr>
-                  <th scope="col">{t('webhooks.name')}</th>
-                  <th scope="col">{t('webhooks.url')}</th>
-                  <th scope="col">{t('webhooks.state')}</th>
-                  <th scope="col">{t('webhooks.events')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.endpoints.map((e) => (
-                  <tr key={e.id}>
-                    <td>
-                      <a href={href(`/webhooks/${e.id}`)}>{e.name}</a>
-                      {e.description ? <div class="muted">{e.description}</div> : null}
-                    </td>
-                    <td>
-                      <code class="code ops-secret">{e.url}</code>
-                    </td>
-                    <td>
-                      <EndpointState endpoint={e} />
-                    </td>
-                    <td>{e.eventTypes.join(', ')}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testid="endpoints"
+            columns={[t('webhooks.name'), t('webhooks.url'), t('webhooks.state'), t('webhooks.events')]}
+            rows={data.endpoints}
+            row={(e) => (
+              <tr key={e.id}>
+                <td>
+                  <a href={href(`/webhooks/${e.id}`)}>{e.name}</a>
+                  {e.description ? <div class="muted">{e.description}</div> : null}
+                </td>
+                <td>
+                  <code class="code ops-secret">{e.url}</code>
+                </td>
+                <td>
+                  <EndpointState endpoint={e} />
+                </td>
+                <td>{e.eventTypes.join(', ')}</td>
+              </tr>
+            )}
+          />
         )}
       </LoadedView>
       {canChange ? <EndpointForm onSaved={loaded.reload} /> : null}

@@ -9,3 +9,4 @@ export { acquireLease, LeaseHolder, type LeaseHolderOptions, releaseLease } from
 export { migrateToLatest, migrationsFingerprint, pendingMigrations } from './migrate.js';
 export type { Database } from './schema.js';
 export { type Dialect, type OpenStoreOptions, openStore, type Store, type Tx } from './store.js';
+export { asciiFold, containsText } from './text-search.js';

@@ -2,7 +2,7 @@
 export const en = {
   'reports.title': 'Reports',
   'reports.intro':
-    'Scheduled emails built from data. Define them through the API (docs/reports.md); watch, preview, run, edit and pause them here.',
+    'Scheduled emails built from data. Define them here or through the API (docs/reports.md); watch, preview, run, edit and pause them here.',
   'reports.name': 'Name',
   'reports.schedule': 'Schedule',
   'reports.onTrigger': 'on trigger only',
@@ -17,7 +17,7 @@ export const en = {
   'reports.subject': 'Subject',
   'reports.description': 'Description',
   'reports.deadline': 'Deadline',
-  'reports.empty': 'No report yet. Create one with POST /api/reports (see docs/reports.md).',
+  'reports.empty': 'No report yet. Create one with New report or POST /api/reports (see docs/reports.md).',
   'reports.pause': 'Pause',
   'reports.resume': 'Resume',
   'reports.pausedNote': 'The report is paused: its schedule does not fire (a trigger still runs it).',
@@ -107,12 +107,38 @@ export const en = {
   'reports.edit.save': 'Save the changes',
   'reports.edit.cancel': 'Cancel',
   'reports.edit.saved': 'The report was saved; a new schedule applies at once.',
+  'reports.new': 'New report',
+  'reports.new.title': 'New report',
+  'reports.new.formTitle': 'Define the report',
+  'reports.new.viewer': 'Your role can read reports but not create them.',
+  'reports.new.name': 'Name (letters, digits, spaces, dots, dashes)',
+  'reports.new.description': 'Description (optional)',
+  'reports.new.templatesHelp':
+    'The templates see the data as data (Liquid, e.g. {{ data.count }}); a text or an HTML template is needed.',
+  'reports.new.source': 'Data source',
+  'reports.new.source.none': 'none (templates only)',
+  'reports.new.source.push': 'push (data sent with each trigger)',
+  'reports.new.source.http': 'http (fetched from a URL answering JSON)',
+  'reports.new.sourceHelp.none': 'The templates get no data.',
+  'reports.new.sourceHelp.push':
+    'Each trigger sends the data (POST /api/reports/<id>/runs with data); a push report cannot have a schedule.',
+  'reports.new.sourceHelp.http': 'Each run fetches the URL; Facteur must be allowed to reach it.',
+  'reports.new.sqlHelp':
+    'A SQL source (PostgreSQL or SQLite query) is defined through the API: see docs/reports.md, “Data sources”.',
+  'reports.new.url': 'Data URL',
+  'reports.new.bearer': 'Bearer token (optional, kept encrypted)',
+  'reports.new.timeout': 'Fetch timeout (e.g. 10s)',
+  'reports.new.create': 'Create the report',
+  'reports.new.created': 'The report was created.',
+  'reports.new.tokenOnce': 'Copy its trigger token now: it is shown this once.',
+  'reports.new.tokenHelp':
+    'Send it as X-Report-Token to POST /api/reports/<id>/runs to trigger this report without an API key.',
 } as const;
 
 export const fr: Record<keyof typeof en, string> = {
   'reports.title': 'Rapports',
   'reports.intro':
-    'Des e-mails programmés, construits à partir de données. Définissez-les par l’API (docs/reports.md) ; suivez-les, prévisualisez-les, lancez-les, modifiez-les et mettez-les en pause ici.',
+    'Des e-mails programmés, construits à partir de données. Définissez-les ici ou par l’API (docs/reports.md) ; suivez-les, prévisualisez-les, lancez-les, modifiez-les et mettez-les en pause ici.',
   'reports.name': 'Nom',
   'reports.schedule': 'Programmation',
   'reports.onTrigger': 'sur déclenchement seulement',
@@ -127,7 +153,8 @@ export const fr: Record<keyof typeof en, string> = {
   'reports.subject': 'Objet',
   'reports.description': 'Description',
   'reports.deadline': 'Délai maximal',
-  'reports.empty': 'Aucun rapport pour l’instant. Créez-en un avec POST /api/reports (voir docs/reports.md).',
+  'reports.empty':
+    'Aucun rapport pour l’instant. Créez-en un avec Nouveau rapport ou POST /api/reports (voir docs/reports.md).',
   'reports.pause': 'Mettre en pause',
   'reports.resume': 'Reprendre',
   'reports.pausedNote':
@@ -222,4 +249,30 @@ export const fr: Record<keyof typeof en, string> = {
   'reports.edit.save': 'Enregistrer les modifications',
   'reports.edit.cancel': 'Annuler',
   'reports.edit.saved': 'Le rapport est enregistré ; une nouvelle programmation s’applique aussitôt.',
+  'reports.new': 'Nouveau rapport',
+  'reports.new.title': 'Nouveau rapport',
+  'reports.new.formTitle': 'Définir le rapport',
+  'reports.new.viewer': 'Votre rôle permet de lire les rapports, pas d’en créer.',
+  'reports.new.name': 'Nom (lettres, chiffres, espaces, points, tirets)',
+  'reports.new.description': 'Description (facultative)',
+  'reports.new.templatesHelp':
+    'Les modèles voient les données sous le nom data (Liquid, par ex. {{ data.count }}) ; il faut un modèle texte ou HTML.',
+  'reports.new.source': 'Source des données',
+  'reports.new.source.none': 'aucune (modèles seuls)',
+  'reports.new.source.push': 'push (données envoyées à chaque déclenchement)',
+  'reports.new.source.http': 'http (lues à une URL qui répond en JSON)',
+  'reports.new.sourceHelp.none': 'Les modèles ne reçoivent aucune donnée.',
+  'reports.new.sourceHelp.push':
+    'Chaque déclenchement envoie les données (POST /api/reports/<id>/runs avec data) ; un rapport push ne peut pas être programmé.',
+  'reports.new.sourceHelp.http': 'Chaque exécution lit l’URL ; Facteur doit être autorisé à la joindre.',
+  'reports.new.sqlHelp':
+    'Une source SQL (requête PostgreSQL ou SQLite) se définit par l’API : voir docs/reports.md, « Data sources ».',
+  'reports.new.url': 'URL des données',
+  'reports.new.bearer': 'Jeton Bearer (facultatif, conservé chiffré)',
+  'reports.new.timeout': 'Délai de lecture (par ex. 10s)',
+  'reports.new.create': 'Créer le rapport',
+  'reports.new.created': 'Le rapport est créé.',
+  'reports.new.tokenOnce': 'Copiez son jeton de déclenchement maintenant : il n’est affiché qu’une fois.',
+  'reports.new.tokenHelp':
+    'Envoyez-le en X-Report-Token à POST /api/reports/<id>/runs pour déclencher ce rapport sans clé d’API.',
 };
