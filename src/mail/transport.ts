@@ -1,12 +1,11 @@
 import nodemailer, { type Transporter } from 'nodemailer';
-import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Clock } from '../core/clock.js';
 import type { SmtpServerConfig } from '../core/config/index.js';
-import { parseMailbox } from '../core/email-address.js';
 import { AppError } from '../core/errors.js';
 import type { ObserveDependency } from '../core/observability/dependencies.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
+import { composeMime, envelopeOf } from './mime.js';
 import { classifySmtpFailure, isConnectivityFailure, replyCodeOf, type SmtpFailure } from './model.js';
 import { TransportState } from './transport-state.js';
 
@@ -175,9 +174,8 @@ export class SmtpTransport implements MailTransport {
     try {
       const info = await Promise.race([
         this.transporter.sendMail({
-          ...mimeFields(message),
-          bcc: message.bcc.length > 0 ? message.bcc : undefined,
-          ...(envelopeTo ? { envelope: { from: envelopeSender(message.from), to: envelopeTo } } : {}),
+          envelope: { ...envelopeOf(message, envelopeTo) },
+          raw: composeMime(message, new Date(startedAt)),
         }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
@@ -246,42 +244,6 @@ export class SmtpTransport implements MailTransport {
   close(): void {
     this.transporter.close();
   }
-}
-
-/**
- * The nodemailer fields of a message: the same for the SMTP pool and for the raw MIME the SES
- * transport composes, so headers, Message-ID and files do not depend on the transport. Bcc is
- * left out: it belongs to the envelope, never to the MIME.
- */
-export function mimeFields(message: OutboundMessage): Mail.Options {
-  return {
-    from: message.from,
-    to: message.to,
-    cc: message.cc.length > 0 ? message.cc : undefined,
-    replyTo: message.replyTo,
-    subject: message.subject,
-    text: message.text,
-    html: message.html,
-    headers: message.headers,
-    messageId: message.messageId,
-    ...(message.attachments && message.attachments.length > 0
-      ? {
-          attachments: message.attachments.map((a) => ({
-            filename: a.filename,
-            contentType: a.contentType,
-            content: a.content,
-            encoding: 'base64',
-          })),
-        }
-      : {}),
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  };
-}
-
-function envelopeSender(from: string): string {
-  const parsed = parseMailbox(from);
-  return 'address' in parsed ? parsed.address : from;
 }
 
 /** nodemailer's per-recipient RCPT errors, as plain facts. */

@@ -1,10 +1,10 @@
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
+import { composeMime } from '../mime.js';
 import type { OutboundMessage } from '../transport.js';
 import { mailgunMultipart, mailgunSendBody } from './mailgun.js';
 import { postmarkEmailBody } from './postmark.js';
 import { bareMediaType, sendgridMailBody } from './sendgrid.js';
-import { composeMime } from './ses.js';
 
 const csv = Buffer.from('a,b\r\n1,é\r\n', 'utf8');
 const message: OutboundMessage = {
@@ -64,7 +64,7 @@ describe('attachments in each provider form', () => {
   });
 
   it('SES: the raw MIME carries the file as a base64 part', async () => {
-    const parsed = await simpleParser(await composeMime(message));
+    const parsed = await simpleParser(composeMime(message, new Date()));
     expect(parsed.attachments).toHaveLength(1);
     expect(parsed.attachments[0]).toMatchObject({ filename: 'r.csv', contentType: 'text/csv' });
     expect(parsed.attachments[0]?.content).toEqual(csv);

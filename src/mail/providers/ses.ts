@@ -1,6 +1,6 @@
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { AppError } from '../../core/errors.js';
-import { mimeFields, type OutboundMessage, type SendResult } from '../transport.js';
+import { composeMime } from '../mime.js';
+import type { OutboundMessage, SendResult } from '../transport.js';
 import { HttpProviderTransport } from './http-transport.js';
 import {
   authError,
@@ -18,21 +18,13 @@ import { amzDate, signRequest } from './sigv4.js';
 
 /**
  * Amazon SES, API v2: `POST /v2/email/outbound-emails` signed with SigV4 (service `ses`), the
- * message as raw MIME built by nodemailer's MailComposer from the same fields as the SMTP path,
- * so headers and Message-ID are the same whichever transport sends. The envelope is given as
+ * message as raw MIME from Facteur's composer (mime.ts), the bytes the SMTP path sends, so
+ * headers and Message-ID are the same whichever transport sends. The envelope is given as
  * `Destination` (Bcc is not in the MIME). Errors name their type in `x-amzn-ErrorType` (or the
  * body's `__type`).
  */
 
 const PROVIDER = 'ses';
-
-/** The raw MIME of a message (attachments included), as SmtpTransport hands it to nodemailer. */
-export function composeMime(message: OutboundMessage): Promise<Buffer> {
-  const composer = new MailComposer(mimeFields(message));
-  return new Promise((resolve, reject) =>
-    composer.compile().build((error, raw) => (error ? reject(error) : resolve(raw))),
-  );
-}
 
 /** The JSON body of SendEmail (v2) with raw content. */
 export function sesSendEmailBody(
@@ -172,7 +164,7 @@ export class SesTransport extends HttpProviderTransport<{
   }
 
   protected async sendRequest(message: OutboundMessage, envelopeTo?: string[]): Promise<ProviderRequest> {
-    const mime = await composeMime(message);
+    const mime = composeMime(message, new Date(this.deps.clock.now()));
     return this.signed(
       'POST',
       '/v2/email/outbound-emails',
