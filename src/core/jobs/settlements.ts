@@ -151,13 +151,19 @@ export class Settlements {
     });
   }
 
-  /** Records pending settlements; one flush runs at a time and loops until nothing is pending. */
+  /**
+   * Records the pending settlements as one batch (one flush at a time); while the database is
+   * unavailable it keeps retrying that batch with what arrives meanwhile.
+   */
   private flush(): Promise<void> {
     this.linger?.cancel();
     this.linger = undefined;
     if (!this.flushPromise) {
       this.flushPromise = this.flushLoop().finally(() => {
         this.flushPromise = undefined;
+        // What finished during the write waits for company like any batch: flushing it at once
+        // wrote batches of one or two jobs, each with its own commit and claim (B1).
+        if (this.pending.length > 0) this.scheduleFlush();
       });
     }
     return this.flushPromise;
@@ -169,10 +175,7 @@ export class Settlements {
       const batch = this.pending;
       this.pending = [];
       const recorded = await this.recordBatch(batch);
-      if (recorded) {
-        retryMs = 0;
-        continue;
-      }
+      if (recorded) return;
       if (this.deps.stopDeadlinePassed()) {
         for (const item of batch) this.complete(item, false);
         continue;
