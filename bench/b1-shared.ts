@@ -10,7 +10,7 @@ export type Variant = 'text' | 'html';
 /** Labels of the variants in rows. */
 export const VARIANT_LABELS: Record<Variant, string> = {
   text: 'text 2 KB',
-  html: 'html 20 KB (pre-rendered in both: the outbox does not template yet; campaigns will)',
+  html: 'html 20 KB (pre-rendered in both: campaigns render into the outbox as they queue)',
 };
 
 /** Sender of every message. */

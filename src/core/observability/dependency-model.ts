@@ -71,6 +71,9 @@ export class RollingWindow {
   private readonly bucketMs: number;
   private readonly perBucket: number;
   private readonly random: () => number;
+  /** The buckets' counts and kept durations summed, kept as samples come and buckets expire. */
+  private readonly totals = new Map<string, number>();
+  private kept = 0;
 
   constructor(private readonly options: RollingWindowOptions) {
     this.bucketMs = Math.max(1, Math.ceil(options.windowMs / BUCKETS));
@@ -89,9 +92,12 @@ export class RollingWindow {
       this.buckets.push(bucket);
     }
     bucket.counts.set(outcome, (bucket.counts.get(outcome) ?? 0) + 1);
+    this.totals.set(outcome, (this.totals.get(outcome) ?? 0) + 1);
     bucket.seen += 1;
-    if (bucket.durations.length < this.perBucket) bucket.durations.push(ms);
-    else {
+    if (bucket.durations.length < this.perBucket) {
+      bucket.durations.push(ms);
+      this.kept++;
+    } else {
       const slot = Math.floor(this.random() * bucket.seen);
       if (slot < this.perBucket) bucket.durations[slot] = ms;
     }
@@ -100,16 +106,16 @@ export class RollingWindow {
   /** Figures of the samples within the window that ends at `now`. */
   figures(now: number): WindowFigures {
     this.expire(now);
+    // From the running totals: a busy dependency is read on every sample (its alert state).
     const byOutcome: Record<string, number> = {};
-    let kept = 0;
-    for (const bucket of this.buckets) {
-      for (const [outcome, count] of bucket.counts) byOutcome[outcome] = (byOutcome[outcome] ?? 0) + count;
-      kept += bucket.durations.length;
+    let samples = 0;
+    for (const [outcome, count] of this.totals) {
+      byOutcome[outcome] = count;
+      samples += count;
     }
-    const samples = Object.values(byOutcome).reduce((n, c) => n + c, 0);
     const failed = samples - (byOutcome.ok ?? 0);
     return {
-      latency: this.latency(now, kept),
+      latency: this.latency(now, this.kept),
       errors: {
         rate: samples === 0 ? null : Math.round((failed / samples) * 10_000) / 10_000,
         failed,
@@ -161,7 +167,15 @@ export class RollingWindow {
     const from = now - this.options.windowMs;
     let drop = 0;
     while (drop < this.buckets.length && (this.buckets[drop] as Bucket).start + this.bucketMs <= from) drop++;
-    if (drop > 0) this.buckets.splice(0, drop);
+    if (drop === 0) return;
+    for (const bucket of this.buckets.splice(0, drop)) {
+      this.kept -= bucket.durations.length;
+      for (const [outcome, count] of bucket.counts) {
+        const left = (this.totals.get(outcome) ?? 0) - count;
+        if (left > 0) this.totals.set(outcome, left);
+        else this.totals.delete(outcome);
+      }
+    }
   }
 }
 
