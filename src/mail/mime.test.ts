@@ -1,6 +1,7 @@
 import { type ParsedMail, simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/support/seeded-random.js';
 import { composeMime, envelopeOf, quotedPrintable } from './mime.js';
 import type { OutboundMessage } from './transport.js';
 
@@ -106,16 +107,6 @@ function expectWellFormed(raw: Buffer): void {
   }
 }
 
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PIECES = [
   'a',
   'Z',
@@ -158,7 +149,7 @@ function text(next: () => number, length: number, lines: boolean): string {
 }
 
 function generated(seed: number): OutboundMessage {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const name = () =>
     text(next, 1 + Math.floor(next() * 30), false)
       .replace(/[<>"\\]/g, '')

@@ -1,0 +1,13 @@
+/**
+ * A small deterministic generator (mulberry32) for generated test cases: the same seed gives
+ * the same sequence in [0, 1), so a failing case can be replayed from the seed it names.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
