@@ -78,13 +78,16 @@ export interface B2RunResult {
   /**
    * Stream messages: receipt - scheduled time, outside crash recoveries (from a kill until every
    * stream message due before the restarted process was ready has been received: the backlog of
-   * the outage drains at the budget's rate, which is the crash's cost, judged by the crash figures).
+   * the outage drains at the budget's rate, which is the crash's cost, judged by the crash figures;
+   * a message due before the kill and not received by then is the crash's too).
    */
   lateness: { p50: number; p99: number; max: number; count: number };
   /** Stream messages due during a crash recovery: their lateness, p50 and max. */
   recoveryLateness: { p50: number; max: number; count: number } | null;
   /** Every stream message, recoveries included: p99. */
   latenessP99All: number;
+  /** The latest stream messages outside recoveries (at most 10, latest first): when due (s into the run) and how late, ms. */
+  latest: Array<{ dueS: number; lateMs: number }>;
   /** Per crash: from the kill until the outage's backlog of stream messages was sent, ms. */
   recoveryMs: number[];
   /** Per crash: first receipt after the restarted process was ready, ms after that (null: none). */
@@ -133,17 +136,25 @@ export function readRun(
     }
     return [c.killedAt, end] as const;
   });
-  const inOutage = (at: number) => outages.some(([from, to]) => at >= from && at <= to);
+  // A message is a crash's: due during its outage, or due before the kill and still not received
+  // then (in flight, or waiting for its token: the restarted process sends it).
+  const inOutage = (due: number, received: number) =>
+    outages.some(([from, to]) => (due >= from && due <= to) || (due < from && received > from));
 
   const late: number[] = [];
   const outageLate: number[] = [];
+  const latest: Array<{ dueS: number; lateMs: number }> = [];
   for (const m of planned) {
     if (m.bulk) continue;
     const at = first.get(m.key);
     if (at === undefined) continue;
     const due = startAt + m.offsetMs;
-    (inOutage(due) ? outageLate : late).push(at - due);
+    const outage = inOutage(due, at);
+    (outage ? outageLate : late).push(at - due);
+    if (!outage) latest.push({ dueS: Math.round(m.offsetMs / 100) / 10, lateMs: Math.round(at - due) });
   }
+  latest.sort((a, b) => b.lateMs - a.lateMs);
+  latest.length = Math.min(latest.length, 10);
   late.sort((a, b) => a - b);
   outageLate.sort((a, b) => a - b);
   const allLate = [...late, ...outageLate].sort((a, b) => a - b);
@@ -211,6 +222,7 @@ export function readRun(
         }
       : null,
     latenessP99All: percentile(allLate, 0.99),
+    latest,
     recoveryMs: outages.map(([from, to]) => to - from),
     restartToSendMs,
     duplicatesPerCrash,

@@ -131,7 +131,10 @@ async function runSystem(
 
 function describe(run: SystemRun): string {
   const r = run.result;
-  return `${run.system}: burst rates ${r.burstRates.map((x) => fmt(x, 1)).join(', ') || 'n/a'} msg/s, max ${r.maxPerSecond}/s and ${fmtInt(r.maxPerHour)}/h, stream lateness p50 ${fmtMs(r.lateness.p50)} p99 ${fmtMs(r.lateness.p99)}, ${fmtInt(r.unique)}/${fmtInt(r.planned)} received, ${r.duplicates} repeats (${r.duplicatesPerCrash.join('+') || 0}), ${r.lost} lost, ${r.heldForNextHour} held for the next hour, sending again ${r.restartToSendMs.map((x) => (x === null ? 'n/a' : fmtMs(x))).join(', ') || 'n/a'} after restart, cpu ${fmt(run.cpuSeconds, 1)} s`;
+  return `${run.system}: burst rates ${r.burstRates.map((x) => fmt(x, 1)).join(', ') || 'n/a'} msg/s, max ${r.maxPerSecond}/s and ${fmtInt(r.maxPerHour)}/h, stream lateness p50 ${fmtMs(r.lateness.p50)} p99 ${fmtMs(r.lateness.p99)}, ${fmtInt(r.unique)}/${fmtInt(r.planned)} received, ${r.duplicates} repeats (${r.duplicatesPerCrash.join('+') || 0}), ${r.lost} lost, ${r.heldForNextHour} held for the next hour, sending again ${r.restartToSendMs.map((x) => (x === null ? 'n/a' : fmtMs(x))).join(', ') || 'n/a'} after restart, cpu ${fmt(run.cpuSeconds, 1)} s; latest stream messages ${r.latest
+    .slice(0, 5)
+    .map((l) => `${fmtMs(l.lateMs)} (due at ${fmt(l.dueS, 1)} s)`)
+    .join(', ')}`;
 }
 
 /** One round: both systems, in alternating order, with the same kill points. */

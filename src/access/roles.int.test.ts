@@ -7,6 +7,7 @@ import { apiKeyRoles } from '../core/db/migrations/0010_api_key_roles.js';
 import { users } from '../core/db/migrations/0011_users.js';
 import { auditLog } from '../core/db/migrations/0012_audit_log.js';
 import { activityIndexes } from '../core/db/migrations/0013_activity_indexes.js';
+import { jobsOwnerIndex } from '../core/db/migrations/0014_jobs_owner_index.js';
 import { silentLogger } from '../core/observability/index.js';
 import { createApiKey, createKeyVerifier, listKeys } from './index.js';
 
@@ -60,6 +61,7 @@ describe.skipIf(skip)(`API key roles${skip ? ` (skipped: ${skip})` : ''}`, () =>
     // Back to the schema before 0010 (the later migrations first), with a key of that time,
     // then migrate again.
     const later = {
+      '0014_jobs_owner_index': jobsOwnerIndex(),
       '0013_activity_indexes': activityIndexes(),
       '0012_audit_log': auditLog(),
       '0011_users': users(),

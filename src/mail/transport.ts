@@ -1,5 +1,3 @@
-import nodemailer, { type Transporter } from 'nodemailer';
-import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { Clock } from '../core/clock.js';
 import type { SmtpServerConfig } from '../core/config/index.js';
 import { AppError } from '../core/errors.js';
@@ -7,12 +5,13 @@ import type { ObserveDependency } from '../core/observability/dependencies.js';
 import type { ComponentHealth, Logger } from '../core/observability/index.js';
 import { composeMime, envelopeOf } from './mime.js';
 import { classifySmtpFailure, isConnectivityFailure, replyCodeOf, type SmtpFailure } from './model.js';
+import { SmtpPool } from './smtp-pool.js';
 import { TransportState } from './transport-state.js';
 
 /**
- * The SMTP adapter: a nodemailer connection pool with explicit connect, greeting, socket and
- * whole-send timeouts, a circuit breaker for an unreachable server, and the translation of
- * nodemailer's errors into AppErrors. Nothing outside this file sees a nodemailer error.
+ * The SMTP adapter: Facteur's connection pool (smtp-pool.ts) with explicit connect, greeting,
+ * socket and whole-send timeouts, a circuit breaker for an unreachable server, and the
+ * translation of the protocol's errors into AppErrors. Nothing outside this file sees one.
  */
 
 /** A message ready to hand to the SMTP server. */
@@ -106,7 +105,7 @@ export interface SmtpTransportOptions {
 export class SmtpTransport implements MailTransport {
   readonly name: string;
   readonly kind = 'smtp';
-  private readonly transporter: Transporter<SMTPPool.SentMessageInfo>;
+  private readonly pool: SmtpPool;
   private readonly state: TransportState;
 
   constructor(
@@ -122,27 +121,20 @@ export class SmtpTransport implements MailTransport {
   ) {
     this.name = options.name;
     const { server } = options;
-    this.transporter = nodemailer.createTransport({
-      pool: true,
+    this.pool = new SmtpPool({
       host: server.host,
       port: server.port,
       secure: server.secure,
       requireTLS: server.requireTls,
       ignoreTLS: server.ignoreTls,
       tls: { rejectUnauthorized: server.tlsVerify, servername: server.host },
-      auth: server.user ? { user: server.user, pass: server.password ?? '' } : undefined,
-      maxConnections: options.poolSize,
+      ...(server.user ? { auth: { user: server.user, pass: server.password ?? '' } } : {}),
+      size: options.poolSize,
       maxMessages: 500,
-      // The pool would silently re-queue a message up to 5 times when a connection closes; the job
-      // engine does retries, so each attempt is one try that is recorded with its outcome.
-      maxRequeues: 0,
       connectionTimeout: options.connectTimeoutMs,
       greetingTimeout: options.greetingTimeoutMs,
       socketTimeout: options.socketTimeoutMs,
-      dnsTimeout: options.connectTimeoutMs,
-      logger: false,
-      debug: false,
-    } as SMTPPool.Options);
+    });
     this.state = new TransportState({
       ...deps,
       name: this.name,
@@ -170,27 +162,15 @@ export class SmtpTransport implements MailTransport {
     const { signal, envelopeTo } = options;
     const startedAt = this.deps.clock.now();
     const measuredFrom = performance.now();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const info = await Promise.race([
-        this.transporter.sendMail({
-          envelope: { ...envelopeOf(message, envelopeTo) },
-          raw: composeMime(message, new Date(startedAt)),
-        }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                Object.assign(
-                  new Error(`no result within ${this.options.sendTimeoutMs} ms (FACTEUR_SMTP_SEND_TIMEOUT)`),
-                  { code: 'ETIMEDOUT' },
-                ),
-              ),
-            this.options.sendTimeoutMs,
-          );
-          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-        }),
-      ]);
+      const info = await this.pool.send(
+        envelopeOf(message, envelopeTo),
+        composeMime(message, new Date(startedAt)),
+        {
+          timeoutMs: this.options.sendTimeoutMs,
+          signal,
+        },
+      );
       this.state.succeeded(measuredFrom);
       const response = String(info.response ?? '');
       this.deps.logger.debug(
@@ -217,8 +197,6 @@ export class SmtpTransport implements MailTransport {
       }
       this.state.failed(error, measuredFrom);
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -226,7 +204,7 @@ export class SmtpTransport implements MailTransport {
   async verify(): Promise<void> {
     const measuredFrom = performance.now();
     try {
-      await this.transporter.verify();
+      await this.pool.verify();
       this.state.succeeded(measuredFrom);
     } catch (thrown) {
       const error = classifySmtpFailure(thrown as SmtpFailure);
@@ -242,7 +220,7 @@ export class SmtpTransport implements MailTransport {
 
   /** Closes the pool. */
   close(): void {
-    this.transporter.close();
+    this.pool.close();
   }
 }
 

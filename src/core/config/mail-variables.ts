@@ -75,7 +75,8 @@ export const MAIL_VARIABLES = {
     unset: '60s',
     form: DURATION_FORM,
     parse: parsePositiveDuration,
-    description: 'Longest time one send attempt may take in total.',
+    description:
+      'Longest time one send attempt may take in total; past it the attempt fails and its SMTP session is closed, so the message cannot go out after it was recorded as failed.',
   }),
   transports: variable<TransportConfig[]>({
     name: 'FACTEUR_TRANSPORTS',

@@ -14,6 +14,7 @@ import { apiKeyRoles } from './migrations/0010_api_key_roles.js';
 import { users } from './migrations/0011_users.js';
 import { auditLog } from './migrations/0012_audit_log.js';
 import { activityIndexes } from './migrations/0013_activity_indexes.js';
+import { jobsOwnerIndex } from './migrations/0014_jobs_owner_index.js';
 import type { Dialect, Store } from './store.js';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -32,6 +33,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0011_users': users(),
     '0012_audit_log': auditLog(),
     '0013_activity_indexes': activityIndexes(),
+    '0014_jobs_owner_index': jobsOwnerIndex(),
   };
 }
 

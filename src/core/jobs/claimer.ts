@@ -1,7 +1,8 @@
 import { type Clock, systemClock, type Timer } from '../clock.js';
-import type { Store } from '../db/index.js';
+import type { Store, Tx } from '../db/index.js';
 import { classifyDatabaseError } from '../db/index.js';
 import type { Logger } from '../observability/logger.js';
+import type { QueueState, RunningJob, SettlementClaim } from './claim-state.js';
 import { keyLimitOf, type QueueDefinition } from './contract.js';
 import { KeySlots } from './key-slots.js';
 import type { JobMetrics } from './metrics.js';
@@ -12,36 +13,6 @@ import { claimJobs, nextRunAt, releaseJobs } from './store.js';
  * Claiming: which queue may take how many due jobs, per queue and per concurrency key, the
  * claims themselves, and the timers that pump a queue when its next job is due.
  */
-
-/** A registered queue and what this process runs of it. */
-export interface QueueState {
-  // biome-ignore lint/suspicious/noExplicitAny: definitions of every payload type live in one map
-  def: QueueDefinition<any>;
-  active: number;
-  slots: KeySlots;
-  pumping: boolean;
-  /** A pump is scheduled for the next turn (finished jobs of one settlement batch share it). */
-  pumpScheduled?: boolean;
-  again: boolean;
-  maybeDue: boolean;
-  dueTimer: Timer | undefined;
-  dueAt: number | undefined;
-  failures: number;
-  /** The next claim after a failed one (real time: it waits for the database, not for work). */
-  retryTimer?: Timer;
-}
-
-/** A job this process runs. */
-export interface RunningJob {
-  job: Job;
-  queue: QueueState;
-  controller: AbortController;
-  claimedAt: number;
-  /** The slot was given back (settled, released or lease lost). */
-  finished: boolean;
-  /** The engine no longer owns the job: its outcome must not be recorded. */
-  lost: boolean;
-}
 
 /** What the claimer needs from the engine. */
 export interface ClaimerDeps {
@@ -147,9 +118,51 @@ export class Claimer {
     });
   }
 
+  /**
+   * Claims, inside a settlement batch's transaction, the jobs that take the slots the batch
+   * frees: their claim commits with the batch (one commit per batch, not two) and they start as
+   * the batch's jobs finish. `freed` counts the batch's jobs per queue. Only for queues without
+   * per-key limits whose own claim is idle and that may have due work; the others pump as usual.
+   * Each claim is added to `claims` before it runs: hand them to `afterSettlementClaim` whether
+   * the transaction commits or not.
+   */
+  async claimInSettlement(
+    tx: Tx,
+    freed: ReadonlyMap<QueueState, number>,
+    claims: SettlementClaim[],
+  ): Promise<void> {
+    if (!this.deps.isRunning()) return;
+    for (const [queue, count] of freed) {
+      const { def } = queue;
+      if (def.keyConcurrency !== undefined || queue.pumping || queue.settlementClaim) continue;
+      if (!queue.maybeDue || queue.failures > 0) continue;
+      const limit = Math.min(this.deps.batchSize, def.concurrency - queue.active + count);
+      if (limit <= 0) continue;
+      queue.settlementClaim = true;
+      const claim: SettlementClaim = { queue, jobs: [] };
+      claims.push(claim);
+      claim.jobs = await this.claim(queue, limit, { excludeKeys: [] }, tx);
+    }
+  }
+
+  /**
+   * After the settlement's transaction (its jobs finished): starts what it claimed when it
+   * committed; either way the queues pump again as usual.
+   */
+  afterSettlementClaim(claims: readonly SettlementClaim[], committed: boolean): void {
+    for (const { queue, jobs } of claims) {
+      queue.settlementClaim = false;
+      if (committed && jobs.length > 0) void this.startOrRelease(queue, jobs);
+      if (queue.again) {
+        queue.again = false;
+        this.pump(queue);
+      }
+    }
+  }
+
   pump(queue: QueueState): void {
     if (!this.deps.isRunning()) return;
-    if (queue.pumping) {
+    if (queue.pumping || queue.settlementClaim) {
       queue.again = true;
       return;
     }
@@ -251,9 +264,17 @@ export class Claimer {
     queue: QueueState,
     limit: number,
     keys: { excludeKeys: readonly string[]; onlyKey?: string },
+    tx?: Tx,
   ): Promise<Job[]> {
     const { store, clock, leaseMs, owner } = this.deps;
-    return claimJobs(store, { queue: queue.def.name, limit, owner, leaseMs, now: clock.now(), ...keys });
+    return claimJobs(tx ?? store, {
+      queue: queue.def.name,
+      limit,
+      owner,
+      leaseMs,
+      now: clock.now(),
+      ...keys,
+    });
   }
 
   private async startOrRelease(queue: QueueState, jobs: Job[]): Promise<void> {
@@ -267,6 +288,8 @@ export class Claimer {
         if (job.concurrencyKey !== null) queue.slots.setBacklogged(job.concurrencyKey, true);
       }
     }
+    // The slots are taken now: a pump during the read-ahead must not claim them again.
+    queue.active += starting.length;
     if (starting.length > 0) await this.readAhead(queue, starting);
     for (const job of starting) this.startJob(queue, job);
     if (excess.length > 0) {
@@ -293,9 +316,9 @@ export class Claimer {
     }
   }
 
+  /** Runs a claimed job in the slot `startOrRelease` took for it. */
   private startJob(queue: QueueState, job: Job): void {
     const now = this.deps.clock.now();
-    queue.active++;
     const entry: RunningJob = {
       job,
       queue,

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { countRows, databaseSkipReason } from '../../../test/support/database.js';
 import { fastRetries, gate, useEngineTestbed } from '../../../test/support/jobs.js';
 import { ManualClock } from '../clock.js';
+import { Claimer } from './claimer.js';
 import { getJob } from './store.js';
 
 const skip = await databaseSkipReason();
@@ -79,5 +80,52 @@ describe.skipIf(skip)('JobEngine batches', () => {
     await engine.enqueue({ queue: 'q', payload: { n: 3 }, maxAttempts: 1 });
     await vi.waitFor(async () => expect(await countRows(bed.store, 'jobs', 'succeeded')).toBe(4));
     expect(events.slice(4)).toEqual(['read 3', 'run 3']);
+  });
+
+  it('claims the jobs that take a batch’s slots in the batch’s own transaction, and starts them after it', async () => {
+    const clock = new ManualClock(Date.now());
+    const events: string[] = [];
+    // Called through: each call's third argument collects what that settlement claimed.
+    const spy = vi.spyOn(Claimer.prototype, 'claimInSettlement');
+    const engine = makeEngine(clock, [
+      {
+        name: 'q',
+        concurrency: 2,
+        retry: fastRetries,
+        handle: async (job) => void events.push(`run ${(job.payload as { n: number }).n}`),
+        onSettled: async (_tx, settled) =>
+          void events.push(`settled ${settled.map(({ job }) => (job.payload as { n: number }).n).join(',')}`),
+      },
+      {
+        name: 'keyed',
+        concurrency: 2,
+        keyConcurrency: 1,
+        retry: fastRetries,
+        handle: async () => undefined,
+      },
+    ]);
+    try {
+      for (let n = 0; n < 8; n++) await engine.enqueue({ queue: 'q', payload: { n }, maxAttempts: 1 });
+      for (let n = 0; n < 4; n++)
+        await engine.enqueue({ queue: 'keyed', payload: { n }, concurrencyKey: `k${n % 2}`, maxAttempts: 1 });
+      await engine.start();
+      await vi.waitFor(async () => expect(await countRows(bed.store, 'jobs', 'succeeded')).toBe(12));
+      const claims = spy.mock.calls.flatMap((call) => call[2]);
+      const claimed = claims.flatMap((claim) => claim.jobs.map((job) => (job.payload as { n: number }).n));
+      // The first two were claimed by the engine's pump; the later ones mostly by settlements.
+      expect(claimed.length).toBeGreaterThanOrEqual(2);
+      expect(claims.every((claim) => claim.queue.def.name === 'q')).toBe(true);
+      expect(events.filter((e) => e.startsWith('run')).sort()).toEqual(
+        Array.from({ length: 8 }, (_, n) => `run ${n}`).sort(),
+      );
+      for (const n of claimed) {
+        // The batch whose transaction claimed job n was settled before job n ran.
+        const ran = events.indexOf(`run ${n}`);
+        const settledBefore = events.slice(0, ran).filter((e) => e.startsWith('settled'));
+        expect(settledBefore.length).toBeGreaterThan(0);
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

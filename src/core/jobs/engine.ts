@@ -5,7 +5,8 @@ import { AppError } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { type LeaseIdentity, leaseIdentity } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
-import { Claimer, type RunningJob } from './claimer.js';
+import type { RunningJob } from './claim-state.js';
+import { Claimer } from './claimer.js';
 import { type QueueDefinition, retryPolicyOf, type SettledHook, type SettledJob } from './contract.js';
 import { runDeferredNow } from './keys.js';
 import { Maintenance } from './maintenance.js';
@@ -109,6 +110,8 @@ export class JobEngine {
       finish,
       runningCount: () => this.claimer.running.size,
       wakeAt: (queue, at) => this.claimer.wakeAt(queue, at),
+      claimInSettlement: (tx, freed, claims) => this.claimer.claimInSettlement(tx, freed, claims),
+      afterSettlementClaim: (claims, committed) => this.claimer.afterSettlementClaim(claims, committed),
       stopDeadlinePassed: () => this.stopDeadlineAt !== undefined && clock.now() >= this.stopDeadlineAt,
     });
     this.maintenance = new Maintenance({

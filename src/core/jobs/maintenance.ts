@@ -3,7 +3,7 @@ import type { Store } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { LeaseIdentity } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
-import type { RunningJob } from './claimer.js';
+import type { RunningJob } from './claim-state.js';
 import { type QueueDefinition, retryPolicyOf } from './contract.js';
 import type { JobMetrics } from './metrics.js';
 import { decideSettlement, type Job } from './model.js';

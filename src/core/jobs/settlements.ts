@@ -3,7 +3,7 @@ import type { Store, Tx } from '../db/index.js';
 import { classifyDatabaseError } from '../db/index.js';
 import type { AppError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { QueueState, RunningJob } from './claimer.js';
+import type { QueueState, RunningJob, SettlementClaim } from './claim-state.js';
 import type { QueueDefinition, SettledJob } from './contract.js';
 import type { JobMetrics } from './metrics.js';
 import type { Job, Settlement } from './model.js';
@@ -54,6 +54,10 @@ export interface SettlementDeps {
   runningCount(): number;
   /** Makes sure `queue` pumps at `at` (a retry or deferral is due then). */
   wakeAt(queue: QueueState, at: number): void;
+  /** Claims in the batch's transaction for the slots it frees (Claimer.claimInSettlement). */
+  claimInSettlement(tx: Tx, freed: ReadonlyMap<QueueState, number>, claims: SettlementClaim[]): Promise<void>;
+  /** Starts what the batch's transaction claimed, once its jobs have finished (Claimer.afterSettlementClaim). */
+  afterSettlementClaim(claims: readonly SettlementClaim[], committed: boolean): void;
   /** Past the shutdown deadline, outcomes that cannot be written are given up. */
   stopDeadlinePassed(): boolean;
   recordError(error: unknown): void;
@@ -189,13 +193,22 @@ export class Settlements {
     }
   }
 
-  /** Records a batch in one transaction, isolating a failing item by retrying each alone. False: database unavailable. */
+  /**
+   * Records a batch in one transaction, with the claim of the jobs that take its slots;
+   * isolates a failing item by retrying each alone (without claims). False: database unavailable.
+   */
   private async recordBatch(batch: PendingSettlement[]): Promise<boolean> {
     const { store, clock, logger } = this.deps;
     let recorded: Set<PendingSettlement>;
+    const claims: SettlementClaim[] = [];
     try {
-      recorded = await store.transaction((tx) => this.apply(tx, batch, clock.now()));
+      recorded = await store.transaction(async (tx) => {
+        const done = await this.apply(tx, batch, clock.now());
+        await this.deps.claimInSettlement(tx, freedSlots(batch), claims);
+        return done;
+      });
     } catch (error) {
+      this.deps.afterSettlementClaim(claims.splice(0), false);
       const unavailable = classifyDatabaseError(error);
       if (unavailable) {
         this.deps.recordError(error);
@@ -220,6 +233,8 @@ export class Settlements {
       }
     }
     for (const item of batch) this.complete(item, recorded.has(item));
+    // After the batch's jobs gave their slots back, so that the claimed ones take them.
+    this.deps.afterSettlementClaim(claims, true);
     return true;
   }
 
@@ -266,6 +281,13 @@ export class Settlements {
     this.deps.finish(item.entry);
     item.resolve();
   }
+}
+
+/** The slots a batch gives back, per queue: every job of it finishes, recorded or not. */
+function freedSlots(batch: readonly PendingSettlement[]): Map<QueueState, number> {
+  const freed = new Map<QueueState, number>();
+  for (const { entry } of batch) freed.set(entry.queue, (freed.get(entry.queue) ?? 0) + 1);
+  return freed;
 }
 
 function settlementLabel(settlement: Settlement): string {

@@ -126,7 +126,7 @@ export interface ClaimRequest {
 }
 
 /** Atomically moves up to `limit` due jobs of a queue to `running`, leased to `owner`. */
-export async function claimJobs(store: Store, request: ClaimRequest): Promise<Job[]> {
+export async function claimJobs(store: Pick<Store, 'db' | 'dialect'>, request: ClaimRequest): Promise<Job[]> {
   const { queue, limit, owner, leaseMs, now, excludeKeys, onlyKey } = request;
   const keyFilter =
     onlyKey !== undefined
