@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import type { Registry } from 'prom-client';
 import {
@@ -28,6 +27,7 @@ import {
   type Logger,
   transportProbe,
 } from './core/observability/index.js';
+import { packageVersion } from './core/version.js';
 import { registerHealthChecks, startHeartbeat } from './health-checks.js';
 import { type RouteParts, registerApiRoutes, registerPublicRoutes } from './http-routes.js';
 import { Inbound, routeQueue } from './inbound/index.js';
@@ -81,17 +81,6 @@ export interface StartOptions {
   clock?: Clock;
   /** DNS lookup for the SSRF guard (tests simulate DNS answers); default: the system resolver. */
   lookup?: LookupFunction;
-}
-
-/** The package version. */
-export function packageVersion(): string {
-  try {
-    return (
-      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-    ).version;
-  } catch {
-    return '0.0.0';
-  }
 }
 
 /** Opens the database, applies migrations, starts the catcher, the job engine and the HTTP API. */

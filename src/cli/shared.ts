@@ -3,11 +3,11 @@ import { type BootConfig, parseBootConfig, readEnvironment } from '../core/confi
 import { migrateToLatest, openStore, type Store } from '../core/db/index.js';
 import { AppError, isAppError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/observability/index.js';
+import { EXIT } from './exit-codes.js';
 
 /** Helpers shared by the `facteur` commands. */
 
-/** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export { EXIT };
 
 /** Reads the boot configuration or prints every problem and exits 2. */
 export function configOrExit(): BootConfig {

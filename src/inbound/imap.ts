@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { fetch } from 'undici';
 import { parseDuration } from '../core/config/parsers.js';
 import { AppError, isAppError } from '../core/errors.js';
@@ -153,6 +153,8 @@ export async function imapClient(
     s.auth.type === 'password'
       ? { user: s.auth.user, pass: mailbox.secrets.password ?? '' }
       : { user: s.auth.user, accessToken: await tokens.accessToken(mailbox) };
+  // imapflow and its parsers (about a hundred modules) load with the first mailbox, not at start.
+  const { ImapFlow } = await import('imapflow');
   return new ImapFlow({
     host: address,
     ...(isIP(bareHost(s.host)) ? {} : { servername: s.host }),

@@ -145,9 +145,9 @@ async function performRun(
 
   // render
   startedAt = now;
-  let rendered: ReturnType<typeof renderReport>;
+  let rendered: Awaited<ReturnType<typeof renderReport>>;
   try {
-    rendered = renderReport(
+    rendered = await renderReport(
       report.settings,
       renderContext(report.settings, fetched.data, run, run.slotAt ?? run.createdAt),
     );

@@ -82,10 +82,10 @@ describe('rendering', () => {
     ping: false,
   };
 
-  it('renders in the report time zone, keeps the subject on one line, inlines CSS', () => {
+  it('renders in the report time zone, keeps the subject on one line, inlines CSS', async () => {
     // 23:30 UTC on 31 May is already 1 June in Paris.
     const at = Date.parse('2026-05-31T23:30:00Z');
-    const rendered = renderReport(
+    const rendered = await renderReport(
       settings,
       renderContext(settings, { n: 5, rows: [] }, { id: 'r', trigger: 'manual', slotAt: null }, at),
     );
@@ -93,13 +93,13 @@ describe('rendering', () => {
     expect(rendered.html).toBe('<b style="font-weight: 700;">5</b>');
   });
 
-  it('names the template that fails', () => {
-    expect(() =>
+  it('names the template that fails', async () => {
+    await expect(
       renderReport(
         settings,
         renderContext(settings, { n: 1, rows: 'nope' }, { id: 'r', trigger: 'manual', slotAt: null }, 0),
       ),
-    ).toThrow(/attachCsv\.rows/);
+    ).rejects.toThrow(/attachCsv\.rows/);
   });
 
   it('writes CSV that spreadsheets read as data', () => {

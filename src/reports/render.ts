@@ -1,11 +1,11 @@
-import juice from 'juice';
 import { AppError } from '../core/errors.js';
 import { messageOf, renderLiquid } from '../core/liquid.js';
 import type { ReportSettings } from './model.js';
 
 /**
  * Rendering a report: subject, HTML and text from their Liquid templates with the run's data,
- * the HTML's CSS inlined for mail clients (juice), and the optional CSV attachment. Pure.
+ * the HTML's CSS inlined for mail clients (juice, loaded with the first report that needs it),
+ * and the optional CSV attachment. Pure.
  */
 
 /** What a template sees. */
@@ -71,7 +71,7 @@ function render(field: string, template: string, context: RenderContext): string
 }
 
 /** Renders every part; REPORT_RENDER_FAILED names the template that failed. */
-export function renderReport(settings: ReportSettings, context: RenderContext): Rendered {
+export async function renderReport(settings: ReportSettings, context: RenderContext): Promise<Rendered> {
   const subject = render('subject', settings.subject, context)
     .replace(/[\r\n]+/g, ' ')
     .trim();
@@ -82,7 +82,7 @@ export function renderReport(settings: ReportSettings, context: RenderContext): 
   const rendered: Rendered = { subject: subject.slice(0, 998) };
   if (settings.html !== undefined) {
     const html = render('html', settings.html, context);
-    rendered.html = settings.inlineCss ? inlineCss(html) : html;
+    rendered.html = settings.inlineCss ? await inlineCss(html) : html;
   }
   if (settings.text !== undefined) rendered.text = render('text', settings.text, context);
   if (settings.attachCsv) {
@@ -103,7 +103,13 @@ export function renderReport(settings: ReportSettings, context: RenderContext): 
   return rendered;
 }
 
-function inlineCss(html: string): string {
+/** juice and its HTML parser (about a hundred modules) load with the first report that inlines, not at start. */
+let juiceModule: ReturnType<typeof loadJuice> | undefined;
+const loadJuice = () => import('juice');
+
+async function inlineCss(html: string): Promise<string> {
+  juiceModule ??= loadJuice();
+  const { default: juice } = await juiceModule;
   try {
     return juice(html, {
       removeStyleTags: true,

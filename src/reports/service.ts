@@ -198,7 +198,7 @@ export class Reports {
       controller.signal,
     );
     const now = this.deps.clock.now();
-    const rendered = renderReport(
+    const rendered = await renderReport(
       report.settings,
       renderContext(report.settings, fetched.data, { id: 'preview', trigger: 'preview', slotAt: null }, now),
     );
