@@ -31,8 +31,12 @@ import { fmt, fmtInt, fmtMb, fmtMs, median, spread, verdict } from './lib/stats.
 const now = (): number => performance.timeOrigin + performance.now();
 const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - now())));
 
-/** Time between the pre-queue and the schedule's start, for the process to start. */
-const LEAD_MS = 10_000;
+/**
+ * Time between the start of the pre-queue and the schedule's start, for the pre-queue and the
+ * process to start. 10 s was not enough on a slower machine: the pre-queue (10,000 messages,
+ * FULL) and the first start under tsx took 11.5 s, and the first messages were 1.5 s late.
+ */
+const LEAD_MS = 20_000;
 
 /** What a run of one system gives. */
 interface SystemRun {
@@ -131,7 +135,8 @@ async function runSystem(
 
 function describe(run: SystemRun): string {
   const r = run.result;
-  return `${run.system}: burst rates ${r.burstRates.map((x) => fmt(x, 1)).join(', ') || 'n/a'} msg/s, max ${r.maxPerSecond}/s and ${fmtInt(r.maxPerHour)}/h, stream lateness p50 ${fmtMs(r.lateness.p50)} p99 ${fmtMs(r.lateness.p99)}, ${fmtInt(r.unique)}/${fmtInt(r.planned)} received, ${r.duplicates} repeats (${r.duplicatesPerCrash.join('+') || 0}), ${r.lost} lost, ${r.heldForNextHour} held for the next hour, sending again ${r.restartToSendMs.map((x) => (x === null ? 'n/a' : fmtMs(x))).join(', ') || 'n/a'} after restart, cpu ${fmt(run.cpuSeconds, 1)} s; latest stream messages ${r.latest
+  const late = run.lateStartMs > 0 ? ` (ready ${fmtMs(run.lateStartMs)} after the schedule began)` : '';
+  return `${run.system}${late}: burst rates ${r.burstRates.map((x) => fmt(x, 1)).join(', ') || 'n/a'} msg/s, max ${r.maxPerSecond}/s and ${fmtInt(r.maxPerHour)}/h, stream lateness p50 ${fmtMs(r.lateness.p50)} p99 ${fmtMs(r.lateness.p99)}, ${fmtInt(r.unique)}/${fmtInt(r.planned)} received, ${r.duplicates} repeats (${r.duplicatesPerCrash.join('+') || 0}), ${r.lost} lost, ${r.heldForNextHour} held for the next hour, sending again ${r.restartToSendMs.map((x) => (x === null ? 'n/a' : fmtMs(x))).join(', ') || 'n/a'} after restart, cpu ${fmt(run.cpuSeconds, 1)} s; latest stream messages ${r.latest
     .slice(0, 5)
     .map((l) => `${fmtMs(l.lateMs)} (due at ${fmt(l.dueS, 1)} s)`)
     .join(', ')}`;
